@@ -1,0 +1,280 @@
+//! Events: what the arbiter and the supervisor report on every transition.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::model::{CheckName, FailureClass, NodeName};
+use crate::policy::AllDown;
+
+/// Something that happened, with when it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// When it happened (wall clock), RFC 3339 in JSON.
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A check failed `fall` times in a row.
+    CheckDown {
+        /// The node.
+        node: NodeName,
+        /// The check.
+        check: CheckName,
+        /// Whether the check is critical (takes the node down).
+        critical: bool,
+        /// The kind of the last failure.
+        class: FailureClass,
+        /// The last probe's error text.
+        error: String,
+        /// Failures in a row so far.
+        consecutive_failures: u32,
+    },
+    /// A check succeeded `rise` times in a row after being down (or on its first verdict).
+    CheckUp {
+        /// The node.
+        node: NodeName,
+        /// The check.
+        check: CheckName,
+        /// What the probe said.
+        detail: String,
+        /// How long it had been down, if it had been.
+        #[serde(with = "humantime_serde")]
+        down_for: Option<Duration>,
+    },
+    /// A node's critical checks are no longer all up.
+    NodeDown {
+        /// The node.
+        node: NodeName,
+        /// The critical checks that are down.
+        failed_checks: Vec<CheckName>,
+    },
+    /// Every critical check of a node is up.
+    NodeUp {
+        /// The node.
+        node: NodeName,
+    },
+    /// The answer moved away from nodes that went down.
+    Failover {
+        /// Nodes published before.
+        from: Vec<NodeName>,
+        /// Nodes published now.
+        to: Vec<NodeName>,
+    },
+    /// The answer moved back to the preferred node.
+    Failback {
+        /// Nodes published before.
+        from: Vec<NodeName>,
+        /// Nodes published now.
+        to: Vec<NodeName>,
+    },
+    /// The answer changed for another reason (first publication, all-healthy set changed).
+    AnswerChanged {
+        /// Nodes published before (empty on the first publication).
+        from: Vec<NodeName>,
+        /// Nodes published now.
+        to: Vec<NodeName>,
+    },
+    /// No node is up; the configured rule decides the answer.
+    AllDown {
+        /// The rule applied.
+        rule: AllDown,
+        /// Nodes published under the rule (the last answer for `keep-last`).
+        answer: Vec<NodeName>,
+    },
+    /// A zone writer failed to publish; it will be retried.
+    PublishFailed {
+        /// The writer (`served zone test.ru`).
+        writer: String,
+        /// Nodes that should have been published.
+        answer: Vec<NodeName>,
+        /// The writer's error.
+        error: String,
+        /// Attempts so far.
+        attempt: u32,
+    },
+    /// A publish succeeded after failing.
+    PublishRecovered {
+        /// The writer.
+        writer: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// Something changed state too often; further changes are recorded but not notified until
+    /// it settles.
+    Flapping {
+        /// What flaps (`http on master`).
+        subject: String,
+        /// Transitions seen within the window.
+        transitions: u32,
+        /// The damping window.
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+    },
+    /// A flapping subject has been stable for a whole window.
+    Settled {
+        /// What had flapped.
+        subject: String,
+        /// Transitions that were not notified meanwhile.
+        suppressed: u32,
+        /// Its state now, in words (`up`, `down`, `10.1.0.1`).
+        state: String,
+    },
+}
+
+impl Event {
+    /// The thing the event is about, used to group and damp repeated events
+    /// (`check http on master`, `node master`, `answer`).
+    pub fn subject(&self) -> String {
+        match &self.kind {
+            EventKind::CheckDown { node, check, .. } | EventKind::CheckUp { node, check, .. } => {
+                format!("{check} on {node}")
+            }
+            EventKind::NodeDown { node, .. } | EventKind::NodeUp { node } => format!("node {node}"),
+            EventKind::Failover { .. }
+            | EventKind::Failback { .. }
+            | EventKind::AnswerChanged { .. }
+            | EventKind::AllDown { .. } => "answer".to_owned(),
+            EventKind::PublishFailed { writer, .. } | EventKind::PublishRecovered { writer, .. } => {
+                format!("publish to {writer}")
+            }
+            EventKind::Flapping { subject, .. } | EventKind::Settled { subject, .. } => {
+                subject.clone()
+            }
+        }
+    }
+
+    /// The event's kind as a short kebab-case word (`check-down`), as in JSON.
+    pub fn name(&self) -> &'static str {
+        match &self.kind {
+            EventKind::CheckDown { .. } => "check-down",
+            EventKind::CheckUp { .. } => "check-up",
+            EventKind::NodeDown { .. } => "node-down",
+            EventKind::NodeUp { .. } => "node-up",
+            EventKind::Failover { .. } => "failover",
+            EventKind::Failback { .. } => "failback",
+            EventKind::AnswerChanged { .. } => "answer-changed",
+            EventKind::AllDown { .. } => "all-down",
+            EventKind::PublishFailed { .. } => "publish-failed",
+            EventKind::PublishRecovered { .. } => "publish-recovered",
+            EventKind::Flapping { .. } => "flapping",
+            EventKind::Settled { .. } => "settled",
+        }
+    }
+
+    /// The event as one JSON object (what the command hook gets on stdin).
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+fn list(nodes: &[NodeName]) -> String {
+    if nodes.is_empty() {
+        return "nothing".to_owned();
+    }
+    nodes
+        .iter()
+        .map(NodeName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Event {
+    /// One line a human reads in a log or a mail subject.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            EventKind::CheckDown {
+                node,
+                check,
+                critical,
+                class,
+                error,
+                consecutive_failures,
+            } => write!(
+                f,
+                "{check} on {node} is DOWN after {consecutive_failures} failed probes ({class}: {error}){}",
+                if *critical { " [critical]" } else { "" }
+            ),
+            EventKind::CheckUp {
+                node,
+                check,
+                detail,
+                down_for,
+            } => match down_for {
+                Some(d) => write!(
+                    f,
+                    "{check} on {node} is UP again after {} ({detail})",
+                    humantime::format_duration(Duration::from_secs(d.as_secs()))
+                ),
+                None => write!(f, "{check} on {node} is UP ({detail})"),
+            },
+            EventKind::NodeDown {
+                node,
+                failed_checks,
+            } => write!(
+                f,
+                "node {node} is DOWN (critical checks down: {})",
+                failed_checks
+                    .iter()
+                    .map(CheckName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            EventKind::NodeUp { node } => write!(f, "node {node} is UP"),
+            EventKind::Failover { from, to } => {
+                write!(f, "failover: answer moved from {} to {}", list(from), list(to))
+            }
+            EventKind::Failback { from, to } => {
+                write!(f, "failback: answer moved from {} to {}", list(from), list(to))
+            }
+            EventKind::AnswerChanged { from, to } => {
+                write!(f, "answer changed from {} to {}", list(from), list(to))
+            }
+            EventKind::AllDown { rule, answer } => write!(
+                f,
+                "every node is down: rule {rule} publishes {}",
+                list(answer)
+            ),
+            EventKind::PublishFailed {
+                writer,
+                answer,
+                error,
+                attempt,
+            } => write!(
+                f,
+                "publishing {} to {writer} failed (attempt {attempt}): {error}; retrying",
+                list(answer)
+            ),
+            EventKind::PublishRecovered { writer, attempts } => {
+                write!(f, "publishing to {writer} succeeded after {attempts} attempts")
+            }
+            EventKind::Flapping {
+                subject,
+                transitions,
+                window,
+            } => write!(
+                f,
+                "{subject} is flapping: {transitions} changes within {}; further changes are not notified until it is stable",
+                humantime::format_duration(*window)
+            ),
+            EventKind::Settled {
+                subject,
+                suppressed,
+                state,
+            } => write!(
+                f,
+                "{subject} is stable again ({state}); {suppressed} changes were not notified"
+            ),
+        }
+    }
+}
