@@ -144,7 +144,8 @@ impl Event {
             | EventKind::Failback { .. }
             | EventKind::AnswerChanged { .. }
             | EventKind::AllDown { .. } => "answer".to_owned(),
-            EventKind::PublishFailed { writer, .. } | EventKind::PublishRecovered { writer, .. } => {
+            EventKind::PublishFailed { writer, .. }
+            | EventKind::PublishRecovered { writer, .. } => {
                 format!("publish to {writer}")
             }
             EventKind::Flapping { subject, .. } | EventKind::Settled { subject, .. } => {

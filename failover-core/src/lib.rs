@@ -10,21 +10,66 @@
 //! What is deliberately not here: DNS wire formats (`failover-dns`), SQL (`failover-mysql`),
 //! file-system layout (`failover-sync`), config files (the `failover` package).
 //!
+//! # Example
+//!
+//! Feeding the arbiter by hand, on a clock of our own:
+//!
+//! ```
+//! use std::time::Duration;
+//! use failover_core::*;
+//!
+//! let spec = ClusterSpec {
+//!     nodes: vec![
+//!         NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+//!         NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+//!     ],
+//!     checks: vec![CheckSpec::new("http", true)],
+//!     managed: vec![ManagedName::new("@", 10)],
+//!     all_down: AllDown::KeepLast,
+//!     damping: Damping::default(),
+//! };
+//! let policy = ActivePassive::new(
+//!     vec!["master".into(), "slave".into()],
+//!     Failback::Auto { after: Duration::from_secs(30) },
+//! );
+//! let mut arbiter = Arbiter::new(spec, Box::new(policy)).unwrap();
+//! let t0 = Moment::now();
+//! let seen = |node: &str, ok: bool, at: Moment| Observation {
+//!     node: node.into(),
+//!     check: "http".into(),
+//!     outcome: if ok { Outcome::healthy("HTTP 200") } else {
+//!         Outcome::failed(FailureClass::Unreachable, "connection refused")
+//!     },
+//!     at,
+//! };
+//! arbiter.observe(seen("master", true, t0));
+//! let actions = arbiter.observe(seen("slave", true, t0));
+//! assert!(actions.iter().any(|a| matches!(a, Action::Publish(p) if p.nodes == ["master".into()])));
+//! ```
 
+mod arbiter;
+mod damping;
 mod event;
 mod health;
 mod mirror;
 mod model;
 mod notify;
 mod policy;
+
 mod zone;
 
+pub use arbiter::{
+    Action, Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
+    NodeSpec, NodeStatus,
+};
+pub use damping::Damping;
 pub use event::{Event, EventKind};
 pub use health::{HealthCheck, Target};
 pub use mirror::{Conflict, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
-pub use notify::{Notifier, NotifyError};
+pub use notify::{CommandNotifier, LogNotifier, Notifier, NotifyError};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
+
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
