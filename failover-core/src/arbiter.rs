@@ -794,7 +794,7 @@ mod tests {
     }
 
     fn names(list: &[&str]) -> Vec<NodeName> {
-        list.iter().map(|n| NodeName::new(n)).collect()
+        list.iter().map(NodeName::new).collect()
     }
 
     #[test]

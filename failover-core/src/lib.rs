@@ -55,7 +55,8 @@ mod mirror;
 mod model;
 mod notify;
 mod policy;
-
+pub mod probe;
+mod supervisor;
 mod zone;
 
 pub use arbiter::{
@@ -71,5 +72,7 @@ pub use notify::{CommandNotifier, LogNotifier, Notifier, NotifyError};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
-
+pub use supervisor::{
+    ProbeSchedule, StatusReport, Supervisor, SupervisorHandle, WriterStatus, RECENT_EVENTS,
+};
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};

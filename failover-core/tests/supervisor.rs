@@ -1,0 +1,216 @@
+//! The supervisor on tokio's paused clock: probes feed the arbiter, writers get the answer,
+//! failed publishes are retried and reported.
+#![allow(clippy::unwrap_used)] // tests
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use failover_core::*;
+
+/// A check whose verdict per node the test sets (pure logic under test is the supervisor's).
+#[derive(Default)]
+struct Switch(Mutex<HashMap<String, bool>>);
+
+impl Switch {
+    fn set(&self, node: &str, up: bool) {
+        self.0.lock().unwrap().insert(node.to_owned(), up);
+    }
+}
+
+#[async_trait]
+impl HealthCheck for Switch {
+    fn kind(&self) -> &'static str {
+        "switch"
+    }
+
+    async fn probe(&self, target: &Target) -> Outcome {
+        let up = self.0.lock().unwrap().get(target.node.as_str()).copied();
+        match up {
+            Some(true) => Outcome::healthy("on"),
+            Some(false) => Outcome::failed(FailureClass::Unreachable, "switched off"),
+            // Never answers: the supervisor's timeout must cut it.
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Records publications; fails the first `fail_first` attempts.
+#[derive(Default)]
+struct Recorder {
+    published: Mutex<Vec<Vec<NodeName>>>,
+    fail_first: AtomicU32,
+}
+
+#[async_trait]
+impl ZoneWriter for Recorder {
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
+
+    async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
+        if self
+            .fail_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(PublishError::new("rndc: connection refused"));
+        }
+        self.published
+            .lock()
+            .unwrap()
+            .push(publication.nodes.clone());
+        Ok(PublishReceipt { serial: Some(7) })
+    }
+}
+
+fn arbiter() -> Arbiter {
+    let spec = ClusterSpec {
+        nodes: vec![
+            NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+            NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+        ],
+        checks: vec![CheckSpec::new("http", true)],
+        managed: vec![ManagedName::new("@", 10)],
+        all_down: AllDown::KeepLast,
+        damping: Damping::default(),
+    };
+    let policy = ActivePassive::new(
+        vec!["master".into(), "slave".into()],
+        Failback::Auto {
+            after: Duration::from_secs(30),
+        },
+    );
+    Arbiter::new(spec, Box::new(policy)).unwrap()
+}
+
+const SCHEDULE: ProbeSchedule = ProbeSchedule {
+    interval: Duration::from_secs(2),
+    timeout: Duration::from_secs(1),
+    jitter: Duration::ZERO,
+};
+
+fn names(list: &[&str]) -> Vec<NodeName> {
+    list.iter().map(NodeName::new).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_and_failback_on_the_schedule() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let recorder = Arc::new(Recorder::default());
+    let handle = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(recorder.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        *recorder.published.lock().unwrap(),
+        vec![names(&["master"])]
+    );
+
+    switch.set("master", false);
+    // Probes at 2, 4 and 6 s fail: down with the third, fall (3) × interval (2 s) after the
+    // last good probe.
+    tokio::time::sleep(Duration::from_millis(5_000)).await;
+    assert_eq!(
+        *recorder.published.lock().unwrap(),
+        vec![names(&["master"])]
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        recorder.published.lock().unwrap().last().unwrap(),
+        &names(&["slave"])
+    );
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.cluster.answer, names(&["slave"]));
+    assert!(status.recent_events.iter().any(|e| e.name() == "failover"));
+    assert_eq!(status.writers[0].serial, Some(7));
+
+    // Master is back from the probe at 8 s; failback_after (30 s) brings the answer back at 38 s.
+    switch.set("master", true);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        recorder.published.lock().unwrap().last().unwrap(),
+        &names(&["slave"])
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        recorder.published.lock().unwrap().last().unwrap(),
+        &names(&["master"])
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_probe_times_out_and_counts_as_a_failure() {
+    let switch = Arc::new(Switch::default());
+    switch.set("slave", true); // master's probe never returns
+    let recorder = Arc::new(Recorder::default());
+    let handle = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(recorder.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(*recorder.published.lock().unwrap(), vec![names(&["slave"])]);
+    let status = handle.status().borrow().clone();
+    let check = &status.cluster.nodes[0].checks[0];
+    assert_eq!(check.health, Health::Down);
+    let Some(Outcome::Failed { class, error }) = &check.last_outcome else {
+        panic!("{check:?}");
+    };
+    assert_eq!(*class, FailureClass::Timeout);
+    assert!(error.contains("within 1s"), "{error}");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_publish_is_reported_and_retried() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let recorder = Arc::new(Recorder {
+        fail_first: AtomicU32::new(3),
+        ..Recorder::default()
+    });
+    let handle = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(recorder.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(recorder.published.lock().unwrap().is_empty());
+    let status = handle.status().borrow().clone();
+    assert_eq!(
+        status.writers[0].failing.as_deref(),
+        Some("rndc: connection refused")
+    );
+    let failed: Vec<_> = status
+        .recent_events
+        .iter()
+        .filter(|e| e.name() == "publish-failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].to_string().contains("rndc: connection refused"));
+    // Backoff 1 s, 2 s, 4 s: the fourth attempt, 7 s later, succeeds.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        *recorder.published.lock().unwrap(),
+        vec![names(&["master"])]
+    );
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.writers[0].failing, None);
+    assert!(status
+        .recent_events
+        .iter()
+        .any(|e| e.name() == "publish-recovered"));
+    handle.shutdown().await;
+}
