@@ -1,1 +1,14 @@
-//! placeholder
+//! failover keeps a website up across servers in different data centres.
+//!
+//! This is the facade: it re-exports the workspace's crates and holds what the reference daemon
+//! `failoverd` is made of (config, composition, the demo), so that tests and other tools can run
+//! the daemon in-process.
+//!
+//! - [`core`] (`failover-core`): traits, arbiter, policies, supervisor, probes, notifiers.
+//! - [`dns`] (`failover-dns`, feature `dns`): the built-in authoritative DNS server.
+
+pub use failover_core as core;
+#[cfg(feature = "dns")]
+pub use failover_dns as dns;
+
+pub mod config;

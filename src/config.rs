@@ -1,0 +1,854 @@
+//! The `failoverd` config file: TOML parsed once into validated types.
+//!
+//! Every error names the file, the line and the key, and says what was expected.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use failover_core::{AllDown, NodeName};
+
+/// The whole config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The zone and how it is served.
+    pub zone: ZoneConfig,
+    /// Defaults for every check.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// The servers, in config order.
+    #[serde(rename = "node")]
+    pub nodes: Vec<NodeConfig>,
+    /// The checks, each run against every node.
+    #[serde(rename = "check", default)]
+    pub checks: Vec<CheckConfig>,
+    /// Which nodes the managed names point at.
+    pub policy: PolicyConfig,
+    /// Where events go besides the log.
+    #[serde(rename = "notify", default)]
+    pub notifiers: Vec<NotifyConfig>,
+    /// Damping of notifications for things that change state too often.
+    #[serde(default)]
+    pub damping: DampingConfig,
+    /// Where the file was read from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[zone]`: the zone the daemon serves.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// The zone's name (`test.ru`).
+    pub name: String,
+    /// Zone file with the static records (SOA, NS, MX...), relative to the config file.
+    pub file: PathBuf,
+    /// Addresses to serve DNS on, UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets per listen address (SO_REUSEPORT), one thread each.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Directory for state that must survive restarts (the SOA serial).
+    pub state_dir: PathBuf,
+    /// The managed names and their TTLs.
+    pub records: Vec<RecordConfig>,
+}
+
+fn default_workers() -> usize {
+    1
+}
+
+/// A managed name: `{ name = "www", ttl = 10 }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Relative to the zone (`@` for the apex).
+    pub name: String,
+    /// TTL in seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+}
+
+fn default_ttl() -> u32 {
+    10
+}
+
+/// `[probe]`: defaults for every check.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Time between two probes of one node (`"2s"`).
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Hard limit of one probe (`"1s"`).
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Random spread added to each interval.
+    #[serde(default = "default_jitter", with = "humantime_serde")]
+    pub jitter: Duration,
+    /// Failures in a row that take a check down.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    /// Successes in a row that bring it up again.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_jitter() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_fall() -> u32 {
+    3
+}
+fn default_rise() -> u32 {
+    1
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            timeout: default_timeout(),
+            jitter: default_jitter(),
+            fall: default_fall(),
+            rise: default_rise(),
+        }
+    }
+}
+
+/// `[[node]]`: one server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name, used in `order`, events and status.
+    pub name: String,
+    /// The address probed, and published unless `publish` is set.
+    pub address: IpAddr,
+    /// Addresses to publish instead of `address` (e.g. an IPv4 and an IPv6).
+    #[serde(default)]
+    pub publish: Vec<IpAddr>,
+}
+
+/// The kinds of check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// TCP connect.
+    Tcp,
+    /// HTTP GET.
+    Http,
+    /// SSH banner.
+    Ssh,
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Ssh => "ssh",
+        })
+    }
+}
+
+/// `[[check]]`: one check, run against every node.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Its name (`http`, `mysql-port`).
+    pub name: String,
+    /// `tcp`, `http` or `ssh`.
+    pub kind: CheckKind,
+    /// Port to probe (default: 80 for http, 443 for http with tls, 22 for ssh; required for tcp).
+    pub port: Option<u16>,
+    /// A node is down when a critical check is down.
+    #[serde(default)]
+    pub critical: bool,
+    /// Overrides `[probe] interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Overrides `[probe] timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Overrides `[probe] fall`.
+    pub fall: Option<u32>,
+    /// Overrides `[probe] rise`.
+    pub rise: Option<u32>,
+    /// http: path to GET (default `/`).
+    pub path: Option<String>,
+    /// http: `Host` header and TLS name (default: the node's address).
+    pub host: Option<String>,
+    /// http: use HTTPS.
+    pub tls: Option<bool>,
+    /// http: status codes that mean healthy (default any 2xx or 3xx).
+    pub expect_status: Option<Vec<u16>>,
+    /// http: text the body must contain.
+    pub body_contains: Option<String>,
+    /// http: accept any TLS certificate. Anyone on the path can then answer for the node.
+    pub danger_accept_invalid_certs: Option<bool>,
+}
+
+/// The kinds of policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// One node at a time, in `order`.
+    ActivePassive,
+    /// Every node that is up.
+    AllHealthy,
+}
+
+/// When `active-passive` returns to the preferred node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailbackMode {
+    /// After `failback_after`.
+    Auto,
+    /// When an operator asks.
+    Manual,
+}
+
+/// `[policy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `active-passive` or `all-healthy`.
+    pub kind: PolicyKind,
+    /// active-passive: nodes by preference (default: config order).
+    #[serde(default)]
+    pub order: Vec<String>,
+    /// active-passive: `auto` or `manual`.
+    #[serde(default = "default_failback")]
+    pub failback: FailbackMode,
+    /// active-passive, failback `auto`: how long the preferred node must be up again.
+    #[serde(default = "default_failback_after", with = "humantime_serde")]
+    pub failback_after: Duration,
+    /// What to publish when every node is down.
+    #[serde(default)]
+    pub all_down: AllDown,
+}
+
+fn default_failback() -> FailbackMode {
+    FailbackMode::Auto
+}
+fn default_failback_after() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The kinds of notifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyKind {
+    /// Run a program per event.
+    Command,
+}
+
+/// `[[notify]]`: somewhere events go (the log always gets them).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `command`.
+    pub kind: NotifyKind,
+    /// command: the program and its arguments.
+    pub command: Vec<String>,
+    /// command: how long it may run.
+    #[serde(default = "default_hook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_hook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[damping]`: how many changes of one thing are notified before it counts as flapping.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DampingConfig {
+    /// The window changes are counted over.
+    #[serde(default = "default_damping_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// Changes notified per window; past that one `flapping` event, then a summary.
+    #[serde(default = "default_damping_changes")]
+    pub max_changes: u32,
+}
+
+fn default_damping_window() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_damping_changes() -> u32 {
+    4
+}
+
+impl Default for DampingConfig {
+    fn default() -> Self {
+        Self {
+            window: default_damping_window(),
+            max_changes: default_damping_changes(),
+        }
+    }
+}
+
+/// A config that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, a wrong type.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with the line and a caret.
+        message: String,
+    },
+    /// Well-formed but wrong.
+    #[error("{path}{}: {key}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line of the key, when it can be found.
+        line: Option<usize>,
+        /// The key (`policy.order`, `check[2].port`).
+        key: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+/// One step of a key path: a table key or an array index.
+#[derive(Clone, Copy, Debug)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The 1-based line of a key path in TOML source, if it is there: the key's own line, or the
+/// deepest part of the path that exists.
+fn line_of(source: &str, path: &[Seg<'_>]) -> Option<usize> {
+    let document = toml_edit::Document::parse(source).ok()?;
+    let mut item = document.as_item();
+    let mut span = None;
+    for seg in path {
+        let next = match seg {
+            Seg::Key(key) => {
+                let Some((key_repr, next)) =
+                    item.as_table_like().and_then(|t| t.get_key_value(key))
+                else {
+                    break;
+                };
+                span = key_repr.span().or_else(|| next.span()).or(span);
+                next
+            }
+            Seg::Index(index) => {
+                let Some(next) = item.get(*index) else { break };
+                span = next.span().or(span);
+                next
+            }
+        };
+        item = next;
+    }
+    span.map(|s| line_number(source, s.start))
+}
+
+fn line_number(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn fail(&mut self, at: &[Seg<'_>], message: impl Into<String>) {
+        let key = at
+            .iter()
+            .map(|s| match s {
+                Seg::Key(k) => format!(".{k}"),
+                Seg::Index(i) => format!("[{}]", i + 1),
+            })
+            .collect::<String>()
+            .trim_start_matches('.')
+            .to_owned();
+        self.errors.push(ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line: line_of(self.source, at),
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, Vec<ConfigError>> {
+        let source = std::fs::read_to_string(path).map_err(|source| {
+            vec![ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }]
+        })?;
+        Self::parse(&source, path)
+    }
+
+    /// Parses and validates `source`, read from `path` (relative paths in it are relative to
+    /// `path`'s directory).
+    pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<ConfigError>> {
+        let mut config: Config = toml::from_str(source).map_err(|e| {
+            vec![ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            }]
+        })?;
+        config.path = path.to_owned();
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.zone.file.is_relative() {
+            config.zone.file = base.join(&config.zone.file);
+        }
+        if config.zone.state_dir.is_relative() {
+            config.zone.state_dir = base.join(&config.zone.state_dir);
+        }
+        let mut v = Validator {
+            path,
+            source,
+            errors: Vec::new(),
+        };
+        config.validate(&mut v);
+        if v.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(v.errors)
+        }
+    }
+
+    fn validate(&self, v: &mut Validator<'_>) {
+        use Seg::{Index, Key};
+        let zone = &self.zone;
+        if zone.name.trim_end_matches('.').is_empty() || zone.name.contains(char::is_whitespace) {
+            v.fail(
+                &[Key("zone"), Key("name")],
+                format!(
+                    "{:?} is not a domain name (expected e.g. \"example.com\")",
+                    zone.name
+                ),
+            );
+        }
+        if zone.listen.is_empty() {
+            v.fail(
+                &[Key("zone"), Key("listen")],
+                "no address to serve DNS on (expected e.g. [\"0.0.0.0:53\"])",
+            );
+        }
+        if zone.workers == 0 || zone.workers > 64 {
+            v.fail(
+                &[Key("zone"), Key("workers")],
+                format!("{} is out of range (expected 1 to 64)", zone.workers),
+            );
+        }
+        if zone.records.is_empty() {
+            v.fail(
+                &[Key("zone"), Key("records")],
+                "no managed names (expected e.g. [{ name = \"@\", ttl = 10 }])",
+            );
+        }
+        for (i, record) in zone.records.iter().enumerate() {
+            let at = [Key("zone"), Key("records"), Index(i)];
+            if record.name.is_empty()
+                || record.name.ends_with('.')
+                    && record.name != "@"
+                    && !record
+                        .name
+                        .trim_end_matches('.')
+                        .ends_with(zone.name.trim_end_matches('.'))
+            {
+                v.fail(
+                    &at,
+                    format!(
+                        "name {:?} must be relative to the zone (\"@\", \"www\") or end in {}",
+                        record.name, zone.name
+                    ),
+                );
+            }
+            if zone.records[..i].iter().any(|r| r.name == record.name) {
+                v.fail(&at, format!("name {:?} is listed twice", record.name));
+            }
+        }
+
+        if self.nodes.is_empty() {
+            v.fail(
+                &[Key("node")],
+                "no nodes (expected at least one [[node]] with name and address)",
+            );
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            let at = [Key("node"), Index(i), Key("name")];
+            if node.name.is_empty() {
+                v.fail(&at, "empty name");
+            }
+            if self.nodes[..i].iter().any(|n| n.name == node.name) {
+                v.fail(&at, format!("node {:?} is defined twice", node.name));
+            }
+        }
+
+        let probe = &self.probe;
+        self.validate_timing(
+            v,
+            &[Key("probe")],
+            probe.interval,
+            probe.timeout,
+            probe.fall,
+            probe.rise,
+        );
+        if self.checks.is_empty() {
+            v.fail(&[Key("check")], "no checks: nothing would ever tell a node is down (add a [[check]] with critical = true)");
+        }
+        if !self.checks.is_empty() && !self.checks.iter().any(|c| c.critical) {
+            v.fail(&[Key("check")], "no check is critical: nodes could never be down (set critical = true on the service the site needs, e.g. http)");
+        }
+        for (i, check) in self.checks.iter().enumerate() {
+            let at = |key| [Key("check"), Index(i), Key(key)];
+            if self.checks[..i].iter().any(|c| c.name == check.name) {
+                v.fail(
+                    &at("name"),
+                    format!("check {:?} is defined twice", check.name),
+                );
+            }
+            if check.kind == CheckKind::Tcp && check.port.is_none() {
+                v.fail(
+                    &at("kind"),
+                    format!(
+                        "check {:?}: kind \"tcp\" needs a port (e.g. port = 3306)",
+                        check.name
+                    ),
+                );
+            }
+            if check.port == Some(0) {
+                v.fail(&at("port"), "port 0 cannot be probed (expected 1 to 65535)");
+            }
+            if check.kind != CheckKind::Http {
+                for (key, set) in [
+                    ("path", check.path.is_some()),
+                    ("host", check.host.is_some()),
+                    ("tls", check.tls.is_some()),
+                    ("expect_status", check.expect_status.is_some()),
+                    ("body_contains", check.body_contains.is_some()),
+                    (
+                        "danger_accept_invalid_certs",
+                        check.danger_accept_invalid_certs.is_some(),
+                    ),
+                ] {
+                    if set {
+                        v.fail(&at(key), format!("{key} only applies to kind = \"http\" (this check is kind = \"{}\")", check.kind));
+                    }
+                }
+            }
+            if let Some(path) = &check.path {
+                if !path.starts_with('/') {
+                    v.fail(&at("path"), format!("{path:?} must start with \"/\""));
+                }
+            }
+            for status in check.expect_status.iter().flatten() {
+                if !(100..=599).contains(status) {
+                    v.fail(
+                        &at("expect_status"),
+                        format!("{status} is not an HTTP status code (expected 100 to 599)"),
+                    );
+                }
+            }
+            let (interval, timeout, fall, rise) = self.check_timing(check);
+            self.validate_timing(v, &[Key("check"), Index(i)], interval, timeout, fall, rise);
+        }
+
+        let policy = &self.policy;
+        for (i, name) in policy.order.iter().enumerate() {
+            if !self.nodes.iter().any(|n| &n.name == name) {
+                let known = self
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                v.fail(
+                    &[Key("policy"), Key("order"), Index(i)],
+                    format!("unknown node {name:?} (nodes: {known})"),
+                );
+            }
+            if policy.order[..i].contains(name) {
+                v.fail(
+                    &[Key("policy"), Key("order"), Index(i)],
+                    format!("node {name:?} is listed twice"),
+                );
+            }
+        }
+        if policy.kind == PolicyKind::AllHealthy && !policy.order.is_empty() {
+            v.fail(
+                &[Key("policy"), Key("order")],
+                "order only applies to kind = \"active-passive\"",
+            );
+        }
+        for (i, notify) in self.notifiers.iter().enumerate() {
+            if notify.command.first().is_none_or(|c| c.is_empty()) {
+                v.fail(
+                    &[Key("notify"), Index(i), Key("command")],
+                    "empty command (expected e.g. [\"/usr/local/bin/page-admin\", \"--urgent\"])",
+                );
+            }
+        }
+        if self.damping.max_changes == 0 {
+            v.fail(
+                &[Key("damping"), Key("max_changes")],
+                "0 would silence every change (expected at least 1)",
+            );
+        }
+    }
+
+    fn validate_timing(
+        &self,
+        v: &mut Validator<'_>,
+        at: &[Seg<'_>],
+        interval: Duration,
+        timeout: Duration,
+        fall: u32,
+        rise: u32,
+    ) {
+        let with = |key| {
+            let mut path = at.to_vec();
+            path.push(Seg::Key(key));
+            path
+        };
+        if interval < Duration::from_millis(100) {
+            v.fail(
+                &with("interval"),
+                format!(
+                    "{} is too short (expected at least 100ms)",
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+        if timeout.is_zero() || timeout > interval {
+            v.fail(
+                &with("timeout"),
+                format!(
+                    "{} must be more than 0 and at most the interval ({})",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+        if fall == 0 {
+            v.fail(&with("fall"), "0 (expected at least 1 failure in a row)");
+        }
+        if rise == 0 {
+            v.fail(&with("rise"), "0 (expected at least 1 success in a row)");
+        }
+    }
+
+    /// A check's interval, timeout, fall and rise with `[probe]`'s defaults applied.
+    pub fn check_timing(&self, check: &CheckConfig) -> (Duration, Duration, u32, u32) {
+        (
+            check.interval.unwrap_or(self.probe.interval),
+            check.timeout.unwrap_or(self.probe.timeout),
+            check.fall.unwrap_or(self.probe.fall),
+            check.rise.unwrap_or(self.probe.rise),
+        )
+    }
+
+    /// The policy's node order (config order when `order` is not given).
+    pub fn order(&self) -> Vec<NodeName> {
+        if self.policy.order.is_empty() {
+            self.nodes.iter().map(|n| NodeName::new(&n.name)).collect()
+        } else {
+            self.policy.order.iter().map(NodeName::new).collect()
+        }
+    }
+
+    /// A check's port with the kind's default.
+    pub fn port(check: &CheckConfig) -> u16 {
+        check.port.unwrap_or(match check.kind {
+            CheckKind::Http if check.tls == Some(true) => 443,
+            CheckKind::Http => 80,
+            CheckKind::Ssh => 22,
+            CheckKind::Tcp => 0,
+        })
+    }
+
+    /// Warnings: legal but probably not what the user wants.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for check in &self.checks {
+            if check.danger_accept_invalid_certs == Some(true) {
+                warnings.push(format!("check {:?} accepts any TLS certificate: anyone on the path can answer for the node", check.name));
+            }
+            let (interval, timeout, fall, _) = self.check_timing(check);
+            if check.critical && interval * fall + timeout > Duration::from_secs(120) {
+                warnings.push(format!(
+                    "check {:?} needs {} to detect a failure (interval × fall + timeout)",
+                    check.name,
+                    humantime::format_duration(interval * fall + timeout)
+                ));
+            }
+        }
+        if self.nodes.len() < 2 {
+            warnings.push("one node only: there is nothing to fail over to".to_owned());
+        }
+        for record in &self.zone.records {
+            if record.ttl > 60 {
+                warnings.push(format!("managed name {:?} has ttl {} s: resolvers keep a dead answer that long (10 s is usual)", record.name, record.ttl));
+            }
+        }
+        warnings
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["127.0.0.1:5353"]
+state_dir = "state"
+records = [{ name = "@", ttl = 10 }, { name = "www", ttl = 10 }]
+
+[probe]
+interval = "2s"
+timeout = "1s"
+fall = 3
+rise = 1
+
+[[node]]
+name = "master"
+address = "192.0.2.1"
+
+[[node]]
+name = "slave"
+address = "198.51.100.2"
+
+[[check]]
+name = "http"
+kind = "http"
+port = 80
+critical = true
+
+[[check]]
+name = "ssh"
+kind = "ssh"
+
+[policy]
+kind = "active-passive"
+order = ["master", "slave"]
+failback = "auto"
+failback_after = "30s"
+all_down = "keep-last"
+"#;
+
+    fn parse(source: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse(source, Path::new("/etc/failoverd/failoverd.toml"))
+    }
+
+    fn errors_of(source: &str) -> Vec<String> {
+        parse(source)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.zone.file, Path::new("/etc/failoverd/db.test.ru"));
+        assert_eq!(config.zone.state_dir, Path::new("/etc/failoverd/state"));
+        assert_eq!(config.policy.failback_after, Duration::from_secs(30));
+        assert_eq!(Config::port(&config.checks[1]), 22);
+        assert_eq!(
+            config.order(),
+            vec![NodeName::new("master"), NodeName::new("slave")]
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_line_and_the_choices() {
+        let errors = errors_of(&GOOD.replace("kind = \"http\"", "kind = \"htpp\""));
+        assert_eq!(errors.len(), 1);
+        let e = &errors[0];
+        assert!(
+            e.starts_with("/etc/failoverd/failoverd.toml: TOML parse error at line 25"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown variant `htpp`, expected one of `tcp`, `http`, `ssh`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let errors = errors_of(&GOOD.replace("fall = 3", "fall = 3\nfails = 4"));
+        assert!(
+            errors[0].contains("line 13") && errors[0].contains("unknown field `fails`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_was_expected() {
+        let errors = errors_of(&GOOD.replace("interval = \"2s\"", "interval = \"2 parsecs\""));
+        assert!(
+            errors[0].contains("line 10") && errors[0].contains("expected a duration"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_key() {
+        let errors = errors_of(&GOOD.replace(
+            "order = [\"master\", \"slave\"]",
+            "order = [\"master\", \"slvae\"]",
+        ));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 35: policy.order[2]: unknown node \"slvae\" (nodes: master, slave)"]
+        );
+        let errors = errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"ssh\"\npath = \"/\""));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 32: check[2].path: path only applies to kind = \"http\" (this check is kind = \"ssh\")"]
+        );
+        let errors = errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"tcp\""));
+        assert!(
+            errors[0].contains("line 31: check[2].kind: check \"ssh\": kind \"tcp\" needs a port"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&GOOD.replace("timeout = \"1s\"", "timeout = \"5s\""));
+        assert!(
+            errors[0].contains(
+                "line 11: probe.timeout: 5s must be more than 0 and at most the interval (2s)"
+            ),
+            "{errors:?}"
+        );
+        let errors = errors_of(&GOOD.replace("critical = true", "critical = false"));
+        assert!(errors[0].contains("no check is critical"), "{errors:?}");
+    }
+}
