@@ -12,3 +12,30 @@ pub use failover_core as core;
 pub use failover_dns as dns;
 
 pub mod config;
+#[cfg(feature = "dns")]
+pub mod daemon;
+#[cfg(feature = "dns")]
+pub mod demo;
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

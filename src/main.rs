@@ -1,1 +1,140 @@
-fn main() {}
+//! `failoverd`: the reference daemon. A thin layer over the `failover` library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use failover::config::Config;
+use failover::daemon::{self, Daemon};
+
+/// Keeps a website up across servers in different data centres.
+#[derive(Debug, Parser)]
+#[command(name = "failoverd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the zone and move its answer to the nodes that are up, until SIGINT or SIGTERM.
+    Run {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file (and its zone file) and print what the daemon would do.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// A self-contained demonstration on loopback: two web nodes, the zone, a failover and back.
+    Demo {
+        /// Where to serve the demo zone.
+        #[arg(long, default_value = "127.0.0.1:5353")]
+        listen: SocketAddr,
+        /// Port of the two web nodes (on 127.0.0.2 and 127.0.0.3).
+        #[arg(long, default_value_t = 8080)]
+        web_port: u16,
+        /// Exit after one failover and failback instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit_after_cycle: bool,
+    },
+}
+
+/// Exit status for an unusable config (sysexits' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        eprintln!(
+            "{} error{} in {}; nothing was started",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(match cli.command {
+                    Command::Demo { .. } => "warn",
+                    _ => "info",
+                })),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Check { config } => {
+                let config = match load(&config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                match daemon::load_zone(&config) {
+                    Ok(zone) => {
+                        print!("{}", daemon::plan(&config, &zone));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                }
+            }
+            Command::Run { config } => {
+                let config = match load(&config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                let daemon = match Daemon::start(&config).await {
+                    Ok(daemon) => daemon,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                tracing::info!(addresses = ?daemon.dns_addresses(), zone = %config.zone.name, "serving");
+                failover::shutdown_signal().await;
+                tracing::info!("stopping");
+                daemon.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            Command::Demo {
+                listen,
+                web_port,
+                exit_after_cycle,
+            } => {
+                let options = failover::demo::DemoOptions {
+                    listen,
+                    web_port,
+                    exit_after_cycle,
+                };
+                match failover::demo::run(options).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,321 @@
+//! Composition: from a validated [`Config`] to a running daemon (supervisor + DNS server).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use failover_core::probe::{HttpCheck, HttpOptions, SshCheck, TcpCheck};
+use failover_core::{
+    ActivePassive, AllHealthy, Arbiter, CheckName, CheckSpec, ClusterSpec, CommandNotifier,
+    Damping, Failback, HealthCheck, LogNotifier, ManagedName, NodeName, NodeSpec, Notifier,
+    Policy, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
+};
+use failover_dns::{DnsServer, ServedZone, Zone};
+use tokio::sync::watch;
+
+use crate::config::{CheckKind, Config, FailbackMode, NotifyKind, PolicyKind};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The cluster described by the config is not workable.
+    #[error("{path}: {source}")]
+    Cluster {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: failover_core::ArbiterError,
+    },
+    /// A check cannot be built.
+    #[error("{path}: check {check:?}: {message}")]
+    Check {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// The check.
+        check: String,
+        /// Why.
+        message: String,
+    },
+    /// The zone cannot be loaded or served.
+    #[error(transparent)]
+    Dns(#[from] failover_dns::DnsError),
+}
+
+/// The policy the config asks for.
+pub fn policy(config: &Config) -> Box<dyn Policy> {
+    match config.policy.kind {
+        PolicyKind::ActivePassive => Box::new(ActivePassive::new(
+            config.order(),
+            match config.policy.failback {
+                FailbackMode::Auto => Failback::Auto {
+                    after: config.policy.failback_after,
+                },
+                FailbackMode::Manual => Failback::Manual,
+            },
+        )),
+        PolicyKind::AllHealthy => Box::new(AllHealthy),
+    }
+}
+
+/// The arbiter's view of the config.
+pub fn cluster_spec(config: &Config) -> ClusterSpec {
+    ClusterSpec {
+        nodes: config
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                name: NodeName::new(&n.name),
+                publish: if n.publish.is_empty() {
+                    vec![n.address]
+                } else {
+                    n.publish.clone()
+                },
+            })
+            .collect(),
+        checks: config
+            .checks
+            .iter()
+            .map(|c| {
+                let (_, _, fall, rise) = config.check_timing(c);
+                CheckSpec {
+                    name: CheckName::new(&c.name),
+                    critical: c.critical,
+                    fall,
+                    rise,
+                }
+            })
+            .collect(),
+        managed: config
+            .zone
+            .records
+            .iter()
+            .map(|r| ManagedName::new(&r.name, r.ttl))
+            .collect(),
+        all_down: config.policy.all_down,
+        damping: Damping {
+            window: config.damping.window,
+            max_changes: config.damping.max_changes,
+        },
+    }
+}
+
+/// The checks the config asks for, each with its schedule.
+pub fn checks(
+    config: &Config,
+) -> Result<Vec<(CheckName, Arc<dyn HealthCheck>, ProbeSchedule)>, DaemonError> {
+    config
+        .checks
+        .iter()
+        .map(|c| {
+            let port = Config::port(c);
+            let check: Arc<dyn HealthCheck> = match c.kind {
+                CheckKind::Tcp => Arc::new(TcpCheck::new(port)),
+                CheckKind::Ssh => Arc::new(SshCheck::new(port)),
+                CheckKind::Http => {
+                    let defaults = HttpOptions::new(port);
+                    let options = HttpOptions {
+                        port,
+                        tls: c.tls.unwrap_or(false),
+                        path: c.path.clone().unwrap_or(defaults.path),
+                        host: c.host.clone(),
+                        expect_status: c.expect_status.clone().unwrap_or_default(),
+                        body_contains: c.body_contains.clone(),
+                        danger_accept_invalid_certs: c.danger_accept_invalid_certs.unwrap_or(false),
+                    };
+                    Arc::new(HttpCheck::new(options).map_err(|e| DaemonError::Check {
+                        path: config.path.clone(),
+                        check: c.name.clone(),
+                        message: e.to_string(),
+                    })?)
+                }
+            };
+            let (interval, timeout, _, _) = config.check_timing(c);
+            let schedule = ProbeSchedule {
+                interval,
+                timeout,
+                jitter: config.probe.jitter,
+            };
+            Ok((CheckName::new(&c.name), check, schedule))
+        })
+        .collect()
+}
+
+/// The notifiers: the log, and every `[[notify]]`.
+pub fn notifiers(config: &Config) -> Vec<Arc<dyn Notifier>> {
+    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
+    for notify in &config.notifiers {
+        match notify.kind {
+            NotifyKind::Command => {
+                if let Some((program, args)) = notify.command.split_first() {
+                    notifiers.push(Arc::new(CommandNotifier::new(
+                        program,
+                        args.to_vec(),
+                        notify.timeout,
+                    )));
+                }
+            }
+        }
+    }
+    notifiers
+}
+
+/// Loads the zone file named by the config and checks the managed names against it.
+pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
+    Ok(Zone::from_file(&config.zone.file, &config.zone.name)?)
+}
+
+/// What `failoverd check` prints: what the daemon would do with this config.
+pub fn plan(config: &Config, zone: &Zone) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "config {} is valid", config.path.display());
+    let _ = writeln!(
+        out,
+        "zone {} from {} (serial {}), served on {} ({} UDP worker{} each)",
+        config.zone.name,
+        config.zone.file.display(),
+        zone.serial(),
+        config
+            .zone
+            .listen
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.zone.workers,
+        if config.zone.workers == 1 { "" } else { "s" },
+    );
+    let _ = writeln!(out, "state in {}", config.zone.state_dir.display());
+    let _ = writeln!(out, "managed names:");
+    for record in &config.zone.records {
+        let _ = writeln!(out, "  {} (ttl {} s)", record.name, record.ttl);
+    }
+    let _ = writeln!(out, "nodes:");
+    let spec = cluster_spec(config);
+    for (node, spec) in config.nodes.iter().zip(&spec.nodes) {
+        let publish = spec
+            .publish
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(out, "  {}: probed at {}, publishes {publish}", node.name, node.address);
+    }
+    let _ = writeln!(out, "checks (on every node):");
+    for check in &config.checks {
+        let (interval, timeout, fall, rise) = config.check_timing(check);
+        let detection = interval * fall + timeout;
+        let _ = writeln!(
+            out,
+            "  {} ({} port {}){}: every {}, timeout {}, down after {fall} failures (about {}), up after {rise} success{}",
+            check.name,
+            check.kind,
+            Config::port(check),
+            if check.critical { " critical" } else { "" },
+            humantime::format_duration(interval),
+            humantime::format_duration(timeout),
+            humantime::format_duration(detection),
+            if rise == 1 { "" } else { "es" },
+        );
+    }
+    let policy = &config.policy;
+    match policy.kind {
+        PolicyKind::ActivePassive => {
+            let order = config
+                .order()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" > ");
+            let failback = match policy.failback {
+                FailbackMode::Auto => format!(
+                    "back to a preferred node once it has been up for {}",
+                    humantime::format_duration(policy.failback_after)
+                ),
+                FailbackMode::Manual => "back to a preferred node only when an operator asks".to_owned(),
+            };
+            let _ = writeln!(out, "policy active-passive: {order}; failover at once, {failback}");
+        }
+        PolicyKind::AllHealthy => {
+            let _ = writeln!(out, "policy all-healthy: every node that is up is published");
+        }
+    }
+    let _ = writeln!(out, "when every node is down: {}", policy.all_down);
+    let _ = writeln!(
+        out,
+        "notifications: log{}",
+        config
+            .notifiers
+            .iter()
+            .map(|n| format!(", command {}", n.command.join(" ")))
+            .collect::<String>()
+    );
+    for warning in config.warnings() {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}
+
+/// A running daemon: the DNS server answering, the supervisor probing and publishing.
+pub struct Daemon {
+    supervisor: SupervisorHandle,
+    server: DnsServer,
+    served: ServedZone,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Loads the zone, binds the DNS server and starts probing. Must run inside a tokio runtime.
+    pub async fn start(config: &Config) -> Result<Self, DaemonError> {
+        let zone = load_zone(config)?;
+        let managed: Vec<ManagedName> = cluster_spec(config).managed;
+        let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
+        let server = DnsServer::bind(served.clone(), &config.zone.listen, config.zone.workers).await?;
+        let arbiter =
+            Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| DaemonError::Cluster {
+                path: config.path.clone(),
+                source,
+            })?;
+        let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+        for node in &config.nodes {
+            supervisor = supervisor.node(NodeName::new(&node.name), node.address);
+        }
+        for (name, check, schedule) in checks(config)? {
+            supervisor = supervisor.check(name, check, schedule);
+        }
+        for notifier in notifiers(config) {
+            supervisor = supervisor.notifier(notifier);
+        }
+        Ok(Self {
+            supervisor: supervisor.spawn(),
+            server,
+            served,
+        })
+    }
+
+    /// The status, updated after every change.
+    pub fn status(&self) -> watch::Receiver<StatusReport> {
+        self.supervisor.status()
+    }
+
+    /// The addresses the DNS server is bound to (useful with port 0).
+    pub fn dns_addresses(&self) -> Vec<SocketAddr> {
+        self.server.local_addresses()
+    }
+
+    /// The served zone (its serial and answers).
+    pub fn zone(&self) -> &ServedZone {
+        &self.served
+    }
+
+    /// Stops probing, then stops answering.
+    pub async fn shutdown(self) {
+        self.supervisor.shutdown().await;
+        self.server.shutdown().await;
+    }
+}
