@@ -1,1 +1,59 @@
-//! placeholder
+//! DNS for failover: the zone model and a built-in authoritative DNS server whose answers for
+//! the managed names (`@`, `www`) move when the arbiter publishes.
+//!
+//! What is here: [`Zone`] (an RFC 1035 zone file, parsed with hickory-proto and validated),
+//! [`ServedZone`] (the zone as served, a [`ZoneWriter`](failover_core::ZoneWriter) whose
+//! `publish` swaps precomputed answers atomically and keeps the SOA serial growing across
+//! restarts) and [`DnsServer`] (UDP worker threads and TCP on tokio). Common queries are
+//! answered from precomputed wire-format responses without allocating; everything else goes
+//! through hickory-proto's full decode and encode.
+//!
+//! What is deliberately not here (yet): recursion, DNSSEC signing, zone transfers (AXFR/IXFR are
+//! refused), NOTIFY, dynamic updates received from others, several zones per server, rate limiting.
+//!
+//! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`].
+//!
+//! # Example
+//!
+//! ```
+//! use failover_core::{ManagedAnswer, Publication};
+//! use failover_dns::{DnsServer, ManagedName, ServedZone, ServerConfig, Zone};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let zone = Zone::parse(
+//!     "example",
+//!     "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns1 admin 1 10 10 10 10\n@ IN NS ns1\nns1 IN A 10.0.0.53\nwww IN A 10.1.0.1\n",
+//! )?;
+//! let state = tempfile::tempdir()?;
+//! let served = ServedZone::new(zone, &[ManagedName::new("www", 10)], state.path())?;
+//! let serial = served.serial();
+//!
+//! let publication = Publication {
+//!     nodes: vec![],
+//!     answers: vec![ManagedAnswer { name: "www".into(), ttl: 10, addresses: vec!["10.2.0.1".parse()?] }],
+//! };
+//! assert_eq!(served.publish_blocking(&publication)?, serial + 1);
+//! assert_eq!(served.current_answer("www"), Some(vec!["10.2.0.1".parse()?]));
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let server = DnsServer::start(served, &ServerConfig::new(vec!["127.0.0.1:0".parse()?]))?;
+//!     println!("serving on {:?}", server.local_addrs());
+//!     server.shutdown().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod answer;
+mod error;
+mod served;
+mod server;
+mod zone;
+
+pub use answer::{Transport, EDNS_PAYLOAD};
+pub use error::DnsError;
+pub use served::{ManagedName, ServedZone};
+pub use server::{DnsServer, ServerConfig};
+pub use zone::Zone;

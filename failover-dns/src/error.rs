@@ -1,0 +1,105 @@
+//! The crate's error type, [`DnsError`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading a zone, publishing into it or serving it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// The zone file could not be read at all.
+    #[error("cannot read zone file {path}: {source}")]
+    ZoneRead {
+        /// The zone file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
+    /// A line of the zone file is not valid RFC 1035 master-file syntax.
+    #[error(
+        "zone file {file} line {line}: {reason} (in `{text}`; expected `NAME [TTL] [CLASS] TYPE RDATA` \
+         or a $ORIGIN, $TTL or $INCLUDE directive)"
+    )]
+    ZoneSyntax {
+        /// The zone file (or the name given to the text).
+        file: String,
+        /// The 1-based line where the offending entry starts.
+        line: usize,
+        /// The offending line, trimmed and shortened.
+        text: String,
+        /// What the parser found wrong.
+        reason: String,
+    },
+
+    /// The zone file parses but does not describe a zone this server can serve.
+    #[error("zone file {file}: {reason}")]
+    ZoneInvalid {
+        /// The zone file (or the name given to the text).
+        file: String,
+        /// What is wrong and what is expected instead.
+        reason: String,
+    },
+
+    /// A managed name cannot be managed in this zone.
+    #[error("managed name {name:?}: {reason}")]
+    ManagedName {
+        /// The name as configured.
+        name: String,
+        /// Why it cannot be managed.
+        reason: String,
+    },
+
+    /// A publication names something this zone does not manage, or is otherwise unusable.
+    #[error("cannot publish {name:?}: {reason}")]
+    Publication {
+        /// The name in the publication.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The persisted SOA serial could not be read or written.
+    #[error("serial state file {path}: {reason}")]
+    State {
+        /// The state file (or its directory).
+        path: PathBuf,
+        /// What went wrong and, where known, the fix.
+        reason: String,
+    },
+
+    /// A listening socket could not be set up.
+    #[error("cannot listen on {protocol} {addr}: {source}{hint}")]
+    Bind {
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: io::Error,
+        /// The likely fix, starting with `; ` (empty when there is no good guess).
+        hint: String,
+    },
+
+    /// The server configuration is unusable.
+    #[error("dns server config: {0}")]
+    Config(String),
+
+    /// The TCP side of the server needs a tokio runtime and none was running.
+    #[error("the dns server must be started from inside a tokio runtime (its tcp listeners run on it)")]
+    NoRuntime,
+
+    /// A thread could not be spawned.
+    #[error("cannot spawn a dns server thread: {0}")]
+    Spawn(io::Error),
+
+    /// Encoding a precomputed answer failed: a record in the zone cannot be put on the wire.
+    #[error("cannot encode the answers of zone {origin}: {reason}")]
+    Encode {
+        /// The zone.
+        origin: String,
+        /// hickory-proto's message.
+        reason: String,
+    },
+}

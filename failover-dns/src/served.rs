@@ -1,0 +1,351 @@
+//! [`ServedZone`]: the zone the built-in server answers from, and its `ZoneWriter`.
+
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use failover_core::{Publication, PublishError, PublishReceipt, ZoneWriter};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::answer::{answer_slow, FastTable, Transport};
+use crate::error::DnsError;
+use crate::zone::{label_count, Zone, ZoneData};
+
+/// A name whose A/AAAA records the daemon publishes, relative to the origin (`@`, `www`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedName {
+    /// The name relative to the origin: `@` for the apex, `www`, or fully qualified with a dot.
+    pub name: String,
+    /// Default TTL of the published records, in seconds (a publication carries its own).
+    pub ttl: u32,
+}
+
+impl ManagedName {
+    /// A managed name with its TTL.
+    pub fn new(name: impl Into<String>, ttl: u32) -> Self {
+        Self {
+            name: name.into(),
+            ttl,
+        }
+    }
+}
+
+/// The zone served by [`DnsServer`](crate::DnsServer): the zone file's records, with the A and
+/// AAAA RRsets of the managed names replaced by the latest publication.
+///
+/// Cheap to clone (shared state). Queries read an immutable snapshot (answers precomputed in
+/// wire format) that a publish swaps atomically, so answering never waits for a publish.
+#[derive(Clone, Debug)]
+pub struct ServedZone {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    zone: Zone,
+    managed: Vec<Managed>,
+    state_file: PathBuf,
+    /// Serialises publishes (the contract says they never overlap; this makes it so).
+    published: Mutex<Published>,
+    current: ArcSwap<Snapshot>,
+}
+
+#[derive(Debug)]
+struct Managed {
+    relative: String,
+    name: Name,
+}
+
+/// What has been published so far.
+#[derive(Debug)]
+struct Published {
+    serial: u32,
+    /// Per managed name (same order): the published TTL and addresses, `None` before any.
+    answers: Vec<Option<(u32, Vec<IpAddr>)>>,
+}
+
+/// One immutable state of the zone, answered from.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) data: ZoneData,
+    pub(crate) fast: FastTable,
+    pub(crate) serial: u32,
+}
+
+impl ServedZone {
+    /// Serves `zone`, with `managed` names under the daemon's control and the SOA serial kept in
+    /// `state_dir` (created if missing).
+    ///
+    /// The serial starts at the zone file's, or one past the persisted one if that is not lower:
+    /// what is served at start (the zone file's answers) may differ from what was last published
+    /// under the persisted serial, and secondaries must see a change.
+    pub fn new(zone: Zone, managed: &[ManagedName], state_dir: &Path) -> Result<Self, DnsError> {
+        let managed = managed
+            .iter()
+            .map(|m| validate_managed(&zone, &m.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        fs::create_dir_all(state_dir).map_err(|error| DnsError::State {
+            path: state_dir.to_path_buf(),
+            reason: format!("cannot create the state directory: {error}"),
+        })?;
+        let origin = zone.origin();
+        let state_file = state_dir.join(format!("serial-{}", origin.trim_end_matches('.')));
+        let serial = match read_serial(&state_file)? {
+            Some(persisted) if !serial_lt(persisted, zone.serial) => persisted.wrapping_add(1),
+            _ => zone.serial,
+        };
+        write_serial(&state_file, serial)?;
+        let answers = vec![None; managed.len()];
+        let snapshot = build_snapshot(&zone, &managed, &answers, serial)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                zone,
+                managed,
+                state_file,
+                published: Mutex::new(Published { serial, answers }),
+                current: ArcSwap::from_pointee(snapshot),
+            }),
+        })
+    }
+
+    /// The zone's origin, fully qualified (`test.ru.`).
+    pub fn origin(&self) -> String {
+        self.inner.zone.origin()
+    }
+
+    /// The SOA serial currently served.
+    pub fn serial(&self) -> u32 {
+        self.inner.current.load().serial
+    }
+
+    /// The addresses currently served for `name` (`@`, `www`, or fully qualified): its A then
+    /// AAAA records, empty when it has none. `None` when the name is not in the zone.
+    pub fn current_answer(&self, name: &str) -> Option<Vec<IpAddr>> {
+        let name = self.inner.zone.absolute(name)?;
+        let snapshot = self.inner.current.load();
+        let node = snapshot.data.nodes.get(&name)?;
+        let records = [RecordType::A, RecordType::AAAA]
+            .into_iter()
+            .flat_map(|rtype| node.get(rtype).unwrap_or_default());
+        Some(
+            records
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Answers one DNS message in wire format, writing the response into `out` (cleared first).
+    /// Returns false when nothing must be sent back (the message is a response or has no header).
+    ///
+    /// Common queries are answered from precomputed responses without allocating; the rest go
+    /// through [`answer_slow`](Self::answer_slow).
+    pub fn answer(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        let snapshot = self.inner.current.load();
+        snapshot.fast.answer(query, transport, out) || answer_slow(&snapshot.data, query, transport, out)
+    }
+
+    /// Answers like [`answer`](Self::answer) but always through the full hickory-proto path
+    /// (decode, resolve, encode): the reference the fast path is tested against.
+    pub fn answer_slow(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        answer_slow(&self.inner.current.load().data, query, transport, out)
+    }
+
+    /// Makes `publication` live and returns the serial now served; blocks on the file system.
+    ///
+    /// The A and AAAA RRsets of each named managed name are replaced (names the publication
+    /// leaves out keep their answer). An identical publication keeps the serial; a change
+    /// raises it and persists it (temp file, fsync, rename) *before* the new answers are swapped
+    /// in, so a served serial is never lost by a crash.
+    pub fn publish_blocking(&self, publication: &Publication) -> Result<u32, DnsError> {
+        let inner = &*self.inner;
+        let mut published = inner.published.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut answers = published.answers.clone();
+        for answer in &publication.answers {
+            let index = inner
+                .zone
+                .absolute(&answer.name)
+                .and_then(|name| inner.managed.iter().position(|m| m.name == name))
+                .ok_or_else(|| DnsError::Publication {
+                    name: answer.name.clone(),
+                    reason: format!(
+                        "not a managed name of zone {} (managed: {})",
+                        inner.zone.origin(),
+                        inner.managed.iter().map(|m| m.relative.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
+            if answer.addresses.is_empty() {
+                return Err(DnsError::Publication {
+                    name: answer.name.clone(),
+                    reason: "refusing to publish an empty answer (the policy must choose what to serve)".to_owned(),
+                });
+            }
+            answers[index] = Some((answer.ttl, answer.addresses.clone()));
+        }
+        if answers == published.answers {
+            return Ok(published.serial);
+        }
+        let serial = published.serial.wrapping_add(1);
+        let snapshot = build_snapshot(&inner.zone, &inner.managed, &answers, serial)?;
+        write_serial(&inner.state_file, serial)?;
+        inner.current.store(Arc::new(snapshot));
+        published.serial = serial;
+        published.answers = answers;
+        Ok(serial)
+    }
+}
+
+#[async_trait]
+impl ZoneWriter for ServedZone {
+    fn describe(&self) -> String {
+        format!("served zone {}", self.inner.zone.origin().trim_end_matches('.'))
+    }
+
+    async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
+        let zone = self.clone();
+        let publication = publication.clone();
+        let serial = tokio::task::spawn_blocking(move || zone.publish_blocking(&publication))
+            .await
+            .map_err(|error| PublishError::new(format!("publish task failed: {error}")))?
+            .map_err(PublishError::new)?;
+        Ok(PublishReceipt {
+            serial: Some(serial),
+        })
+    }
+}
+
+fn validate_managed(zone: &Zone, relative: &str) -> Result<Managed, DnsError> {
+    let error = |reason: String| DnsError::ManagedName {
+        name: relative.to_owned(),
+        reason,
+    };
+    let name = zone
+        .absolute(relative)
+        .ok_or_else(|| error("not a valid domain name".to_owned()))?;
+    if !zone.origin.zone_of(&name) {
+        return Err(error(format!("{name} is outside the zone {}", zone.origin)));
+    }
+    let origin_labels = label_count(&zone.origin);
+    for labels in origin_labels + 1..=label_count(&name) {
+        let ancestor = name.trim_to(labels);
+        if zone.nodes.get(&ancestor).is_some_and(|node| node.cut) {
+            return Err(error(format!("{name} is at or below the delegation {ancestor}")));
+        }
+    }
+    if zone.nodes.get(&name).is_some_and(|node| node.get(RecordType::CNAME).is_some()) {
+        return Err(error(format!(
+            "{name} has a CNAME in the zone file; remove it to publish addresses there"
+        )));
+    }
+    Ok(Managed {
+        relative: relative.to_owned(),
+        name,
+    })
+}
+
+fn build_snapshot(
+    zone: &Zone,
+    managed: &[Managed],
+    answers: &[Option<(u32, Vec<IpAddr>)>],
+    serial: u32,
+) -> Result<Snapshot, DnsError> {
+    let mut nodes = zone.nodes.clone();
+    for (managed, answer) in managed.iter().zip(answers) {
+        let Some((ttl, addresses)) = answer else {
+            continue;
+        };
+        let record = |data: RData| Record::from_rdata(managed.name.clone(), *ttl, data);
+        let (v4, v6): (Vec<_>, Vec<_>) = addresses.iter().partition(|address| address.is_ipv4());
+        let node = nodes.entry(managed.name.clone()).or_default();
+        node.set(
+            RecordType::A,
+            v4.iter()
+                .filter_map(|address| match address {
+                    IpAddr::V4(v4) => Some(record(RData::A(A(*v4)))),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
+        );
+        node.set(
+            RecordType::AAAA,
+            v6.iter()
+                .filter_map(|address| match address {
+                    IpAddr::V6(v6) => Some(record(RData::AAAA(AAAA(*v6)))),
+                    IpAddr::V4(_) => None,
+                })
+                .collect(),
+        );
+    }
+    let data = ZoneData::new(zone.origin.clone(), nodes, serial);
+    let fast = FastTable::build(&data).map_err(|error| DnsError::Encode {
+        origin: zone.origin(),
+        reason: error.to_string(),
+    })?;
+    Ok(Snapshot { data, fast, serial })
+}
+
+/// RFC 1982 serial number arithmetic: whether `a` comes before `b`.
+pub(crate) fn serial_lt(a: u32, b: u32) -> bool {
+    a != b && b.wrapping_sub(a) < 1 << 31
+}
+
+fn read_serial(path: &Path) -> Result<Option<u32>, DnsError> {
+    match fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| DnsError::State {
+            path: path.to_path_buf(),
+            reason: format!(
+                "expected a decimal SOA serial, found {:?}; write the last served serial into it",
+                text.chars().take(40).collect::<String>()
+            ),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(DnsError::State {
+            path: path.to_path_buf(),
+            reason: format!("cannot read: {error}"),
+        }),
+    }
+}
+
+/// Writes the serial crash-safely: temp file in the same directory, fsync, rename, fsync the directory.
+fn write_serial(path: &Path, serial: u32) -> Result<(), DnsError> {
+    let state_error = |what: &str, error: std::io::Error| DnsError::State {
+        path: path.to_path_buf(),
+        reason: format!("cannot {what}: {error}"),
+    };
+    let temp = path.with_extension("tmp");
+    let mut file = fs::File::create(&temp).map_err(|e| state_error("create the temp file", e))?;
+    file.write_all(format!("{serial}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| state_error("write the temp file", e))?;
+    drop(file);
+    fs::rename(&temp, path).map_err(|e| state_error("rename the temp file into place", e))?;
+    if let Some(dir) = path.parent() {
+        // Makes the rename durable; some file systems refuse fsync on a directory, which is fine.
+        if let Ok(dir) = fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_arithmetic_follows_rfc_1982() {
+        assert!(serial_lt(1, 2));
+        assert!(!serial_lt(2, 1));
+        assert!(serial_lt(u32::MAX, 0));
+        assert!(!serial_lt(5, 5));
+        assert!(serial_lt(0, (1 << 31) - 1));
+    }
+}

@@ -1,0 +1,325 @@
+//! [`DnsServer`]: UDP worker threads and TCP tasks serving a [`ServedZone`].
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+
+use crate::answer::Transport;
+use crate::error::DnsError;
+use crate::served::ServedZone;
+
+/// How often a UDP worker blocked in `recv_from` looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Largest UDP query read; anything longer arrives truncated and is answered FORMERR.
+const UDP_QUERY_MAX: usize = 4096;
+
+/// Where and how the server listens.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The addresses to serve on, UDP and TCP each (port 0 picks one free port for both).
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets (one thread each) per address, sharing it with `SO_REUSEPORT` when above 1.
+    pub udp_workers: usize,
+    /// Most TCP connections open at once; more are closed on accept.
+    pub tcp_max_connections: usize,
+    /// A TCP connection idle (or stalled mid-message) this long is closed.
+    pub tcp_idle_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle timeout.
+    pub fn new(listen: Vec<SocketAddr>) -> Self {
+        Self {
+            listen,
+            udp_workers: 1,
+            tcp_max_connections: 256,
+            tcp_idle_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the number of UDP workers per address.
+    pub fn with_udp_workers(mut self, udp_workers: usize) -> Self {
+        self.udp_workers = udp_workers;
+        self
+    }
+
+    /// Sets the TCP connection limit.
+    pub fn with_tcp_max_connections(mut self, tcp_max_connections: usize) -> Self {
+        self.tcp_max_connections = tcp_max_connections;
+        self
+    }
+
+    /// Sets the TCP idle timeout.
+    pub fn with_tcp_idle_timeout(mut self, tcp_idle_timeout: Duration) -> Self {
+        self.tcp_idle_timeout = tcp_idle_timeout;
+        self
+    }
+}
+
+/// A running DNS server. It owns its threads and tasks: [`shutdown`](Self::shutdown) stops and
+/// joins them; dropping it stops them too (UDP threads then exit within 100 ms on their own).
+#[derive(Debug)]
+pub struct DnsServer {
+    local_addrs: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    udp_threads: Vec<thread::JoinHandle<()>>,
+    tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl DnsServer {
+    /// Binds every address of `config` (UDP and TCP) and starts serving `zone`.
+    ///
+    /// UDP is served from dedicated threads (blocking receive, no async overhead per query); TCP
+    /// from tasks on the current tokio runtime, which must exist.
+    pub fn start(zone: ServedZone, config: &ServerConfig) -> Result<Self, DnsError> {
+        if config.listen.is_empty() {
+            return Err(DnsError::Config("no listen address".to_owned()));
+        }
+        if config.udp_workers == 0 || config.tcp_max_connections == 0 {
+            return Err(DnsError::Config(
+                "udp_workers and tcp_max_connections must be at least 1".to_owned(),
+            ));
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| DnsError::NoRuntime)?;
+        let mut server = Self {
+            local_addrs: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            udp_threads: Vec::new(),
+            tcp_tasks: Vec::new(),
+        };
+        let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
+        for &requested in &config.listen {
+            let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
+            for (index, socket) in udp.into_iter().enumerate() {
+                let (zone, stop) = (zone.clone(), Arc::clone(&server.stop));
+                let thread = thread::Builder::new()
+                    .name(format!("dns-udp-{local}-{index}"))
+                    .spawn(move || serve_udp(&socket, &zone, &stop))
+                    .map_err(DnsError::Spawn)?;
+                server.udp_threads.push(thread);
+            }
+            let listener = {
+                let _guard = runtime.enter();
+                TcpListener::from_std(tcp).map_err(|source| bind_error("tcp", requested, source))?
+            };
+            server.tcp_tasks.push(runtime.spawn(accept_tcp(
+                listener,
+                zone.clone(),
+                Arc::clone(&connections),
+                config.tcp_idle_timeout,
+            )));
+            tracing::info!(address = %local, zone = %zone.origin(), "dns server listening");
+            server.local_addrs.push(local);
+        }
+        Ok(server)
+    }
+
+    /// The addresses actually bound, in the order of the config (with real ports for port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Stops serving and waits until every thread and task has finished.
+    pub async fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tcp_tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+        let threads: Vec<_> = self.udp_threads.drain(..).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in &self.tcp_tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Binds the UDP sockets and the TCP listener of one address, on the same port.
+fn bind_pair(
+    requested: SocketAddr,
+    workers: usize,
+) -> Result<(Vec<UdpSocket>, std::net::TcpListener, SocketAddr), DnsError> {
+    // With port 0, the port the kernel picks for UDP may be taken for TCP: try a few.
+    let attempts = if requested.port() == 0 { 8 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let first = udp_socket(requested, workers > 1)?;
+        let local = first
+            .local_addr()
+            .map_err(|source| bind_error("udp", requested, source))?;
+        let mut udp = vec![first];
+        for _ in 1..workers {
+            udp.push(udp_socket(local, true)?);
+        }
+        match tcp_listener(local) {
+            Ok(tcp) => return Ok((udp, tcp, local)),
+            Err(error) if requested.port() == 0 => last_error = Some(error),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| bind_error("tcp", requested, io::ErrorKind::AddrInUse.into())))
+}
+
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError> {
+    let error = |source| bind_error("udp", addr, source);
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(error)?;
+    }
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(error)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    // Room for bursts; the kernel caps it at net.core.rmem_max, which is fine.
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    socket.bind(&addr.into()).map_err(error)?;
+    socket.set_read_timeout(Some(STOP_POLL)).map_err(error)?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
+    let error = |source| bind_error("tcp", addr, source);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(error)?;
+    }
+    socket.set_reuse_address(true).map_err(error)?;
+    socket.bind(&addr.into()).map_err(error)?;
+    socket.listen(1024).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    Ok(socket.into())
+}
+
+/// A bind error with the likely fix.
+fn bind_error(protocol: &'static str, addr: SocketAddr, source: io::Error) -> DnsError {
+    let hint = match source.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "; another program already listens on {protocol} port {} (often systemd-resolved, \
+             bind9, dnsmasq or a second failoverd): stop it or choose another address",
+            addr.port()
+        ),
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            "; port {} is privileged: run as root, grant CAP_NET_BIND_SERVICE \
+             (setcap cap_net_bind_service=+ep on the binary), or listen on a port >= 1024",
+            addr.port()
+        ),
+        io::ErrorKind::AddrNotAvailable => format!(
+            "; {} is not an address of this host: check `ip addr`",
+            addr.ip()
+        ),
+        _ => String::new(),
+    };
+    DnsError::Bind {
+        protocol,
+        addr,
+        source,
+        hint,
+    }
+}
+
+/// One UDP worker: receive, answer, send, until `stop` is set.
+fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+    let mut query = vec![0u8; UDP_QUERY_MAX];
+    let mut response = Vec::with_capacity(4096);
+    while !stop.load(Ordering::Relaxed) {
+        let (len, peer) = match socket.recv_from(&mut query) {
+            Ok(received) => received,
+            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                continue;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                // ICMP errors from earlier sends and the like; never spin on a broken socket.
+                tracing::debug!(%error, "udp receive failed");
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+        };
+        if peer.port() == 0 {
+            continue;
+        }
+        if zone.answer(&query[..len], Transport::Udp, &mut response) {
+            if let Err(error) = socket.send_to(&response, peer) {
+                tracing::debug!(%error, %peer, "udp send failed");
+            }
+        }
+    }
+}
+
+/// Accepts TCP connections until aborted; the connection tasks die with it (their `JoinSet`).
+async fn accept_tcp(listener: TcpListener, zone: ServedZone, connections: Arc<Semaphore>, idle: Duration) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match Arc::clone(&connections).try_acquire_owned() {
+                    Ok(permit) => {
+                        tasks.spawn(serve_tcp(stream, zone.clone(), idle, permit));
+                    }
+                    Err(_) => tracing::debug!(%peer, "tcp connection limit reached, closing"),
+                },
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+}
+
+/// Serves one TCP connection: length-prefixed queries, answered in order (pipelining allowed).
+async fn serve_tcp(mut stream: TcpStream, zone: ServedZone, idle: Duration, _permit: OwnedSemaphorePermit) {
+    let _ = stream.set_nodelay(true);
+    let mut query = vec![0u8; usize::from(u16::MAX)];
+    let mut response = Vec::with_capacity(4096);
+    let mut frame = Vec::with_capacity(4096);
+    loop {
+        let mut length = [0u8; 2];
+        if !matches!(timeout(idle, stream.read_exact(&mut length)).await, Ok(Ok(_))) {
+            return;
+        }
+        let length = usize::from(u16::from_be_bytes(length));
+        if !matches!(timeout(idle, stream.read_exact(&mut query[..length])).await, Ok(Ok(_))) {
+            return;
+        }
+        if !zone.answer(&query[..length], Transport::Tcp, &mut response) {
+            continue;
+        }
+        let Ok(response_length) = u16::try_from(response.len()) else {
+            return; // never happens: answers are limited to 65535 bytes for TCP
+        };
+        frame.clear();
+        frame.extend_from_slice(&response_length.to_be_bytes());
+        frame.extend_from_slice(&response);
+        if !matches!(timeout(idle, stream.write_all(&frame)).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
