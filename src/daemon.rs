@@ -7,10 +7,10 @@ use std::sync::Arc;
 use failover_core::probe::{HttpCheck, HttpOptions, SshCheck, TcpCheck};
 use failover_core::{
     ActivePassive, AllHealthy, Arbiter, CheckName, CheckSpec, ClusterSpec, CommandNotifier,
-    Damping, Failback, HealthCheck, LogNotifier, ManagedName, NodeName, NodeSpec, Notifier,
-    Policy, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
+    Damping, Failback, HealthCheck, LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, Policy,
+    ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
 };
-use failover_dns::{DnsServer, ServedZone, Zone};
+use failover_dns::{DnsServer, ServedZone, ServerConfig, Zone};
 use tokio::sync::watch;
 
 use crate::config::{CheckKind, Config, FailbackMode, NotifyKind, PolicyKind};
@@ -40,6 +40,16 @@ pub enum DaemonError {
     /// The zone cannot be loaded or served.
     #[error(transparent)]
     Dns(#[from] failover_dns::DnsError),
+    /// The zone file is for another zone than `[zone] name`.
+    #[error("zone file {file} is for {found}, but [zone] name is {expected:?}: point `file` at the zone's own file or fix `name`")]
+    WrongZone {
+        /// The zone file.
+        file: std::path::PathBuf,
+        /// Its origin.
+        found: String,
+        /// The configured name.
+        expected: String,
+    },
 }
 
 /// The policy the config asks for.
@@ -162,7 +172,19 @@ pub fn notifiers(config: &Config) -> Vec<Arc<dyn Notifier>> {
 
 /// Loads the zone file named by the config and checks the managed names against it.
 pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
-    Ok(Zone::from_file(&config.zone.file, &config.zone.name)?)
+    let zone = Zone::from_file(&config.zone.file)?;
+    let found = zone.origin();
+    if !found
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(config.zone.name.trim_end_matches('.'))
+    {
+        return Err(DaemonError::WrongZone {
+            file: config.zone.file.clone(),
+            found,
+            expected: config.zone.name.clone(),
+        });
+    }
+    Ok(zone)
 }
 
 /// What `failoverd check` prints: what the daemon would do with this config.
@@ -199,7 +221,11 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(out, "  {}: probed at {}, publishes {publish}", node.name, node.address);
+        let _ = writeln!(
+            out,
+            "  {}: probed at {}, publishes {publish}",
+            node.name, node.address
+        );
     }
     let _ = writeln!(out, "checks (on every node):");
     for check in &config.checks {
@@ -232,12 +258,20 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
                     "back to a preferred node once it has been up for {}",
                     humantime::format_duration(policy.failback_after)
                 ),
-                FailbackMode::Manual => "back to a preferred node only when an operator asks".to_owned(),
+                FailbackMode::Manual => {
+                    "back to a preferred node only when an operator asks".to_owned()
+                }
             };
-            let _ = writeln!(out, "policy active-passive: {order}; failover at once, {failback}");
+            let _ = writeln!(
+                out,
+                "policy active-passive: {order}; failover at once, {failback}"
+            );
         }
         PolicyKind::AllHealthy => {
-            let _ = writeln!(out, "policy all-healthy: every node that is up is published");
+            let _ = writeln!(
+                out,
+                "policy all-healthy: every node that is up is published"
+            );
         }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
@@ -273,14 +307,23 @@ impl Daemon {
     /// Loads the zone, binds the DNS server and starts probing. Must run inside a tokio runtime.
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
         let zone = load_zone(config)?;
-        let managed: Vec<ManagedName> = cluster_spec(config).managed;
+        let managed: Vec<failover_dns::ManagedName> = config
+            .zone
+            .records
+            .iter()
+            .map(|r| failover_dns::ManagedName::new(r.name.clone(), r.ttl))
+            .collect();
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
-        let server = DnsServer::bind(served.clone(), &config.zone.listen, config.zone.workers).await?;
-        let arbiter =
-            Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| DaemonError::Cluster {
+        let server = DnsServer::start(
+            served.clone(),
+            &ServerConfig::new(config.zone.listen.clone()).with_udp_workers(config.zone.workers),
+        )?;
+        let arbiter = Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| {
+            DaemonError::Cluster {
                 path: config.path.clone(),
                 source,
-            })?;
+            }
+        })?;
         let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
         for node in &config.nodes {
             supervisor = supervisor.node(NodeName::new(&node.name), node.address);
@@ -305,7 +348,7 @@ impl Daemon {
 
     /// The addresses the DNS server is bound to (useful with port 0).
     pub fn dns_addresses(&self) -> Vec<SocketAddr> {
-        self.server.local_addresses()
+        self.server.local_addrs().to_vec()
     }
 
     /// The served zone (its serial and answers).

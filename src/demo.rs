@@ -90,13 +90,30 @@ impl WebNode {
     }
 }
 
+/// A port free on both 127.0.0.2 and 127.0.0.3 (both web nodes use the same one).
+fn free_web_port() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind("127.0.0.2:0")?;
+        let port = first.local_addr()?.port();
+        if std::net::TcpListener::bind(("127.0.0.3", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("found no port free on both 127.0.0.2 and 127.0.0.3")
+}
+
 /// Asks the DNS server at `server` for the A records of `name`, the way `dig` would.
 pub async fn query_a(server: SocketAddr, name: &str) -> anyhow::Result<Vec<IpAddr>> {
     let mut message = Message::query();
     message.metadata.id = rand_id();
     message.add_query(Query::query(Name::from_ascii(name)?, RecordType::A));
     let bytes = message.to_vec()?;
-    let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }).await?;
+    let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    })
+    .await?;
     socket.connect(server).await?;
     socket.send(&bytes).await?;
     let mut buffer = vec![0u8; 4096];
@@ -138,7 +155,11 @@ fn show(addresses: &[IpAddr]) -> String {
 }
 
 /// Polls the server until the answer for `test.ru` is `want` (bounded by `limit`).
-async fn wait_for_answer(server: SocketAddr, want: &[IpAddr], limit: Duration) -> anyhow::Result<Duration> {
+async fn wait_for_answer(
+    server: SocketAddr,
+    want: &[IpAddr],
+    limit: Duration,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Ok(answer) = query_a(server, "test.ru.").await {
@@ -148,7 +169,11 @@ async fn wait_for_answer(server: SocketAddr, want: &[IpAddr], limit: Duration) -
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the answer did not become {} within {}", show(want), humantime::format_duration(limit))
+    bail!(
+        "the answer did not become {} within {}",
+        show(want),
+        humantime::format_duration(limit)
+    )
 }
 
 fn config_text(dir: &Path, options: &DemoOptions) -> String {
@@ -196,14 +221,21 @@ all_down = "keep-last"
 }
 
 /// Runs the demo.
-pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+pub async fn run(mut options: DemoOptions) -> anyhow::Result<()> {
+    if options.web_port == 0 {
+        options.web_port = free_web_port()?;
+    }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     std::fs::write(dir.path().join("db.test.ru"), ZONE)?;
     let config_path = dir.path().join("failoverd.toml");
     let text = config_text(dir.path(), &options);
     std::fs::write(&config_path, &text)?;
     let config = Config::parse(&text, &config_path).map_err(|errors| {
-        anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"))
     })?;
 
     let master_ip: IpAddr = "127.0.0.2".parse()?;
@@ -212,10 +244,18 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let mut slave = WebNode::new("slave", SocketAddr::new(slave_ip, options.web_port));
     master.start().await?;
     slave.start().await?;
-    println!("web nodes: master on {}, slave on {}", master.address, slave.address);
+    println!(
+        "web nodes: master on {}, slave on {}",
+        master.address, slave.address
+    );
 
     let daemon = Daemon::start(&config).await?;
-    let server = options.listen;
+    // With port 0 the server picked one: ask it.
+    let server = daemon
+        .dns_addresses()
+        .first()
+        .copied()
+        .unwrap_or(options.listen);
     println!(
         "serving zone test.ru on {server}; probing http every 1s, down after 3 failures, failback after 5s"
     );

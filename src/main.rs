@@ -66,11 +66,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(match cli.command {
-                    Command::Demo { .. } => "warn",
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(match cli.command {
+                    Command::Demo { .. } => "error",
                     _ => "info",
-                })),
+                })
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

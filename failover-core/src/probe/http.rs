@@ -204,19 +204,28 @@ impl HttpCheck {
     }
 }
 
-/// reqwest's top-level message hides the cause ("error sending request"): show the chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+/// reqwest's own message hides the cause behind layers ("error sending request for url (...):
+/// client error (Connect): tcp connect error: ..."): say what kind of failure it was and the
+/// root cause.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = error;
+    while let Some(cause) = root.source() {
+        root = cause;
     }
-    text
+    let kind = if error.is_connect() {
+        "cannot connect"
+    } else if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "bad body"
+    } else {
+        "request failed"
+    };
+    if std::ptr::addr_eq(root, error) {
+        format!("{kind}: {error}")
+    } else {
+        format!("{kind}: {root}")
+    }
 }
 
 #[async_trait]
