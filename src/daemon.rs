@@ -110,10 +110,11 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
     }
 }
 
+/// A check built from the config: its name, the probe, and its schedule.
+pub type BuiltCheck = (CheckName, Arc<dyn HealthCheck>, ProbeSchedule);
+
 /// The checks the config asks for, each with its schedule.
-pub fn checks(
-    config: &Config,
-) -> Result<Vec<(CheckName, Arc<dyn HealthCheck>, ProbeSchedule)>, DaemonError> {
+pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
     config
         .checks
         .iter()
