@@ -26,7 +26,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = DnsServer::start(served.clone(), &ServerConfig::new(vec![listen]).with_udp_workers(workers))?;
+        let server = DnsServer::start(
+            served.clone(),
+            &ServerConfig::new(vec![listen]).with_udp_workers(workers),
+        )?;
         eprintln!(
             "serving {} (serial {}) on {:?} with {workers} udp worker(s); ctrl-c to stop",
             served.origin(),

@@ -62,7 +62,12 @@ fn size_limit(transport: Transport, edns_payload: Option<u16>) -> usize {
 
 /// The reference path: parses `query` with hickory-proto, resolves it and encodes the answer
 /// into `out`. Returns false when nothing must be sent (a response, or too short for a header).
-pub(crate) fn answer_slow(zone: &ZoneData, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+pub(crate) fn answer_slow(
+    zone: &ZoneData,
+    query: &[u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return false;
@@ -123,7 +128,9 @@ fn build_response(zone: &ZoneData, request: &Message) -> Message {
     }
     match query.query_type() {
         // Zone transfers are not served (yet): refused, as BIND does when they are not allowed.
-        RecordType::AXFR | RecordType::IXFR => response.metadata.response_code = ResponseCode::Refused,
+        RecordType::AXFR | RecordType::IXFR => {
+            response.metadata.response_code = ResponseCode::Refused
+        }
         RecordType::OPT => response.metadata.response_code = ResponseCode::FormErr,
         qtype => zone.resolve(query.name(), qtype, &mut response),
     }
@@ -193,7 +200,8 @@ impl FastTable {
                         continue;
                     }
                     let question_end = 12 + wire.len() + 4;
-                    if out.len() < question_end || out[12..question_end] != query[12..question_end] {
+                    if out.len() < question_end || out[12..question_end] != query[12..question_end]
+                    {
                         continue; // never expected: the slow path echoes the question uncompressed
                     }
                     let mut key = wire.clone();
@@ -383,7 +391,18 @@ fn nxdomain_canned(zone: &ZoneData, edns: bool) -> Result<Canned, hickory_proto:
         our_opt().emit(&mut encoder)?;
     }
     Ok(Canned {
-        header: [0x84, ResponseCode::NXDomain.low(), 0, 1, 0, 0, 0, 1, 0, u8::from(edns)],
+        header: [
+            0x84,
+            ResponseCode::NXDomain.low(),
+            0,
+            1,
+            0,
+            0,
+            0,
+            1,
+            0,
+            u8::from(edns),
+        ],
         tail: tail.into(),
     })
 }
@@ -395,12 +414,24 @@ fn refused_canned(edns: bool) -> Result<Canned, hickory_proto::ProtoError> {
         our_opt().emit(&mut BinEncoder::new(&mut tail))?;
     }
     Ok(Canned {
-        header: [0x80, ResponseCode::Refused.low(), 0, 1, 0, 0, 0, 0, 0, u8::from(edns)],
+        header: [
+            0x80,
+            ResponseCode::Refused.low(),
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(edns),
+        ],
         tail: tail.into(),
     })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
     use crate::zone::Zone;
@@ -428,9 +459,20 @@ mod tests {
         message.to_vec().unwrap()
     }
 
-    fn ask(zone: &ZoneData, name: &str, qtype: RecordType, edns: Option<u16>, transport: Transport) -> Message {
+    fn ask(
+        zone: &ZoneData,
+        name: &str,
+        qtype: RecordType,
+        edns: Option<u16>,
+        transport: Transport,
+    ) -> Message {
         let mut out = Vec::new();
-        assert!(answer_slow(zone, &query(name, qtype, edns), transport, &mut out));
+        assert!(answer_slow(
+            zone,
+            &query(name, qtype, edns),
+            transport,
+            &mut out
+        ));
         Message::from_vec(&out).unwrap()
     }
 
@@ -448,7 +490,10 @@ mod tests {
         assert!(!response.recursion_available);
         assert_eq!(response.id, 0x1234);
         assert_eq!(response.answers.len(), 1);
-        assert_eq!(response.answers[0].data, RData::A(hickory_proto::rr::rdata::A::new(10, 1, 0, 1)));
+        assert_eq!(
+            response.answers[0].data,
+            RData::A(hickory_proto::rr::rdata::A::new(10, 1, 0, 1))
+        );
     }
 
     #[test]
@@ -466,7 +511,10 @@ mod tests {
         assert_eq!(no_data.authorities[0].record_type(), RecordType::SOA);
         let empty_non_terminal = udp(&zone, "b.c.test.ru.", RecordType::A);
         assert_eq!(empty_non_terminal.response_code, ResponseCode::NoError);
-        assert_eq!(empty_non_terminal.authorities[0].record_type(), RecordType::SOA);
+        assert_eq!(
+            empty_non_terminal.authorities[0].record_type(),
+            RecordType::SOA
+        );
     }
 
     #[test]
@@ -475,7 +523,10 @@ mod tests {
         let response = udp(&zone, "www.example.org.", RecordType::A);
         assert_eq!(response.response_code, ResponseCode::Refused);
         assert!(!response.authoritative);
-        assert_eq!(udp(&zone, "xtest.ru.", RecordType::A).response_code, ResponseCode::Refused);
+        assert_eq!(
+            udp(&zone, "xtest.ru.", RecordType::A).response_code,
+            ResponseCode::Refused
+        );
     }
 
     #[test]
@@ -501,7 +552,11 @@ mod tests {
             let response = udp(&zone, name, RecordType::A);
             assert!(!response.authoritative, "{name}");
             assert!(response.answers.is_empty(), "{name}");
-            assert_eq!(response.authorities[0].record_type(), RecordType::NS, "{name}");
+            assert_eq!(
+                response.authorities[0].record_type(),
+                RecordType::NS,
+                "{name}"
+            );
             assert_eq!(response.additionals.len(), 1, "{name}");
         }
         let ds = udp(&zone, "sub.test.ru.", RecordType::DS);
@@ -514,7 +569,11 @@ mod tests {
         let zone = data(RICH);
         let response = udp(&zone, "test.ru.", RecordType::NS);
         assert_eq!(response.answers.len(), 2);
-        let glue: Vec<_> = response.additionals.iter().map(Record::record_type).collect();
+        let glue: Vec<_> = response
+            .additionals
+            .iter()
+            .map(Record::record_type)
+            .collect();
         assert_eq!(glue, [RecordType::A, RecordType::AAAA]);
     }
 
@@ -523,7 +582,10 @@ mod tests {
         let zone = data(RICH);
         let response = udp(&zone, "anything.wild.test.ru.", RecordType::TXT);
         assert_eq!(response.answers.len(), 1);
-        assert_eq!(response.answers[0].name, Name::from_ascii("anything.wild.test.ru.").unwrap());
+        assert_eq!(
+            response.answers[0].name,
+            Name::from_ascii("anything.wild.test.ru.").unwrap()
+        );
         let no_data = udp(&zone, "anything.wild.test.ru.", RecordType::A);
         assert_eq!(no_data.response_code, ResponseCode::NoError);
         assert!(no_data.answers.is_empty());
@@ -541,14 +603,29 @@ mod tests {
     #[test]
     fn edns_is_echoed_and_bad_versions_refused() {
         let zone = data(RICH);
-        let response = ask(&zone, "www.test.ru.", RecordType::A, Some(4096), Transport::Udp);
+        let response = ask(
+            &zone,
+            "www.test.ru.",
+            RecordType::A,
+            Some(4096),
+            Transport::Udp,
+        );
         assert_eq!(response.edns.as_ref().unwrap().max_payload(), EDNS_PAYLOAD);
-        let mut message = Message::from_vec(&query("www.test.ru.", RecordType::A, Some(1232))).unwrap();
+        let mut message =
+            Message::from_vec(&query("www.test.ru.", RecordType::A, Some(1232))).unwrap();
         message.edns.as_mut().unwrap().set_version(1);
         let mut out = Vec::new();
-        assert!(answer_slow(&zone, &message.to_vec().unwrap(), Transport::Udp, &mut out));
+        assert!(answer_slow(
+            &zone,
+            &message.to_vec().unwrap(),
+            Transport::Udp,
+            &mut out
+        ));
         // BADVERS and BADSIG share the value 16; hickory decodes it as BADSIG.
-        assert_eq!(u16::from(Message::from_vec(&out).unwrap().response_code), 16);
+        assert_eq!(
+            u16::from(Message::from_vec(&out).unwrap().response_code),
+            16
+        );
     }
 
     #[test]
@@ -557,7 +634,13 @@ mod tests {
         let plain = udp(&zone, "big.test.ru.", RecordType::TXT);
         assert!(plain.truncation);
         assert!(plain.answers.is_empty());
-        let edns = ask(&zone, "big.test.ru.", RecordType::TXT, Some(1232), Transport::Udp);
+        let edns = ask(
+            &zone,
+            "big.test.ru.",
+            RecordType::TXT,
+            Some(1232),
+            Transport::Udp,
+        );
         assert!(edns.truncation);
         let tcp = ask(&zone, "big.test.ru.", RecordType::TXT, None, Transport::Tcp);
         assert!(!tcp.truncation);
@@ -568,24 +651,44 @@ mod tests {
     fn malformed_and_unsupported_queries() {
         let zone = data(RICH);
         let mut out = Vec::new();
-        assert!(!answer_slow(&zone, &[1, 2, 3], Transport::Udp, &mut out), "no header: dropped");
+        assert!(
+            !answer_slow(&zone, &[1, 2, 3], Transport::Udp, &mut out),
+            "no header: dropped"
+        );
         let mut garbage = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
         assert!(answer_slow(&zone, &garbage, Transport::Udp, &mut out));
         let response = Message::from_vec(&out).unwrap();
         assert_eq!(response.response_code, ResponseCode::FormErr);
         assert_eq!(response.id, 0xabcd);
         garbage[2] |= 0x80;
-        assert!(!answer_slow(&zone, &garbage, Transport::Udp, &mut out), "responses are never answered");
+        assert!(
+            !answer_slow(&zone, &garbage, Transport::Udp, &mut out),
+            "responses are never answered"
+        );
 
         let mut two = Message::from_vec(&query("www.test.ru.", RecordType::A, None)).unwrap();
-        two.add_query(Query::query(Name::from_ascii("test.ru.").unwrap(), RecordType::A));
-        assert!(answer_slow(&zone, &two.to_vec().unwrap(), Transport::Udp, &mut out));
-        assert_eq!(Message::from_vec(&out).unwrap().response_code, ResponseCode::FormErr);
+        two.add_query(Query::query(
+            Name::from_ascii("test.ru.").unwrap(),
+            RecordType::A,
+        ));
+        assert!(answer_slow(
+            &zone,
+            &two.to_vec().unwrap(),
+            Transport::Udp,
+            &mut out
+        ));
+        assert_eq!(
+            Message::from_vec(&out).unwrap().response_code,
+            ResponseCode::FormErr
+        );
 
         let mut notify = query("test.ru.", RecordType::SOA, None);
         notify[2] = (notify[2] & !0x78) | (4 << 3);
         assert!(answer_slow(&zone, &notify, Transport::Udp, &mut out));
-        assert_eq!(Message::from_vec(&out).unwrap().response_code, ResponseCode::NotImp);
+        assert_eq!(
+            Message::from_vec(&out).unwrap().response_code,
+            ResponseCode::NotImp
+        );
 
         let axfr = udp(&zone, "test.ru.", RecordType::AXFR);
         assert_eq!(axfr.response_code, ResponseCode::Refused);
@@ -607,24 +710,43 @@ mod tests {
             ] {
                 for edns in [None, Some(1232)] {
                     let query = query(name, qtype, edns);
-                    assert!(table.answer(&query, Transport::Udp, &mut out), "{name} {qtype}");
+                    assert!(
+                        table.answer(&query, Transport::Udp, &mut out),
+                        "{name} {qtype}"
+                    );
                     let mut slow = Vec::new();
                     assert!(answer_slow(&zone, &query, Transport::Udp, &mut slow));
-                    assert_eq!(Message::from_vec(&out).unwrap(), Message::from_vec(&slow).unwrap());
+                    assert_eq!(
+                        Message::from_vec(&out).unwrap(),
+                        Message::from_vec(&slow).unwrap()
+                    );
                 }
             }
             let nx = query("nx.test.ru.", RecordType::A, None);
             assert_eq!(table.answer(&nx, Transport::Udp, &mut out), text == SIMPLE);
             // Not fast: uncommon type at an existing name, TC needed, DO bit.
-            assert!(!table.answer(&query("www.test.ru.", RecordType::SRV, None), Transport::Udp, &mut out));
-            let mut dnssec = Message::from_vec(&query("test.ru.", RecordType::A, Some(1232))).unwrap();
+            assert!(!table.answer(
+                &query("www.test.ru.", RecordType::SRV, None),
+                Transport::Udp,
+                &mut out
+            ));
+            let mut dnssec =
+                Message::from_vec(&query("test.ru.", RecordType::A, Some(1232))).unwrap();
             dnssec.edns.as_mut().unwrap().set_dnssec_ok(true);
             assert!(!table.answer(&dnssec.to_vec().unwrap(), Transport::Udp, &mut out));
         }
         let zone = data(RICH);
         let table = FastTable::build(&zone).unwrap();
         let mut out = Vec::new();
-        assert!(!table.answer(&query("big.test.ru.", RecordType::TXT, None), Transport::Udp, &mut out));
-        assert!(table.answer(&query("big.test.ru.", RecordType::TXT, None), Transport::Tcp, &mut out));
+        assert!(!table.answer(
+            &query("big.test.ru.", RecordType::TXT, None),
+            Transport::Udp,
+            &mut out
+        ));
+        assert!(table.answer(
+            &query("big.test.ru.", RecordType::TXT, None),
+            Transport::Tcp,
+            &mut out
+        ));
     }
 }

@@ -87,7 +87,9 @@ pub enum DnsError {
     Config(String),
 
     /// The TCP side of the server needs a tokio runtime and none was running.
-    #[error("the dns server must be started from inside a tokio runtime (its tcp listeners run on it)")]
+    #[error(
+        "the dns server must be started from inside a tokio runtime (its tcp listeners run on it)"
+    )]
     NoRuntime,
 
     /// A thread could not be spawned.

@@ -150,7 +150,8 @@ impl ServedZone {
     /// through [`answer_slow`](Self::answer_slow).
     pub fn answer(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
         let snapshot = self.inner.current.load();
-        snapshot.fast.answer(query, transport, out) || answer_slow(&snapshot.data, query, transport, out)
+        snapshot.fast.answer(query, transport, out)
+            || answer_slow(&snapshot.data, query, transport, out)
     }
 
     /// Answers like [`answer`](Self::answer) but always through the full hickory-proto path
@@ -167,7 +168,10 @@ impl ServedZone {
     /// in, so a served serial is never lost by a crash.
     pub fn publish_blocking(&self, publication: &Publication) -> Result<u32, DnsError> {
         let inner = &*self.inner;
-        let mut published = inner.published.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut published = inner
+            .published
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut answers = published.answers.clone();
         for answer in &publication.answers {
             let index = inner
@@ -179,13 +183,20 @@ impl ServedZone {
                     reason: format!(
                         "not a managed name of zone {} (managed: {})",
                         inner.zone.origin(),
-                        inner.managed.iter().map(|m| m.relative.as_str()).collect::<Vec<_>>().join(", ")
+                        inner
+                            .managed
+                            .iter()
+                            .map(|m| m.relative.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 })?;
             if answer.addresses.is_empty() {
                 return Err(DnsError::Publication {
                     name: answer.name.clone(),
-                    reason: "refusing to publish an empty answer (the policy must choose what to serve)".to_owned(),
+                    reason:
+                        "refusing to publish an empty answer (the policy must choose what to serve)"
+                            .to_owned(),
                 });
             }
             answers[index] = Some((answer.ttl, answer.addresses.clone()));
@@ -206,7 +217,10 @@ impl ServedZone {
 #[async_trait]
 impl ZoneWriter for ServedZone {
     fn describe(&self) -> String {
-        format!("served zone {}", self.inner.zone.origin().trim_end_matches('.'))
+        format!(
+            "served zone {}",
+            self.inner.zone.origin().trim_end_matches('.')
+        )
     }
 
     async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
@@ -237,10 +251,16 @@ fn validate_managed(zone: &Zone, relative: &str) -> Result<Managed, DnsError> {
     for labels in origin_labels + 1..=label_count(&name) {
         let ancestor = name.trim_to(labels);
         if zone.nodes.get(&ancestor).is_some_and(|node| node.cut) {
-            return Err(error(format!("{name} is at or below the delegation {ancestor}")));
+            return Err(error(format!(
+                "{name} is at or below the delegation {ancestor}"
+            )));
         }
     }
-    if zone.nodes.get(&name).is_some_and(|node| node.get(RecordType::CNAME).is_some()) {
+    if zone
+        .nodes
+        .get(&name)
+        .is_some_and(|node| node.get(RecordType::CNAME).is_some())
+    {
         return Err(error(format!(
             "{name} has a CNAME in the zone file; remove it to publish addresses there"
         )));
@@ -337,6 +357,7 @@ fn write_serial(path: &Path, serial: u32) -> Result<(), DnsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

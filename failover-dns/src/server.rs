@@ -185,7 +185,8 @@ fn bind_pair(
 
 fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError> {
     let error = |source| bind_error("udp", addr, source);
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(error)?;
     }
@@ -204,7 +205,8 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError>
 
 fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
     let error = |source| bind_error("tcp", addr, source);
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(error)?;
     }
@@ -249,7 +251,12 @@ fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let (len, peer) = match socket.recv_from(&mut query) {
             Ok(received) => received,
-            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 continue;
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -272,7 +279,12 @@ fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
 }
 
 /// Accepts TCP connections until aborted; the connection tasks die with it (their `JoinSet`).
-async fn accept_tcp(listener: TcpListener, zone: ServedZone, connections: Arc<Semaphore>, idle: Duration) {
+async fn accept_tcp(
+    listener: TcpListener,
+    zone: ServedZone,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -295,18 +307,29 @@ async fn accept_tcp(listener: TcpListener, zone: ServedZone, connections: Arc<Se
 }
 
 /// Serves one TCP connection: length-prefixed queries, answered in order (pipelining allowed).
-async fn serve_tcp(mut stream: TcpStream, zone: ServedZone, idle: Duration, _permit: OwnedSemaphorePermit) {
+async fn serve_tcp(
+    mut stream: TcpStream,
+    zone: ServedZone,
+    idle: Duration,
+    _permit: OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let mut query = vec![0u8; usize::from(u16::MAX)];
     let mut response = Vec::with_capacity(4096);
     let mut frame = Vec::with_capacity(4096);
     loop {
         let mut length = [0u8; 2];
-        if !matches!(timeout(idle, stream.read_exact(&mut length)).await, Ok(Ok(_))) {
+        if !matches!(
+            timeout(idle, stream.read_exact(&mut length)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let length = usize::from(u16::from_be_bytes(length));
-        if !matches!(timeout(idle, stream.read_exact(&mut query[..length])).await, Ok(Ok(_))) {
+        if !matches!(
+            timeout(idle, stream.read_exact(&mut query[..length])).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         if !zone.answer(&query[..length], Transport::Tcp, &mut response) {

@@ -98,12 +98,17 @@ impl Zone {
                         "SOA record at {owner}, but the zone's only SOA must be at the apex {origin}"
                     )));
                 }
-                if let Some(RData::SOA(soa)) = rrset.records_without_rrsigs().next().map(|r| &r.data) {
+                if let Some(RData::SOA(soa)) =
+                    rrset.records_without_rrsigs().next().map(|r| &r.data)
+                {
                     soa_serial = Some(soa.serial);
                 }
             }
             let records = rrset.records_without_rrsigs().cloned().collect();
-            nodes.entry(owner).or_default().set(key.record_type, records);
+            nodes
+                .entry(owner)
+                .or_default()
+                .set(key.record_type, records);
         }
         let serial = soa_serial.ok_or_else(|| {
             invalid(format!(
@@ -252,7 +257,8 @@ impl ZoneData {
         let origin_labels = label_count(&origin);
         let mut negative_soa = None;
         if let Some(apex) = nodes.get_mut(&origin) {
-            if let Some((_, soa_set)) = apex.rrsets.iter_mut().find(|(t, _)| *t == RecordType::SOA) {
+            if let Some((_, soa_set)) = apex.rrsets.iter_mut().find(|(t, _)| *t == RecordType::SOA)
+            {
                 for record in soa_set.iter_mut() {
                     if let RData::SOA(soa) = &mut record.data {
                         soa.serial = serial;
@@ -278,8 +284,9 @@ impl ZoneData {
             origin_labels,
             nodes,
             // Zone::parse guarantees an apex SOA; the placeholder is never served by a valid zone.
-            negative_soa: negative_soa
-                .unwrap_or_else(|| Record::from_rdata(Name::root(), 0, RData::Update0(RecordType::SOA))),
+            negative_soa: negative_soa.unwrap_or_else(|| {
+                Record::from_rdata(Name::root(), 0, RData::Update0(RecordType::SOA))
+            }),
             has_wildcards,
             has_delegations,
         }
@@ -302,12 +309,22 @@ impl ZoneData {
     }
 
     /// One lookup step; returns the CNAME target to follow, if any.
-    fn step(&self, name: &Name, qtype: RecordType, response: &mut Message, first: bool) -> Option<Name> {
+    fn step(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        response: &mut Message,
+        first: bool,
+    ) -> Option<Name> {
         if let Some(cut) = self.find_cut(name, qtype) {
             if first {
                 response.metadata.authoritative = false;
             }
-            if let Some(ns) = self.nodes.get(&cut).and_then(|node| node.get(RecordType::NS)) {
+            if let Some(ns) = self
+                .nodes
+                .get(&cut)
+                .and_then(|node| node.get(RecordType::NS))
+            {
                 response.authorities.extend(ns.iter().cloned());
                 self.add_glue(ns, response);
             }
@@ -421,6 +438,7 @@ pub(crate) fn label_count(name: &Name) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 
@@ -431,7 +449,9 @@ mod tests {
         let zone = Zone::parse("zone.db", ZONE).unwrap();
         assert_eq!(zone.origin(), "test.ru.");
         assert_eq!(zone.serial(), 2);
-        assert!(zone.nodes.contains_key(&Name::from_ascii("www.test.ru.").unwrap()));
+        assert!(zone
+            .nodes
+            .contains_key(&Name::from_ascii("www.test.ru.").unwrap()));
     }
 
     #[test]
@@ -447,7 +467,10 @@ mod tests {
         let error = Zone::parse("db", "$ORIGIN test.ru.\n$TTL 10\nwww IN A 10.0.0.1\n")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("no SOA record at the apex test.ru."), "{error}");
+        assert!(
+            error.contains("no SOA record at the apex test.ru."),
+            "{error}"
+        );
         let error = Zone::parse(
             "db",
             "$ORIGIN test.ru.\n$TTL 10\nsub IN SOA ns. admin. 1 1 1 1 1\n",

@@ -1,4 +1,5 @@
 //! Property tests of the answer function: the fast path agrees with the slow path, and no input
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! from the network makes it panic.
 
 use std::sync::OnceLock;
@@ -18,26 +19,62 @@ fn zones() -> &'static [ServedZone; 2] {
     let (_state, zones) = ZONES.get_or_init(|| {
         let state = tempfile::tempdir().unwrap();
         let managed = [ManagedName::new("@", 10), ManagedName::new("www", 10)];
-        let rich = ServedZone::new(Zone::parse("rich", RICH).unwrap(), &managed, &state.path().join("rich")).unwrap();
-        let simple =
-            ServedZone::new(Zone::parse("simple", SIMPLE).unwrap(), &managed, &state.path().join("simple")).unwrap();
+        let rich = ServedZone::new(
+            Zone::parse("rich", RICH).unwrap(),
+            &managed,
+            &state.path().join("rich"),
+        )
+        .unwrap();
+        let simple = ServedZone::new(
+            Zone::parse("simple", SIMPLE).unwrap(),
+            &managed,
+            &state.path().join("simple"),
+        )
+        .unwrap();
         (state, [rich, simple])
     });
     zones
 }
 
 const NAMES: &[&str] = &[
-    "test.ru.", "www.test.ru.", "ns1.test.ru.", "mail.test.ru.", "alias.test.ru.", "chain.test.ru.",
-    "outside.test.ru.", "dangling.test.ru.", "a.b.c.test.ru.", "b.c.test.ru.", "c.test.ru.", "*.wild.test.ru.",
-    "x.wild.test.ru.", "wild.test.ru.", "sub.test.ru.", "ns.sub.test.ru.", "deep.sub.test.ru.", "big.test.ru.",
-    "nx.test.ru.", "a.nx.test.ru.", "ru.", ".", "www.example.org.", "xtest.ru.", "test.ru.evil.",
+    "test.ru.",
+    "www.test.ru.",
+    "ns1.test.ru.",
+    "mail.test.ru.",
+    "alias.test.ru.",
+    "chain.test.ru.",
+    "outside.test.ru.",
+    "dangling.test.ru.",
+    "a.b.c.test.ru.",
+    "b.c.test.ru.",
+    "c.test.ru.",
+    "*.wild.test.ru.",
+    "x.wild.test.ru.",
+    "wild.test.ru.",
+    "sub.test.ru.",
+    "ns.sub.test.ru.",
+    "deep.sub.test.ru.",
+    "big.test.ru.",
+    "nx.test.ru.",
+    "a.nx.test.ru.",
+    "ru.",
+    ".",
+    "www.example.org.",
+    "xtest.ru.",
+    "test.ru.evil.",
 ];
 
-const TYPES: &[u16] = &[1, 28, 2, 6, 15, 16, 5, 33, 255, 43, 257, 12, 0, 41, 252, 251, 13, 99];
+const TYPES: &[u16] = &[
+    1, 28, 2, 6, 15, 16, 5, 33, 255, 43, 257, 12, 0, 41, 252, 251, 13, 99,
+];
 
 fn name_strategy() -> impl Strategy<Value = Name> {
-    (prop::sample::select(NAMES), prop::option::of("[a-zA-Z0-9_][a-zA-Z0-9_-]{0,11}"), any::<u64>()).prop_map(
-        |(base, prefix, case_bits)| {
+    (
+        prop::sample::select(NAMES),
+        prop::option::of("[a-zA-Z0-9_][a-zA-Z0-9_-]{0,11}"),
+        any::<u64>(),
+    )
+        .prop_map(|(base, prefix, case_bits)| {
             let text = match prefix {
                 Some(label) if base != "." => format!("{label}.{base}"),
                 _ => base.to_owned(),
@@ -46,11 +83,16 @@ fn name_strategy() -> impl Strategy<Value = Name> {
             let text: String = text
                 .chars()
                 .enumerate()
-                .map(|(i, c)| if case_bits >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                .map(|(i, c)| {
+                    if case_bits >> (i % 64) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             Name::from_ascii(text).unwrap()
-        },
-    )
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -68,8 +110,14 @@ fn query_strategy() -> impl Strategy<Value = Vec<u8>> {
         1 => Just(EdnsShape::DnssecOk),
         1 => Just(EdnsShape::WithOption),
     ];
-    (name_strategy(), prop::sample::select(TYPES), edns, any::<u16>(), any::<[bool; 3]>()).prop_map(
-        |(name, qtype, edns, id, [rd, cd, ad])| {
+    (
+        name_strategy(),
+        prop::sample::select(TYPES),
+        edns,
+        any::<u16>(),
+        any::<[bool; 3]>(),
+    )
+        .prop_map(|(name, qtype, edns, id, [rd, cd, ad])| {
             let mut message = Message::query();
             message.metadata.id = id;
             message.metadata.recursion_desired = rd;
@@ -90,17 +138,21 @@ fn query_strategy() -> impl Strategy<Value = Vec<u8>> {
                 }
                 EdnsShape::WithOption => {
                     let mut edns = Edns::new();
-                    edns.options_mut().insert(EdnsOption::Unknown(u16::from(EdnsCode::Cookie), vec![7; 8]));
+                    edns.options_mut()
+                        .insert(EdnsOption::Unknown(u16::from(EdnsCode::Cookie), vec![7; 8]));
                     message.set_edns(edns);
                 }
             }
             message.to_vec().unwrap()
-        },
-    )
+        })
 }
 
 /// The full answer (fast path first) and the slow path agree, byte for byte once decoded.
-fn assert_paths_agree(zone: &ServedZone, query: &[u8], transport: Transport) -> Result<(), TestCaseError> {
+fn assert_paths_agree(
+    zone: &ServedZone,
+    query: &[u8],
+    transport: Transport,
+) -> Result<(), TestCaseError> {
     let (mut fast, mut slow) = (Vec::new(), Vec::new());
     let answered = zone.answer(query, transport, &mut fast);
     prop_assert_eq!(answered, zone.answer_slow(query, transport, &mut slow));
@@ -179,7 +231,9 @@ fn compression_loops_and_oversized_packets_get_formerr_or_nothing() {
     let zone = &zones()[0];
     let mut out = Vec::new();
     // The qname is a pointer to itself.
-    let looping = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1];
+    let looping = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1,
+    ];
     assert!(zone.answer(&looping, Transport::Udp, &mut out));
     assert_eq!(out[3] & 0x0f, 1, "FORMERR");
     // Two pointers pointing at each other.

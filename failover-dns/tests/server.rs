@@ -1,4 +1,5 @@
 //! The server over real sockets on 127.0.0.1: a hickory-proto client (UDP and TCP) and `dig`.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -62,13 +63,17 @@ async fn udp_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     socket.send_to(bytes, addr).await.unwrap();
     let mut buf = vec![0; 65535];
-    let len = timeout(WAIT, socket.recv(&mut buf)).await.expect("udp answer in time").unwrap();
+    let len = timeout(WAIT, socket.recv(&mut buf))
+        .await
+        .expect("udp answer in time")
+        .unwrap();
     buf.truncate(len);
     buf
 }
 
 async fn udp(addr: SocketAddr, message: &Message) -> Message {
-    let response = Message::from_vec(&udp_exchange(addr, &message.to_vec().unwrap()).await).unwrap();
+    let response =
+        Message::from_vec(&udp_exchange(addr, &message.to_vec().unwrap()).await).unwrap();
     assert_eq!(response.id, message.id);
     response
 }
@@ -82,7 +87,10 @@ async fn tcp_send(stream: &mut TcpStream, message: &Message) {
 
 async fn tcp_receive(stream: &mut TcpStream) -> Message {
     let mut length = [0u8; 2];
-    timeout(WAIT, stream.read_exact(&mut length)).await.expect("tcp answer in time").unwrap();
+    timeout(WAIT, stream.read_exact(&mut length))
+        .await
+        .expect("tcp answer in time")
+        .unwrap();
     let mut bytes = vec![0; usize::from(u16::from_be_bytes(length))];
     stream.read_exact(&mut bytes).await.unwrap();
     Message::from_vec(&bytes).unwrap()
@@ -136,7 +144,10 @@ async fn clients_see_published_answers_and_a_higher_serial() {
     assert_eq!(addresses(&before), ["10.1.0.1".parse::<IpAddr>().unwrap()]);
     assert_eq!(addresses(&tcp(addr, &www).await), addresses(&before));
     let serial_before = soa_serial(&udp(addr, &query("test.ru.", RecordType::SOA, false)).await);
-    assert_eq!(serial_before, 7, "the zone file's serial on a fresh state dir");
+    assert_eq!(
+        serial_before, 7,
+        "the zone file's serial on a fresh state dir"
+    );
 
     let receipt = harness
         .zone
@@ -146,39 +157,81 @@ async fn clients_see_published_answers_and_a_higher_serial() {
     let serial_after = receipt.serial.unwrap();
     assert_eq!(serial_after, 8);
     for response in [udp(addr, &www).await, tcp(addr, &www).await] {
-        assert_eq!(addresses(&response), ["10.2.0.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            addresses(&response),
+            ["10.2.0.2".parse::<IpAddr>().unwrap()]
+        );
     }
     let aaaa = udp(addr, &query("WWW.test.RU.", RecordType::AAAA, true)).await;
     assert_eq!(addresses(&aaaa), ["2001:db8::2".parse::<IpAddr>().unwrap()]);
-    assert_eq!(soa_serial(&udp(addr, &query("test.ru.", RecordType::SOA, false)).await), 8);
-    assert_eq!(soa_serial(&tcp(addr, &query("test.ru.", RecordType::SOA, true)).await), 8);
+    assert_eq!(
+        soa_serial(&udp(addr, &query("test.ru.", RecordType::SOA, false)).await),
+        8
+    );
+    assert_eq!(
+        soa_serial(&tcp(addr, &query("test.ru.", RecordType::SOA, true)).await),
+        8
+    );
 
     // The same publication again changes nothing, not even the serial.
-    let again = harness.zone.publish(&publication("www", &["10.2.0.2", "2001:db8::2"])).await.unwrap();
+    let again = harness
+        .zone
+        .publish(&publication("www", &["10.2.0.2", "2001:db8::2"]))
+        .await
+        .unwrap();
     assert_eq!(again.serial, Some(8));
-    let refused = harness.zone.publish(&publication("mail", &["10.2.0.9"])).await.unwrap_err();
-    assert!(refused.to_string().contains("not a managed name"), "{refused}");
+    let refused = harness
+        .zone
+        .publish(&publication("mail", &["10.2.0.9"]))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not a managed name"),
+        "{refused}"
+    );
     harness.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serial_survives_a_restart() {
     let harness = Harness::start().await;
-    harness.zone.publish(&publication("@", &["10.3.0.3"])).await.unwrap();
-    harness.zone.publish(&publication("@", &["10.3.0.4"])).await.unwrap();
+    harness
+        .zone
+        .publish(&publication("@", &["10.3.0.3"]))
+        .await
+        .unwrap();
+    harness
+        .zone
+        .publish(&publication("@", &["10.3.0.4"]))
+        .await
+        .unwrap();
     assert_eq!(harness.zone.serial(), 9);
-    let persisted = std::fs::read_to_string(state_dir(harness.dir.path()).join("serial-test.ru")).unwrap();
+    let persisted =
+        std::fs::read_to_string(state_dir(harness.dir.path()).join("serial-test.ru")).unwrap();
     assert_eq!(persisted.trim(), "9");
     let Harness { dir, zone, server } = harness;
     server.shutdown().await;
     drop(zone);
 
     let (zone, server) = serve(dir.path());
-    assert!(zone.serial() > 9, "serial {} must stay above the last published 9", zone.serial());
-    let served = soa_serial(&udp(server.local_addrs()[0], &query("test.ru.", RecordType::SOA, false)).await);
+    assert!(
+        zone.serial() > 9,
+        "serial {} must stay above the last published 9",
+        zone.serial()
+    );
+    let served = soa_serial(
+        &udp(
+            server.local_addrs()[0],
+            &query("test.ru.", RecordType::SOA, false),
+        )
+        .await,
+    );
     assert_eq!(served, zone.serial());
     // Nothing is published yet after a restart: the zone file's answer is served.
-    assert_eq!(zone.current_answer("@"), Some(vec!["10.1.0.1".parse().unwrap()]));
+    assert_eq!(
+        zone.current_answer("@"),
+        Some(vec!["10.1.0.1".parse().unwrap()])
+    );
     server.shutdown().await;
 }
 
@@ -201,12 +254,20 @@ async fn negative_answers_refusals_and_garbage() {
         let refused = udp(addr, &query("www.example.org.", RecordType::A, edns)).await;
         assert_eq!(refused.response_code, ResponseCode::Refused);
     }
-    let garbage = [0xbe, 0xef, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f, 0xff];
+    let garbage = [
+        0xbe, 0xef, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f, 0xff,
+    ];
     let formerr = udp_exchange(addr, &garbage).await;
     assert_eq!(&formerr[..2], &[0xbe, 0xef]);
     assert_eq!(formerr[3] & 0x0f, 1, "FORMERR");
     // The server is still fine afterwards.
-    assert_eq!(udp(addr, &query("www.test.ru.", RecordType::A, false)).await.answers.len(), 1);
+    assert_eq!(
+        udp(addr, &query("www.test.ru.", RecordType::A, false))
+            .await
+            .answers
+            .len(),
+        1
+    );
     harness.server.shutdown().await;
 }
 
@@ -239,7 +300,10 @@ async fn pipelined_tcp_queries_on_one_connection() {
         frames.extend(bytes);
     }
     stream.write_all(&frames).await.unwrap();
-    let (a, b) = (tcp_receive(&mut stream).await, tcp_receive(&mut stream).await);
+    let (a, b) = (
+        tcp_receive(&mut stream).await,
+        tcp_receive(&mut stream).await,
+    );
     assert_eq!((a.id, b.id), (first.id, second.id));
     assert_eq!(addresses(&a).len(), 1);
     assert_eq!(b.answers.len(), 2);
@@ -258,7 +322,10 @@ async fn a_taken_port_is_a_clear_error() {
     assert!(matches!(error, DnsError::Bind { .. }), "{error}");
     let message = error.to_string();
     assert!(message.contains(&harness.addr().to_string()), "{message}");
-    assert!(message.contains("another program already listens"), "{message}");
+    assert!(
+        message.contains("another program already listens"),
+        "{message}"
+    );
     harness.server.shutdown().await;
 }
 
@@ -285,28 +352,49 @@ async fn dig_sees_what_a_resolver_would() {
     let run = |args: &'static [&'static str]| tokio::task::spawn_blocking(move || dig(addr, args));
 
     // Default dig (EDNS with a cookie: the slow path) and +nocookie (plain EDNS: the fast path).
-    for args in [&["www.test.ru", "A"][..], &["+nocookie", "www.test.ru", "A"][..]] {
+    for args in [
+        &["www.test.ru", "A"][..],
+        &["+nocookie", "www.test.ru", "A"][..],
+    ] {
         let out = run(args).await.unwrap();
         assert!(out.contains("status: NOERROR"), "{out}");
         assert!(out.contains("flags: qr aa"), "{out}");
         assert!(out.contains("www.test.ru.\t\t10\tIN\tA\t10.1.0.1"), "{out}");
     }
     let serial_before = run(&["+short", "test.ru", "SOA"]).await.unwrap();
-    harness.zone.publish(&publication("www", &["10.4.0.4"])).await.unwrap();
+    harness
+        .zone
+        .publish(&publication("www", &["10.4.0.4"]))
+        .await
+        .unwrap();
     let out = run(&["+noedns", "www.test.ru", "A"]).await.unwrap();
     assert!(out.contains("www.test.ru.\t\t10\tIN\tA\t10.4.0.4"), "{out}");
     let serial_after = run(&["+short", "test.ru", "SOA"]).await.unwrap();
-    assert!(serial_before.contains(" 7 3600 600 86400 300"), "{serial_before}");
-    assert!(serial_after.contains(" 8 3600 600 86400 300"), "{serial_after}");
+    assert!(
+        serial_before.contains(" 7 3600 600 86400 300"),
+        "{serial_before}"
+    );
+    assert!(
+        serial_after.contains(" 8 3600 600 86400 300"),
+        "{serial_after}"
+    );
 
     let nx = run(&["nope.test.ru", "A"]).await.unwrap();
     assert!(nx.contains("status: NXDOMAIN"), "{nx}");
-    assert!(nx.contains(";; AUTHORITY SECTION:\ntest.ru.\t\t300\tIN\tSOA"), "{nx}");
+    assert!(
+        nx.contains(";; AUTHORITY SECTION:\ntest.ru.\t\t300\tIN\tSOA"),
+        "{nx}"
+    );
     let no_data = run(&["www.test.ru", "MX"]).await.unwrap();
-    assert!(no_data.contains("status: NOERROR") && no_data.contains("ANSWER: 0, AUTHORITY: 1"), "{no_data}");
+    assert!(
+        no_data.contains("status: NOERROR") && no_data.contains("ANSWER: 0, AUTHORITY: 1"),
+        "{no_data}"
+    );
     let refused = run(&["example.org", "A"]).await.unwrap();
     assert!(refused.contains("status: REFUSED"), "{refused}");
-    let truncated = run(&["+ignore", "+noedns", "big.test.ru", "TXT"]).await.unwrap();
+    let truncated = run(&["+ignore", "+noedns", "big.test.ru", "TXT"])
+        .await
+        .unwrap();
     assert!(truncated.contains("flags: qr aa tc"), "{truncated}");
     let over_tcp = run(&["+tcp", "big.test.ru", "TXT"]).await.unwrap();
     assert!(over_tcp.contains("ANSWER: 24,"), "{over_tcp}");
