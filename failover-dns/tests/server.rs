@@ -400,3 +400,47 @@ async fn dig_sees_what_a_resolver_would() {
     assert!(over_tcp.contains("ANSWER: 24,"), "{over_tcp}");
     harness.server.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn tcp_connections_are_limited_and_idle_ones_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.test.ru"), RICH).unwrap();
+    let zone = Zone::from_file(dir.path().join("db.test.ru")).unwrap();
+    let served = ServedZone::new(zone, &[], &state_dir(dir.path())).unwrap();
+    let config = ServerConfig::new(vec!["127.0.0.1:0".parse().unwrap()])
+        .with_tcp_max_connections(1)
+        .with_tcp_idle_timeout(Duration::from_secs(60));
+    let server = DnsServer::start(served, &config).unwrap();
+    let addr = server.local_addrs()[0];
+    let www = query("www.test.ru.", RecordType::A, false);
+
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    tcp_send(&mut first, &www).await;
+    assert_eq!(tcp_receive(&mut first).await.answers.len(), 1);
+
+    // Over the limit: closed without an answer to its query.
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let bytes = www.to_vec().unwrap();
+    let mut frame = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend(bytes);
+    let _ = second.write_all(&frame).await; // may already fail: the server closed it
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        second.read(&mut byte).await.unwrap_or(0),
+        0,
+        "closed at the limit"
+    );
+
+    // The first connection is closed once idle for 60 s (paused clock: no real wait)...
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        first.read(&mut byte).await.unwrap_or(0),
+        0,
+        "closed when idle"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(60));
+
+    // ...which frees its slot.
+    assert_eq!(tcp(addr, &www).await.answers.len(), 1);
+    server.shutdown().await;
+}
