@@ -431,6 +431,7 @@ fn refused_canned(edns: bool) -> Result<Canned, hickory_proto::ProtoError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
     use crate::zone::Zone;

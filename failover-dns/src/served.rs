@@ -357,6 +357,7 @@ fn write_serial(path: &Path, serial: u32) -> Result<(), DnsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

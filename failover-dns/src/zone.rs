@@ -438,6 +438,7 @@ pub(crate) fn label_count(name: &Name) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 
