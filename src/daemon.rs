@@ -173,7 +173,7 @@ pub fn notifiers(config: &Config) -> Vec<Arc<dyn Notifier>> {
 
 /// Loads the zone file named by the config and checks the managed names against it.
 pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
-    let zone = Zone::from_file(&config.zone.file)?;
+    let zone = Zone::from_file_for(&config.zone.file, &config.zone.name)?;
     let found = zone.origin();
     if !found
         .trim_end_matches('.')
@@ -308,12 +308,7 @@ impl Daemon {
     /// Loads the zone, binds the DNS server and starts probing. Must run inside a tokio runtime.
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
         let zone = load_zone(config)?;
-        let managed: Vec<failover_dns::ManagedName> = config
-            .zone
-            .records
-            .iter()
-            .map(|r| failover_dns::ManagedName::new(r.name.clone(), r.ttl))
-            .collect();
+        let managed: Vec<ManagedName> = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
         let server = DnsServer::start(
             served.clone(),

@@ -16,24 +16,7 @@ use crate::answer::{answer_slow, FastTable, Transport};
 use crate::error::DnsError;
 use crate::zone::{label_count, Zone, ZoneData};
 
-/// A name whose A/AAAA records the daemon publishes, relative to the origin (`@`, `www`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManagedName {
-    /// The name relative to the origin: `@` for the apex, `www`, or fully qualified with a dot.
-    pub name: String,
-    /// Default TTL of the published records, in seconds (a publication carries its own).
-    pub ttl: u32,
-}
-
-impl ManagedName {
-    /// A managed name with its TTL.
-    pub fn new(name: impl Into<String>, ttl: u32) -> Self {
-        Self {
-            name: name.into(),
-            ttl,
-        }
-    }
-}
+pub use failover_core::ManagedName;
 
 /// The zone served by [`DnsServer`](crate::DnsServer): the zone file's records, with the A and
 /// AAAA RRsets of the managed names replaced by the latest publication.

@@ -55,25 +55,50 @@ impl Node {
 }
 
 impl Zone {
-    /// Loads a zone from an RFC 1035 zone file. The file must set `$ORIGIN`.
+    /// Loads a zone from an RFC 1035 zone file that sets its own `$ORIGIN`.
     ///
     /// Errors name the file, the line and what was expected.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, DnsError> {
+        Self::load(path, None)
+    }
+
+    /// Loads a zone file for the zone `origin` (`test.ru`), as BIND does with the zone's name
+    /// from `named.conf`: names in a file without `$ORIGIN` are relative to it. A `$ORIGIN` in
+    /// the file still applies from where it stands.
+    pub fn from_file_for(path: impl AsRef<Path>, origin: &str) -> Result<Self, DnsError> {
+        let origin = Name::from_ascii(origin).map_err(|e| DnsError::ZoneInvalid {
+            file: path.as_ref().display().to_string(),
+            reason: format!("zone name {origin:?} is not a domain name: {e}"),
+        })?;
+        Self::load(path, Some(origin))
+    }
+
+    fn load(path: impl AsRef<Path>, origin: Option<Name>) -> Result<Self, DnsError> {
         let path = path.as_ref();
         let text = fs::read_to_string(path).map_err(|source| DnsError::ZoneRead {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse_with_path(&path.display().to_string(), &text, Some(path.to_path_buf()))
+        Self::parse_with_path(
+            &path.display().to_string(),
+            &text,
+            Some(path.to_path_buf()),
+            origin,
+        )
     }
 
     /// Parses zone file text; `source` names it in error messages. `$INCLUDE` must be absolute.
     pub fn parse(source: &str, text: &str) -> Result<Self, DnsError> {
-        Self::parse_with_path(source, text, None)
+        Self::parse_with_path(source, text, None, None)
     }
 
-    fn parse_with_path(source: &str, text: &str, path: Option<PathBuf>) -> Result<Self, DnsError> {
-        let (origin, rrsets) = match Parser::new(text, path.clone(), None).parse() {
+    fn parse_with_path(
+        source: &str,
+        text: &str,
+        path: Option<PathBuf>,
+        origin: Option<Name>,
+    ) -> Result<Self, DnsError> {
+        let (origin, rrsets) = match Parser::new(text, path.clone(), origin).parse() {
             Ok(parsed) => parsed,
             Err(error) => return Err(locate_syntax_error(source, text, path, &error.to_string())),
         };
@@ -443,6 +468,22 @@ mod tests {
     use super::*;
 
     const ZONE: &str = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.master.my.com. admin.my.com. ( 2 10 10 10 10 )\n  IN NS ns.master.my.com.\n@ IN A 10.1.0.1\nwww IN A 10.1.0.1\n";
+
+    #[test]
+    fn a_file_without_origin_takes_the_zone_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.test.ru");
+        std::fs::write(&path, ZONE.replace("$ORIGIN test.ru.\n", "")).unwrap();
+        let zone = Zone::from_file_for(&path, "test.ru").unwrap();
+        assert_eq!(zone.origin(), "test.ru.");
+        assert!(zone
+            .nodes
+            .contains_key(&Name::from_ascii("www.test.ru.").unwrap()));
+        assert!(
+            Zone::from_file(&path).is_err(),
+            "no origin at all is an error"
+        );
+    }
 
     #[test]
     fn loads_the_bench_zone() {
