@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then

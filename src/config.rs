@@ -251,19 +251,70 @@ fn default_failback_after() -> Duration {
 pub enum NotifyKind {
     /// Run a program per event.
     Command,
+    /// Send mail through an SMTP relay.
+    Email,
+    /// POST each event as JSON.
+    Webhook,
+}
+
+impl fmt::Display for NotifyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotifyKind::Command => "command",
+            NotifyKind::Email => "email",
+            NotifyKind::Webhook => "webhook",
+        })
+    }
+}
+
+/// SMTP connection security.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityConfig {
+    /// Plain SMTP.
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the start.
+    Tls,
 }
 
 /// `[[notify]]`: somewhere events go (the log always gets them).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// `command`.
+    /// `command`, `email` or `webhook`.
     pub kind: NotifyKind,
-    /// command: the program and its arguments.
-    pub command: Vec<String>,
-    /// command: how long it may run.
+    /// Only these events (names as in `FAILOVER_EVENT`); all when unset.
+    pub events: Option<Vec<String>>,
+    /// How long one delivery may take.
     #[serde(default = "default_hook_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// command: the program and its arguments.
+    pub command: Option<Vec<String>>,
+    /// email: the relay's host name or address.
+    pub host: Option<String>,
+    /// email: the relay's port (default 25, 587 with starttls, 465 with tls).
+    pub port: Option<u16>,
+    /// email: `none`, `starttls` or `tls` (default `none`).
+    pub security: Option<SecurityConfig>,
+    /// email: user name for SMTP authentication.
+    pub username: Option<String>,
+    /// email: file holding the SMTP password (kept out of the config).
+    pub password_file: Option<PathBuf>,
+    /// email: the sender address.
+    pub from: Option<String>,
+    /// email: the recipients.
+    pub to: Option<Vec<String>>,
+    /// email: the subject template.
+    pub subject: Option<String>,
+    /// email: events arriving within this window go into one message (default 2s).
+    #[serde(default, with = "humantime_serde")]
+    pub batch_window: Option<Duration>,
+    /// webhook: the URL to POST to.
+    pub url: Option<String>,
+    /// webhook: extra headers.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 fn default_hook_timeout() -> Duration {
@@ -605,11 +656,98 @@ impl Config {
             );
         }
         for (i, notify) in self.notifiers.iter().enumerate() {
-            if notify.command.first().is_none_or(|c| c.is_empty()) {
-                v.fail(
-                    &[Key("notify"), Index(i), Key("command")],
-                    "empty command (expected e.g. [\"/usr/local/bin/page-admin\", \"--urgent\"])",
-                );
+            let at = |key| [Key("notify"), Index(i), Key(key)];
+            let kind = notify.kind;
+            let allowed: &[&str] = match kind {
+                NotifyKind::Command => &["command"],
+                NotifyKind::Email => &[
+                    "host",
+                    "port",
+                    "security",
+                    "username",
+                    "password_file",
+                    "from",
+                    "to",
+                    "subject",
+                    "batch_window",
+                ],
+                NotifyKind::Webhook => &["url", "headers"],
+            };
+            for (key, set) in [
+                ("command", notify.command.is_some()),
+                ("host", notify.host.is_some()),
+                ("port", notify.port.is_some()),
+                ("security", notify.security.is_some()),
+                ("username", notify.username.is_some()),
+                ("password_file", notify.password_file.is_some()),
+                ("from", notify.from.is_some()),
+                ("to", notify.to.is_some()),
+                ("subject", notify.subject.is_some()),
+                ("batch_window", notify.batch_window.is_some()),
+                ("url", notify.url.is_some()),
+                ("headers", notify.headers.is_some()),
+            ] {
+                if set && !allowed.contains(&key) {
+                    v.fail(
+                        &at(key),
+                        format!(
+                            "{key} does not apply to kind = \"{kind}\" (it takes: {})",
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
+            let required: &[(&str, bool)] = match kind {
+                NotifyKind::Command => &[(
+                    "command",
+                    notify
+                        .command
+                        .as_ref()
+                        .and_then(|c| c.first())
+                        .is_some_and(|c| !c.is_empty()),
+                )],
+                NotifyKind::Email => &[
+                    ("host", notify.host.is_some()),
+                    ("from", notify.from.is_some()),
+                    ("to", notify.to.as_ref().is_some_and(|t| !t.is_empty())),
+                ],
+                NotifyKind::Webhook => &[("url", notify.url.is_some())],
+            };
+            for (key, present) in required {
+                if !present {
+                    let example = match *key {
+                        "command" => "[\"/usr/local/bin/page-admin\", \"--urgent\"]",
+                        "host" => "\"10.6.6.6\"",
+                        "from" => "\"failoverd@example.com\"",
+                        "to" => "[\"admin@example.com\"]",
+                        _ => "\"https://hooks.example.com/failover\"",
+                    };
+                    v.fail(
+                        &[Key("notify"), Index(i)],
+                        format!("kind = \"{kind}\" needs {key} (e.g. {key} = {example})"),
+                    );
+                }
+            }
+            if notify.username.is_some() != notify.password_file.is_some() {
+                v.fail(&at("username"), "username and password_file go together");
+            }
+            if let Some(events) = &notify.events {
+                for (j, name) in events.iter().enumerate() {
+                    if !failover_core::EVENT_NAMES.contains(&name.as_str()) {
+                        v.fail(
+                            &[Key("notify"), Index(i), Key("events"), Index(j)],
+                            format!(
+                                "unknown event {name:?} (expected one of: {})",
+                                failover_core::EVENT_NAMES.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(subject) = &notify.subject {
+                if let Err(e) = failover_core::SubjectTemplate::new(subject) {
+                    v.fail(&at("subject"), e.to_string());
+                }
             }
         }
         if self.damping.max_changes == 0 {
@@ -817,6 +955,38 @@ all_down = "keep-last"
         let errors = errors_of(&GOOD.replace("interval = \"2s\"", "interval = \"2 parsecs\""));
         assert!(
             errors[0].contains("line 10") && errors[0].contains("expected a duration"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn notifiers_are_checked_per_kind() {
+        let with = |notify: &str| format!("{GOOD}\n{notify}");
+        assert!(parse(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nfrom = \"f@test.ru\"\nto = [\"a@test.ru\"]\nevents = [\"failover\"]\n")).is_ok());
+        let errors = errors_of(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nurl = \"http://x\"\nevents = [\"failovr\"]\n"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("notify[1].url: url does not apply to kind = \"email\"")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("kind = \"email\" needs from")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("notify[1].events[1]: unknown event \"failovr\"")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"http://x\"\nsubject = \"{x}\"\n",
+        ));
+        assert!(
+            errors.iter().any(|e| e.contains("subject does not apply")),
             "{errors:?}"
         );
     }

@@ -3,17 +3,21 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use failover_core::probe::{HttpCheck, HttpOptions, SshCheck, TcpCheck};
 use failover_core::{
     ActivePassive, AllHealthy, Arbiter, CheckName, CheckSpec, ClusterSpec, CommandNotifier,
-    Damping, Failback, HealthCheck, LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, Policy,
-    ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
+    Damping, EmailNotifier, EmailOptions, EmailSecurity, Failback, Filtered, HealthCheck,
+    LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, Policy, ProbeSchedule, StatusReport,
+    SubjectTemplate, Supervisor, SupervisorHandle, WebhookNotifier, WebhookOptions,
 };
 use failover_dns::{DnsServer, ServedZone, ServerConfig, Zone};
 use tokio::sync::watch;
 
-use crate::config::{CheckKind, Config, FailbackMode, NotifyKind, PolicyKind};
+use crate::config::{
+    CheckKind, Config, FailbackMode, NotifyConfig, NotifyKind, PolicyKind, SecurityConfig,
+};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,16 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         /// The check.
         check: String,
+        /// Why.
+        message: String,
+    },
+    /// A notifier cannot be built.
+    #[error("{path}: notify[{index}]: {message}")]
+    Notify {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Which `[[notify]]`, from 1.
+        index: usize,
         /// Why.
         message: String,
     },
@@ -153,22 +167,94 @@ pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
 }
 
 /// The notifiers: the log, and every `[[notify]]`.
-pub fn notifiers(config: &Config) -> Vec<Arc<dyn Notifier>> {
+pub fn notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, DaemonError> {
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
-    for notify in &config.notifiers {
-        match notify.kind {
+    for (index, notify) in config.notifiers.iter().enumerate() {
+        let error = |message: String| DaemonError::Notify {
+            path: config.path.clone(),
+            index: index + 1,
+            message,
+        };
+        let built: Arc<dyn Notifier> = match notify.kind {
             NotifyKind::Command => {
-                if let Some((program, args)) = notify.command.split_first() {
-                    notifiers.push(Arc::new(CommandNotifier::new(
-                        program,
-                        args.to_vec(),
-                        notify.timeout,
-                    )));
-                }
+                let command = notify.command.clone().unwrap_or_default();
+                let (program, args) = command
+                    .split_first()
+                    .ok_or_else(|| error("empty command".to_owned()))?;
+                filtered(
+                    CommandNotifier::new(program, args.to_vec(), notify.timeout),
+                    notify,
+                )
+                .map_err(|e| error(e.to_string()))?
             }
-        }
+            NotifyKind::Email => {
+                let security = match notify.security {
+                    None | Some(SecurityConfig::None) => EmailSecurity::None,
+                    Some(SecurityConfig::Starttls) => EmailSecurity::StartTls,
+                    Some(SecurityConfig::Tls) => EmailSecurity::Tls,
+                };
+                let port = notify.port.unwrap_or(match security {
+                    EmailSecurity::StartTls => 587,
+                    EmailSecurity::Tls => 465,
+                    _ => 25,
+                });
+                let credentials = match (&notify.username, &notify.password_file) {
+                    (Some(user), Some(file)) => {
+                        let password = std::fs::read_to_string(file)
+                            .map_err(|e| error(format!("password_file {}: {e}", file.display())))?;
+                        Some((user.clone(), password.trim_end().to_owned()))
+                    }
+                    _ => None,
+                };
+                let subject = match &notify.subject {
+                    Some(template) => {
+                        SubjectTemplate::new(template).map_err(|e| error(e.to_string()))?
+                    }
+                    None => SubjectTemplate::default(),
+                };
+                let email = EmailNotifier::new(EmailOptions {
+                    host: notify.host.clone().unwrap_or_default(),
+                    port,
+                    security,
+                    credentials,
+                    from: notify.from.clone().unwrap_or_default(),
+                    to: notify.to.clone().unwrap_or_default(),
+                    subject,
+                    timeout: notify.timeout,
+                    batch_window: notify.batch_window.unwrap_or(Duration::from_secs(2)),
+                })
+                .map_err(|e| error(e.to_string()))?;
+                filtered(email, notify).map_err(|e| error(e.to_string()))?
+            }
+            NotifyKind::Webhook => {
+                let webhook = WebhookNotifier::new(WebhookOptions {
+                    url: notify.url.clone().unwrap_or_default(),
+                    headers: notify
+                        .headers
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    timeout: notify.timeout,
+                })
+                .map_err(|e| error(e.to_string()))?;
+                filtered(webhook, notify).map_err(|e| error(e.to_string()))?
+            }
+        };
+        notifiers.push(built);
     }
-    notifiers
+    Ok(notifiers)
+}
+
+/// Wraps `notifier` in the `events` filter when there is one.
+fn filtered<N: Notifier>(
+    notifier: N,
+    config: &NotifyConfig,
+) -> Result<Arc<dyn Notifier>, failover_core::NotifyError> {
+    Ok(match &config.events {
+        Some(events) => Arc::new(Filtered::new(notifier, events)?),
+        None => Arc::new(notifier),
+    })
 }
 
 /// Loads the zone file named by the config and checks the managed names against it.
@@ -282,7 +368,23 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
         config
             .notifiers
             .iter()
-            .map(|n| format!(", command {}", n.command.join(" ")))
+            .map(|n| {
+                let target = match n.kind {
+                    NotifyKind::Command => n.command.clone().unwrap_or_default().join(" "),
+                    NotifyKind::Email => format!(
+                        "to {} via {}",
+                        n.to.clone().unwrap_or_default().join(", "),
+                        n.host.clone().unwrap_or_default()
+                    ),
+                    NotifyKind::Webhook => n.url.clone().unwrap_or_default(),
+                };
+                let events = n
+                    .events
+                    .as_ref()
+                    .map(|e| format!(" ({})", e.join(", ")))
+                    .unwrap_or_default();
+                format!(", {} {target}{events}", n.kind)
+            })
             .collect::<String>()
     );
     for warning in config.warnings() {
@@ -327,7 +429,7 @@ impl Daemon {
         for (name, check, schedule) in checks(config)? {
             supervisor = supervisor.check(name, check, schedule);
         }
-        for notifier in notifiers(config) {
+        for notifier in notifiers(config)? {
             supervisor = supervisor.notifier(notifier);
         }
         Ok(Self {

@@ -134,6 +134,8 @@ struct CheckState {
     last_outcome: Option<Outcome>,
     last_probe: Option<Moment>,
     changed_at: Option<Moment>,
+    /// When the current run of failures began.
+    failing_since: Option<Moment>,
 }
 
 impl CheckState {
@@ -145,6 +147,7 @@ impl CheckState {
             last_outcome: None,
             last_probe: None,
             changed_at: None,
+            failing_since: None,
         }
     }
 }
@@ -457,10 +460,12 @@ impl Arbiter {
             Outcome::Healthy { .. } => {
                 state.consecutive_successes = state.consecutive_successes.saturating_add(1);
                 state.consecutive_failures = 0;
+                state.failing_since = None;
             }
             Outcome::Failed { .. } => {
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
                 state.consecutive_successes = 0;
+                state.failing_since.get_or_insert(now);
             }
         }
         let next = match (state.health, &observation.outcome) {
@@ -500,6 +505,7 @@ impl Arbiter {
                 class,
                 error,
                 consecutive_failures: state.consecutive_failures,
+                failing_since: state.failing_since.unwrap_or(now).wall,
             },
         };
         let event = Event { at: now.wall, kind };
@@ -646,30 +652,49 @@ impl Arbiter {
                 .find(|n| &n.name == name)
                 .map_or(Health::Unknown, |n| n.health)
         };
-        let (from, to) = (from.to_vec(), to.to_vec());
-        if from.is_empty() {
-            EventKind::AnswerChanged { from, to }
-        } else if from
+        let from_addresses = self.addresses_of(from);
+        let to_addresses = self.addresses_of(to);
+        let failover = from
             .iter()
-            .any(|n| health(n) != Health::Up && !to.contains(n))
-        {
-            EventKind::Failover { from, to }
-        } else if to.len() == 1
+            .any(|n| health(n) != Health::Up && !to.contains(n));
+        let failback = to.len() == 1
             && from.len() == 1
-            && rank(&to[0]).zip(rank(&from[0])).is_some_and(|(t, f)| t < f)
-        {
-            EventKind::Failback { from, to }
+            && rank(&to[0]).zip(rank(&from[0])).is_some_and(|(t, f)| t < f);
+        let (from, to) = (from.to_vec(), to.to_vec());
+        if !from.is_empty() && failover {
+            EventKind::Failover {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            }
+        } else if failback {
+            EventKind::Failback {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            }
         } else {
-            EventKind::AnswerChanged { from, to }
+            EventKind::AnswerChanged {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            }
         }
     }
 
-    fn publication_for(&self, nodes: &[NodeName]) -> Publication {
-        let addresses: Vec<IpAddr> = nodes
+    fn addresses_of(&self, nodes: &[NodeName]) -> Vec<IpAddr> {
+        nodes
             .iter()
             .filter_map(|name| self.spec.nodes.iter().find(|n| &n.name == name))
             .flat_map(|n| n.publish.iter().copied())
-            .collect();
+            .collect()
+    }
+
+    fn publication_for(&self, nodes: &[NodeName]) -> Publication {
+        let addresses = self.addresses_of(nodes);
         Publication {
             nodes: nodes.to_vec(),
             answers: self

@@ -1,6 +1,7 @@
 //! Events: what the arbiter and the supervisor report on every transition.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -38,6 +39,9 @@ pub enum EventKind {
         error: String,
         /// Failures in a row so far.
         consecutive_failures: u32,
+        /// When the first of those failures was seen.
+        #[serde(with = "humantime_serde")]
+        failing_since: SystemTime,
     },
     /// A check succeeded `rise` times in a row after being down (or on its first verdict).
     CheckUp {
@@ -69,6 +73,10 @@ pub enum EventKind {
         from: Vec<NodeName>,
         /// Nodes published now.
         to: Vec<NodeName>,
+        /// Addresses published before.
+        from_addresses: Vec<IpAddr>,
+        /// Addresses published now.
+        to_addresses: Vec<IpAddr>,
     },
     /// The answer moved back to the preferred node.
     Failback {
@@ -76,6 +84,10 @@ pub enum EventKind {
         from: Vec<NodeName>,
         /// Nodes published now.
         to: Vec<NodeName>,
+        /// Addresses published before.
+        from_addresses: Vec<IpAddr>,
+        /// Addresses published now.
+        to_addresses: Vec<IpAddr>,
     },
     /// The answer changed for another reason (first publication, all-healthy set changed).
     AnswerChanged {
@@ -83,6 +95,10 @@ pub enum EventKind {
         from: Vec<NodeName>,
         /// Nodes published now.
         to: Vec<NodeName>,
+        /// Addresses published before.
+        from_addresses: Vec<IpAddr>,
+        /// Addresses published now.
+        to_addresses: Vec<IpAddr>,
     },
     /// No node is up; the configured rule decides the answer.
     AllDown {
@@ -179,6 +195,22 @@ impl Event {
     }
 }
 
+/// `master (10.1.0.1), slave (10.2.0.2, 2001:db8::2)`-style text when addresses are known.
+fn with_addresses(nodes: &[NodeName], addresses: &[IpAddr]) -> String {
+    if addresses.is_empty() {
+        return list(nodes);
+    }
+    format!(
+        "{} ({})",
+        list(nodes),
+        addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 fn list(nodes: &[NodeName]) -> String {
     if nodes.is_empty() {
         return "nothing".to_owned();
@@ -201,6 +233,7 @@ impl fmt::Display for Event {
                 class,
                 error,
                 consecutive_failures,
+                ..
             } => write!(
                 f,
                 "{check} on {node} is DOWN after {consecutive_failures} failed probes ({class}: {error}){}",
@@ -232,15 +265,39 @@ impl fmt::Display for Event {
                     .join(", ")
             ),
             EventKind::NodeUp { node } => write!(f, "node {node} is UP"),
-            EventKind::Failover { from, to } => {
-                write!(f, "failover: answer moved from {} to {}", list(from), list(to))
-            }
-            EventKind::Failback { from, to } => {
-                write!(f, "failback: answer moved from {} to {}", list(from), list(to))
-            }
-            EventKind::AnswerChanged { from, to } => {
-                write!(f, "answer changed from {} to {}", list(from), list(to))
-            }
+            EventKind::Failover {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            } => write!(
+                f,
+                "failover: answer moved from {} to {}",
+                with_addresses(from, from_addresses),
+                with_addresses(to, to_addresses)
+            ),
+            EventKind::Failback {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            } => write!(
+                f,
+                "failback: answer moved from {} to {}",
+                with_addresses(from, from_addresses),
+                with_addresses(to, to_addresses)
+            ),
+            EventKind::AnswerChanged {
+                from,
+                to,
+                from_addresses,
+                to_addresses,
+            } => write!(
+                f,
+                "answer changed from {} to {}",
+                with_addresses(from, from_addresses),
+                with_addresses(to, to_addresses)
+            ),
             EventKind::AllDown { rule, answer } => write!(
                 f,
                 "every node is down: rule {rule} publishes {}",

@@ -68,7 +68,10 @@ pub use event::{Event, EventKind};
 pub use health::{HealthCheck, Target};
 pub use mirror::{Conflict, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
-pub use notify::{CommandNotifier, LogNotifier, Notifier, NotifyError};
+pub use notify::{
+    host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, Filtered, LogNotifier,
+    Notifier, NotifyError, SubjectTemplate, WebhookNotifier, WebhookOptions, EVENT_NAMES,
+};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };

@@ -462,9 +462,21 @@ async fn publish_loop(
 }
 
 async fn notify_loop(notifier: Arc<dyn Notifier>, mut events: mpsc::Receiver<Event>) {
-    while let Some(event) = events.recv().await {
+    let window = notifier.batch_window();
+    while let Some(first) = events.recv().await {
+        let mut batch = vec![first];
+        if !window.is_zero() {
+            // Gather what belongs to the same story (check down, node down, failover).
+            let deadline = tokio::time::Instant::now() + window;
+            while batch.len() < NOTIFY_QUEUE {
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Some(event)) => batch.push(event),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
         for attempt in 1..=NOTIFY_ATTEMPTS {
-            match notifier.notify(&event).await {
+            match notifier.notify_batch(&batch).await {
                 Ok(()) => break,
                 Err(e) if attempt < NOTIFY_ATTEMPTS => {
                     tracing::warn!(
@@ -476,7 +488,7 @@ async fn notify_loop(notifier: Arc<dyn Notifier>, mut events: mpsc::Receiver<Eve
                 }
                 Err(e) => tracing::error!(
                     notifier = notifier.name(),
-                    event = event.name(),
+                    events = batch.len(),
                     "notification given up after {NOTIFY_ATTEMPTS} attempts: {e}"
                 ),
             }

@@ -1,93 +1,9 @@
-//! The `Notifier` trait and the built-in notifiers: the log and a command hook.
+//! The command hook: runs a program per event with the event as JSON and environment variables.
 
 use async_trait::async_trait;
 
+use super::{Notifier, NotifyError};
 use crate::event::Event;
-
-/// Why a notification was not delivered.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct NotifyError {
-    /// What went wrong, in words an operator can act on.
-    pub message: String,
-}
-
-impl NotifyError {
-    /// A notify error with a message.
-    pub fn new(message: impl std::fmt::Display) -> Self {
-        Self {
-            message: message.to_string(),
-        }
-    }
-}
-
-/// Somewhere events are sent: the log, a command, e-mail, a webhook.
-///
-/// # Contract
-///
-/// - [`notify`](Notifier::notify) is called from the notifier's own task, one event at a time, in
-///   order; a slow notifier never delays the arbiter or the DNS answer (the queue in front of it is
-///   bounded and drops the oldest with a warning when full).
-/// - `Err` means the event was not delivered; the supervisor logs it and retries a few times with
-///   backoff. A notifier must therefore tolerate being called twice with the same event.
-/// - It must finish in bounded time (apply its own timeout).
-///
-/// # Example
-///
-/// ```
-/// use async_trait::async_trait;
-/// use failover_core::{Event, Notifier, NotifyError};
-///
-/// /// Prints every event on standard error.
-/// struct Stderr;
-///
-/// #[async_trait]
-/// impl Notifier for Stderr {
-///     fn name(&self) -> &str {
-///         "stderr"
-///     }
-///
-///     async fn notify(&self, event: &Event) -> Result<(), NotifyError> {
-///         eprintln!("{event}");
-///         Ok(())
-///     }
-/// }
-/// ```
-#[async_trait]
-pub trait Notifier: Send + Sync + 'static {
-    /// The notifier's name, for logs (`log`, `hook /usr/local/bin/page-me`).
-    fn name(&self) -> &str;
-
-    /// Delivers one event.
-    async fn notify(&self, event: &Event) -> Result<(), NotifyError>;
-}
-
-/// Writes every event to the log (tracing), at `warn` for bad news and `info` otherwise.
-#[derive(Clone, Debug, Default)]
-pub struct LogNotifier;
-
-#[async_trait]
-impl Notifier for LogNotifier {
-    fn name(&self) -> &str {
-        "log"
-    }
-
-    async fn notify(&self, event: &Event) -> Result<(), NotifyError> {
-        use crate::event::EventKind as K;
-        match event.kind {
-            K::CheckDown { .. }
-            | K::NodeDown { .. }
-            | K::Failover { .. }
-            | K::AllDown { .. }
-            | K::PublishFailed { .. }
-            | K::Flapping { .. } => {
-                tracing::warn!(event = event.name(), subject = %event.subject(), "{event}")
-            }
-            _ => tracing::info!(event = event.name(), subject = %event.subject(), "{event}"),
-        }
-        Ok(())
-    }
-}
 
 /// Runs a program for every event: the event as JSON on its standard input and as
 /// `FAILOVER_*` environment variables, killed if it runs longer than its timeout.
@@ -153,7 +69,9 @@ impl CommandNotifier {
             K::NodeDown { node, .. } | K::NodeUp { node } => {
                 env.push(("FAILOVER_NODE", node.to_string()));
             }
-            K::Failover { from, to } | K::Failback { from, to } | K::AnswerChanged { from, to } => {
+            K::Failover { from, to, .. }
+            | K::Failback { from, to, .. }
+            | K::AnswerChanged { from, to, .. } => {
                 env.push(("FAILOVER_FROM", join(from)));
                 env.push(("FAILOVER_TO", join(to)));
             }
@@ -246,6 +164,7 @@ mod tests {
                 class: FailureClass::Unreachable,
                 error: "connection refused".into(),
                 consecutive_failures: 3,
+                failing_since: SystemTime::UNIX_EPOCH + Duration::from_secs(1_699_999_996),
             },
         }
     }
