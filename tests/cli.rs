@@ -110,7 +110,7 @@ fn the_demo_moves_the_answer_and_back() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("failback: answer moved from slave to master"),
+        stdout.contains("failback: answer moved from slave (127.0.0.3) to master (127.0.0.2)"),
         "{stdout}"
     );
 }
