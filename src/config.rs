@@ -34,6 +34,8 @@ pub struct Config {
     /// Damping of notifications for things that change state too often.
     #[serde(default)]
     pub damping: DampingConfig,
+    /// The admin listener (status, metrics, overrides); off when absent.
+    pub admin: Option<AdminConfig>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
@@ -321,6 +323,42 @@ fn default_hook_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
+/// `[admin]`: the admin listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where to listen (keep it off the public interface).
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// File holding the token that overrides need (`Authorization: Bearer ...`); without it,
+    /// overrides are refused.
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8053))
+}
+
+impl AdminConfig {
+    /// Reads the token (trimmed); `None` when no token file is configured.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| format!("[admin] token_file {}: {e}", path.display()))?;
+        let token = token.trim().to_owned();
+        if token.len() < 16 {
+            return Err(format!(
+                "[admin] token_file {}: the token is shorter than 16 characters (e.g. `openssl rand -hex 32 > {}`)",
+                path.display(),
+                path.display()
+            ));
+        }
+        Ok(Some(token))
+    }
+}
+
 /// `[damping]`: how many changes of one thing are notified before it counts as flapping.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -476,6 +514,13 @@ impl Config {
         }
         if config.zone.state_dir.is_relative() {
             config.zone.state_dir = base.join(&config.zone.state_dir);
+        }
+        if let Some(admin) = &mut config.admin {
+            if let Some(file) = &mut admin.token_file {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
         }
         let mut v = Validator {
             path,
@@ -842,6 +887,16 @@ impl Config {
                     check.name,
                     humantime::format_duration(interval * fall + timeout)
                 ));
+            }
+        }
+        if let Some(admin) = &self.admin {
+            if !admin.listen.ip().is_loopback() {
+                warnings.push(format!("[admin] listen {} is not a loopback address: status is readable by anyone who can reach it", admin.listen));
+            }
+            if admin.token_file.is_none() {
+                warnings.push(
+                    "[admin] has no token_file: overrides (drain, force) are refused".to_owned(),
+                );
             }
         }
         if self.nodes.len() < 2 {

@@ -15,6 +15,8 @@ use failover_core::{
 use failover_dns::{DnsServer, ServedZone, ServerConfig, Zone};
 use tokio::sync::watch;
 
+use crate::admin::{AdminServer, AdminState};
+
 use crate::config::{
     CheckKind, Config, FailbackMode, NotifyConfig, NotifyKind, PolicyKind, SecurityConfig,
 };
@@ -38,6 +40,14 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         /// The check.
         check: String,
+        /// Why.
+        message: String,
+    },
+    /// The admin listener cannot start.
+    #[error("{path}: [admin]: {message}")]
+    Admin {
+        /// The config file.
+        path: std::path::PathBuf,
         /// Why.
         message: String,
     },
@@ -398,6 +408,8 @@ pub struct Daemon {
     supervisor: SupervisorHandle,
     server: DnsServer,
     served: ServedZone,
+    admin: Option<AdminServer>,
+    persist: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -423,6 +435,24 @@ impl Daemon {
             }
         })?;
         let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+        // Overrides survive restarts; one that no longer fits the config is dropped loudly.
+        let overrides =
+            crate::admin::load_overrides(&config.zone.state_dir).map_err(|message| {
+                DaemonError::Admin {
+                    path: config.path.clone(),
+                    message,
+                }
+            })?;
+        for saved in overrides {
+            let now = failover_core::Moment::now();
+            match supervisor
+                .arbiter_mut()
+                .apply_override(saved.clone(), true, now)
+            {
+                Ok(_) => tracing::warn!("override restored from the state directory: {saved}"),
+                Err(e) => tracing::error!("override {saved} dropped: {e}"),
+            }
+        }
         for node in &config.nodes {
             supervisor = supervisor.node(NodeName::new(&node.name), node.address);
         }
@@ -432,10 +462,40 @@ impl Daemon {
         for notifier in notifiers(config)? {
             supervisor = supervisor.notifier(notifier);
         }
+        let supervisor = supervisor.spawn();
+        let persist = tokio::spawn(crate::admin::persist_overrides(
+            config.zone.state_dir.clone(),
+            supervisor.status(),
+        ));
+        let admin = match &config.admin {
+            Some(admin) => {
+                let admin_error = |message: String| DaemonError::Admin {
+                    path: config.path.clone(),
+                    message,
+                };
+                let token = admin.token().map_err(admin_error)?;
+                let zone = served.clone();
+                let state = AdminState {
+                    status: supervisor.status(),
+                    commander: supervisor.commander(),
+                    zone_name: config.zone.name.clone(),
+                    serial: Arc::new(move || zone.serial()),
+                    token,
+                };
+                Some(
+                    AdminServer::start(admin.listen, state)
+                        .await
+                        .map_err(|e| admin_error(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
         Ok(Self {
-            supervisor: supervisor.spawn(),
+            supervisor,
             server,
             served,
+            admin,
+            persist,
         })
     }
 
@@ -454,9 +514,24 @@ impl Daemon {
         &self.served
     }
 
+    /// Where the admin listener listens, if it is on.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::address)
+    }
+
+    /// A command line to the arbiter (what the admin endpoints use).
+    pub fn commander(&self) -> failover_core::Commander {
+        self.supervisor.commander()
+    }
+
     /// Stops probing, then stops answering.
     pub async fn shutdown(self) {
+        if let Some(admin) = self.admin {
+            admin.shutdown().await;
+        }
         self.supervisor.shutdown().await;
+        // The status channel is closed now: the persisting task ends after its last write.
+        let _ = self.persist.await;
         self.server.shutdown().await;
     }
 }

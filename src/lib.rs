@@ -11,6 +11,8 @@ pub use failover_core as core;
 #[cfg(feature = "dns")]
 pub use failover_dns as dns;
 
+#[cfg(feature = "dns")]
+pub mod admin;
 pub mod config;
 #[cfg(feature = "dns")]
 pub mod daemon;

@@ -113,6 +113,61 @@ pub enum ArbiterError {
     /// `fall` or `rise` is zero.
     #[error("check {0:?}: fall and rise must be at least 1")]
     ZeroThreshold(String),
+    /// An override names a node that is not in the spec.
+    #[error("unknown node {name:?} (nodes: {known})")]
+    UnknownNode {
+        /// The name given.
+        name: String,
+        /// The known nodes.
+        known: String,
+    },
+    /// An override names a check that is not in the spec.
+    #[error("unknown check {name:?} (checks: {known})")]
+    UnknownCheck {
+        /// The name given.
+        name: String,
+        /// The known checks.
+        known: String,
+    },
+    /// A forced verdict must be up or down.
+    #[error("a check can only be forced up or down")]
+    ForceUnknown,
+    /// The supervisor that owns the arbiter has stopped.
+    #[error("the daemon is stopping")]
+    Stopped,
+}
+
+/// An operator's override, applied through the arbiter (and persisted by the daemon).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(tag = "override", rename_all = "kebab-case")]
+pub enum Override {
+    /// Take a node out of the answer whatever its health (maintenance).
+    Drain {
+        /// The node.
+        node: NodeName,
+    },
+    /// Force a check's verdict up or down whatever its probes say.
+    Force {
+        /// The node.
+        node: NodeName,
+        /// The check.
+        check: CheckName,
+        /// The forced verdict (`up` or `down`).
+        health: Health,
+    },
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Override::Drain { node } => write!(f, "drain {node}"),
+            Override::Force {
+                node,
+                check,
+                health,
+            } => write!(f, "force {check} on {node} {health}"),
+        }
+    }
 }
 
 /// What the arbiter asks its runtime to do.
@@ -175,6 +230,8 @@ pub struct CheckStatus {
     pub changed_at: Option<SystemTime>,
     /// Whether its notifications are damped because it flaps.
     pub flapping: bool,
+    /// A verdict forced by an operator, which wins over `health`.
+    pub forced: Option<Health>,
 }
 
 /// The status of one node.
@@ -189,6 +246,8 @@ pub struct NodeStatus {
     pub since: Option<SystemTime>,
     /// Its addresses.
     pub publish: Vec<IpAddr>,
+    /// Drained by an operator.
+    pub drained: bool,
     /// Each check.
     pub checks: Vec<CheckStatus>,
 }
@@ -204,6 +263,8 @@ pub struct ClusterStatus {
     pub answer: Vec<NodeName>,
     /// Whether every node is down and the all-down rule is in force.
     pub all_down: bool,
+    /// The operator's overrides in force.
+    pub overrides: Vec<Override>,
 }
 
 /// Decides, from observations, what every managed name should answer.
@@ -223,6 +284,7 @@ pub struct Arbiter {
     recheck_at: Option<Instant>,
     failback_requested: bool,
     damper: Damper,
+    overrides: std::collections::BTreeSet<Override>,
 }
 
 impl std::fmt::Debug for Arbiter {
@@ -277,6 +339,7 @@ impl Arbiter {
                 name: n.name.clone(),
                 health: Health::Unknown,
                 since: None,
+                drained: false,
             })
             .collect();
         let damper = Damper::new(spec.damping);
@@ -290,6 +353,7 @@ impl Arbiter {
             recheck_at: None,
             failback_requested: false,
             damper,
+            overrides: std::collections::BTreeSet::new(),
         };
         // A node without critical checks is up from the start.
         for index in 0..arbiter.nodes.len() {
@@ -416,6 +480,7 @@ impl Arbiter {
                 health: view.health,
                 since: view.since.map(|m| m.wall),
                 publish: spec.publish.clone(),
+                drained: view.drained,
                 checks: self
                     .spec
                     .checks
@@ -433,6 +498,7 @@ impl Arbiter {
                         flapping: self
                             .damper
                             .is_flapping(&format!("{} on {}", check.name, spec.name)),
+                        forced: self.forced(&spec.name, &check.name),
                     })
                     .collect(),
             })
@@ -442,7 +508,114 @@ impl Arbiter {
             nodes,
             answer: self.current.clone(),
             all_down: self.all_down_active,
+            overrides: self.overrides.iter().cloned().collect(),
         }
+    }
+
+    /// Sets (`set = true`) or clears an operator's override and returns what follows from it.
+    /// Setting one already set, or clearing one not set, changes nothing.
+    pub fn apply_override(
+        &mut self,
+        wanted: Override,
+        set: bool,
+        now: Moment,
+    ) -> Result<Vec<Action>, ArbiterError> {
+        let node_index = self.node_index(match &wanted {
+            Override::Drain { node } | Override::Force { node, .. } => node,
+        })?;
+        if let Override::Force { check, health, .. } = &wanted {
+            self.check_index(check)?;
+            if set && *health == Health::Unknown {
+                return Err(ArbiterError::ForceUnknown);
+            }
+        }
+        let mut out = Vec::new();
+        let same_check = |o: &Override| match (o, &wanted) {
+            (
+                Override::Force { node, check, .. },
+                Override::Force {
+                    node: n, check: c, ..
+                },
+            ) => node == n && check == c,
+            _ => false,
+        };
+        let before = self.overrides.clone();
+        // One forced verdict per check: forcing it again replaces it, clearing removes it
+        // whichever way it was forced.
+        self.overrides.retain(|o| !same_check(o));
+        if set {
+            self.overrides.insert(wanted.clone());
+        } else {
+            self.overrides.remove(&wanted);
+        }
+        let changed = self.overrides != before;
+        if !changed {
+            return Ok(out);
+        }
+        let event = Event {
+            at: now.wall,
+            kind: EventKind::Override {
+                action: format!("{}{wanted}", if set { "" } else { "undo " }),
+            },
+        };
+        out.push(Action::Notify(event));
+        self.nodes[node_index].drained = self
+            .overrides
+            .iter()
+            .any(|o| matches!(o, Override::Drain { node } if *node == self.nodes[node_index].name));
+        self.update_node(node_index, now, &mut out);
+        self.evaluate(now, &mut out);
+        Ok(out)
+    }
+
+    /// The overrides in force.
+    pub fn overrides(&self) -> impl Iterator<Item = &Override> {
+        self.overrides.iter()
+    }
+
+    fn forced(&self, node: &NodeName, check: &CheckName) -> Option<Health> {
+        self.overrides.iter().find_map(|o| match o {
+            Override::Force {
+                node: n,
+                check: c,
+                health,
+            } if n == node && c == check => Some(*health),
+            _ => None,
+        })
+    }
+
+    fn node_index(&self, name: &NodeName) -> Result<usize, ArbiterError> {
+        self.spec
+            .nodes
+            .iter()
+            .position(|n| &n.name == name)
+            .ok_or_else(|| ArbiterError::UnknownNode {
+                name: name.to_string(),
+                known: self
+                    .spec
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    fn check_index(&self, name: &CheckName) -> Result<usize, ArbiterError> {
+        self.spec
+            .checks
+            .iter()
+            .position(|c| &c.name == name)
+            .ok_or_else(|| ArbiterError::UnknownCheck {
+                name: name.to_string(),
+                known: self
+                    .spec
+                    .checks
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Applies hysteresis to one check; returns the transition's event, if any.
@@ -520,11 +693,12 @@ impl Arbiter {
     /// The health a node's critical checks give it.
     fn node_health(&self, node_index: usize) -> Health {
         let mut health = Health::Up;
+        let node = &self.spec.nodes[node_index].name;
         for (spec, state) in self.spec.checks.iter().zip(&self.checks[node_index]) {
             if !spec.critical {
                 continue;
             }
-            match state.health {
+            match self.forced(node, &spec.name).unwrap_or(state.health) {
                 Health::Down => return Health::Down,
                 Health::Unknown => health = Health::Unknown,
                 Health::Up => {}
@@ -588,7 +762,7 @@ impl Arbiter {
             return;
         }
         let previous = self.current.clone();
-        if !self.nodes.iter().any(|n| n.health == Health::Up) {
+        if !self.nodes.iter().any(NodeView::is_available) {
             self.recheck_at = None;
             if self.all_down_active {
                 return;
@@ -1113,6 +1287,96 @@ mod tests {
         let a: Vec<String> = run().iter().map(|a| format!("{a:?}")).collect();
         let b: Vec<String> = run().iter().map(|a| format!("{a:?}")).collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn drain_moves_the_answer_away_and_undrain_brings_it_back() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.round(true, true);
+        let drain = Override::Drain {
+            node: "master".into(),
+        };
+        let actions = s
+            .arbiter
+            .apply_override(drain.clone(), true, s.now)
+            .unwrap();
+        assert_eq!(published(&actions), vec![names(&["slave"])]);
+        assert!(s.arbiter.status().nodes[0].drained);
+        assert_eq!(
+            s.arbiter.status().nodes[0].health,
+            Health::Up,
+            "health is still measured"
+        );
+        for _ in 0..20 {
+            s.round(true, true);
+        }
+        assert_eq!(
+            s.arbiter.answer(),
+            names(&["slave"]),
+            "a drained node is not failed back to"
+        );
+        // Setting it twice changes nothing.
+        assert!(s
+            .arbiter
+            .apply_override(drain.clone(), true, s.now)
+            .unwrap()
+            .is_empty());
+        let actions = s.arbiter.apply_override(drain, false, s.now).unwrap();
+        assert_eq!(published(&actions), vec![names(&["master"])]);
+    }
+
+    #[test]
+    fn forcing_a_check_down_fails_the_node_over_and_clearing_it_restores() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.round(true, true);
+        let force = Override::Force {
+            node: "master".into(),
+            check: "http".into(),
+            health: Health::Down,
+        };
+        let actions = s
+            .arbiter
+            .apply_override(force.clone(), true, s.now)
+            .unwrap();
+        assert_eq!(published(&actions), vec![names(&["slave"])]);
+        let status = s.arbiter.status();
+        assert_eq!(status.nodes[0].health, Health::Down);
+        assert_eq!(status.nodes[0].checks[0].forced, Some(Health::Down));
+        assert_eq!(status.overrides, vec![force.clone()]);
+        s.arbiter.apply_override(force, false, s.now).unwrap();
+        assert_eq!(s.arbiter.status().nodes[0].health, Health::Up);
+    }
+
+    #[test]
+    fn overrides_naming_unknown_things_are_refused() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        let err = s
+            .arbiter
+            .apply_override(
+                Override::Drain {
+                    node: "mastr".into(),
+                },
+                true,
+                s.now,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown node \"mastr\" (nodes: master, slave)"
+        );
+        let err = s
+            .arbiter
+            .apply_override(
+                Override::Force {
+                    node: "master".into(),
+                    check: "htp".into(),
+                    health: Health::Up,
+                },
+                true,
+                s.now,
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "unknown check \"htp\" (checks: http, ssh)");
     }
 
     #[test]

@@ -146,6 +146,7 @@ fn state_word(event: &Event) -> String {
         ),
         EventKind::PublishFailed { .. } => "failing".to_owned(),
         EventKind::PublishRecovered { .. } => "published".to_owned(),
+        EventKind::Override { action } => action.clone(),
         EventKind::Flapping { .. } | EventKind::Settled { .. } => String::new(),
     }
 }

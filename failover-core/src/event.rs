@@ -136,6 +136,11 @@ pub enum EventKind {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+    /// An operator set or removed an override.
+    Override {
+        /// What was done (`drain master`, `undo force http on slave down`).
+        action: String,
+    },
     /// A flapping subject has been stable for a whole window.
     Settled {
         /// What had flapped.
@@ -167,6 +172,7 @@ impl Event {
             EventKind::Flapping { subject, .. } | EventKind::Settled { subject, .. } => {
                 subject.clone()
             }
+            EventKind::Override { action } => format!("override {action}"),
         }
     }
 
@@ -185,6 +191,7 @@ impl Event {
             EventKind::PublishRecovered { .. } => "publish-recovered",
             EventKind::Flapping { .. } => "flapping",
             EventKind::Settled { .. } => "settled",
+            EventKind::Override { .. } => "override",
         }
     }
 
@@ -325,6 +332,7 @@ impl fmt::Display for Event {
                 "{subject} is flapping: {transitions} changes within {}; further changes are not notified until it is stable",
                 humantime::format_duration(*window)
             ),
+            EventKind::Override { action } => write!(f, "operator override: {action}"),
             EventKind::Settled {
                 subject,
                 suppressed,

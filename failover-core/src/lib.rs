@@ -61,7 +61,7 @@ mod zone;
 
 pub use arbiter::{
     Action, Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
-    NodeSpec, NodeStatus,
+    NodeSpec, NodeStatus, Override,
 };
 pub use damping::Damping;
 pub use event::{Event, EventKind};
@@ -76,6 +76,7 @@ pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
 pub use supervisor::{
-    ProbeSchedule, StatusReport, Supervisor, SupervisorHandle, WriterStatus, RECENT_EVENTS,
+    AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
+    WriterStatus, RECENT_EVENTS,
 };
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};

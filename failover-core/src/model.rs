@@ -173,7 +173,7 @@ pub struct Observation {
 }
 
 /// The state of a check, a node, or anything else with hysteresis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Health {
     /// No verdict yet (nothing probed, or not enough probes).

@@ -16,6 +16,15 @@ pub struct NodeView {
     pub health: Health,
     /// When `health` last changed.
     pub since: Option<Moment>,
+    /// An operator drained it: it is not published whatever its health.
+    pub drained: bool,
+}
+
+impl NodeView {
+    /// Up and not drained: a node a policy may publish.
+    pub fn is_available(&self) -> bool {
+        self.health == Health::Up && !self.drained
+    }
 }
 
 /// The cluster as a policy sees it when asked to decide.
@@ -37,14 +46,14 @@ impl ClusterView<'_> {
         self.nodes.iter().find(|n| &n.name == name)
     }
 
-    /// Whether the node called `name` is up.
+    /// Whether the node called `name` is up and not drained.
     pub fn is_up(&self, name: &NodeName) -> bool {
-        self.node(name).is_some_and(|n| n.health == Health::Up)
+        self.node(name).is_some_and(NodeView::is_available)
     }
 
-    /// The nodes that are up, in config order.
+    /// The nodes that are up and not drained, in config order.
     pub fn up_nodes(&self) -> impl Iterator<Item = &NodeView> {
-        self.nodes.iter().filter(|n| n.health == Health::Up)
+        self.nodes.iter().filter(|n| n.is_available())
     }
 }
 

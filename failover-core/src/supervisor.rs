@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::arbiter::{Action, Arbiter, ClusterStatus};
+use crate::arbiter::{Action, Arbiter, ArbiterError, ClusterStatus, Override};
 use crate::event::Event;
 use crate::health::{HealthCheck, Target};
 use crate::model::{CheckName, FailureClass, Moment, NodeName, Observation, Outcome};
@@ -106,15 +106,57 @@ impl std::fmt::Debug for Supervisor {
     }
 }
 
-/// A running supervisor: its status, and the way to stop it.
+/// An operator's command to a running supervisor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Set (`set = true`) or clear an override.
+    Override {
+        /// The override.
+        what: Override,
+        /// Set or clear.
+        set: bool,
+    },
+    /// Move the answer back to the preferred node now (`failback = "manual"`).
+    Failback,
+}
+
+type CommandReply = oneshot::Sender<Result<(), ArbiterError>>;
+
+/// A running supervisor: its status, its command line, and the way to stop it.
 #[derive(Debug)]
 pub struct SupervisorHandle {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     status: watch::Receiver<StatusReport>,
+    commands: mpsc::Sender<(AdminCommand, CommandReply)>,
+}
+
+/// Sends operators' commands to a running supervisor; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Commander {
+    commands: mpsc::Sender<(AdminCommand, CommandReply)>,
+}
+
+impl Commander {
+    /// Carries out an operator's command through the arbiter; `Err` names what was wrong
+    /// (an unknown node or check).
+    pub async fn command(&self, command: AdminCommand) -> Result<(), ArbiterError> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send((command, reply)).await.is_err() {
+            return Err(ArbiterError::Stopped);
+        }
+        answer.await.unwrap_or(Err(ArbiterError::Stopped))
+    }
 }
 
 impl SupervisorHandle {
+    /// A command line to the supervisor.
+    pub fn commander(&self) -> Commander {
+        Commander {
+            commands: self.commands.clone(),
+        }
+    }
+
     /// The status, updated after every change.
     pub fn status(&self) -> watch::Receiver<StatusReport> {
         self.status.clone()
@@ -166,6 +208,11 @@ enum WriterReport {
 }
 
 impl Supervisor {
+    /// Access to the arbiter before the supervisor runs (e.g. to restore overrides).
+    pub fn arbiter_mut(&mut self) -> &mut Arbiter {
+        &mut self.arbiter
+    }
+
     /// A supervisor around `arbiter`, with nothing to probe yet.
     pub fn new(arbiter: Arbiter) -> Self {
         let (status, _) = watch::channel(StatusReport {
@@ -225,19 +272,33 @@ impl Supervisor {
     /// Runs on the current tokio runtime until [`SupervisorHandle::shutdown`] or drop.
     pub fn spawn(self) -> SupervisorHandle {
         let (stop, stopped) = oneshot::channel();
+        let (commands, received) = mpsc::channel(16);
         let status = self.status();
-        let task = tokio::spawn(self.run(async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(self.run_with_commands(
+            async {
+                let _ = stopped.await;
+            },
+            received,
+        ));
         SupervisorHandle {
             stop: Some(stop),
             task,
             status,
+            commands,
         }
     }
 
     /// Runs until `shutdown` completes; every task it started is stopped before it returns.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (_commands, received) = mpsc::channel(1);
+        self.run_with_commands(shutdown, received).await;
+    }
+
+    async fn run_with_commands(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        mut commands: mpsc::Receiver<(AdminCommand, CommandReply)>,
+    ) {
         let mut tasks = JoinSet::new();
         let (observations, mut observed) = mpsc::channel::<Observation>(1024);
         for (node, address) in &self.nodes {
@@ -310,6 +371,24 @@ impl Supervisor {
                     }
                 },
                 () = sleep_until(deadline), if deadline.is_some() => self.arbiter.tick(now()),
+                Some((command, reply)) = commands.recv() => {
+                    let result = match command {
+                        AdminCommand::Override { what, set } => {
+                            self.arbiter.apply_override(what, set, now())
+                        }
+                        AdminCommand::Failback => Ok(self.arbiter.request_failback(now())),
+                    };
+                    match result {
+                        Ok(actions) => {
+                            let _ = reply.send(Ok(()));
+                            actions
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            Vec::new()
+                        }
+                    }
+                }
             };
             effects.apply(actions);
             self.status.send_replace(StatusReport {

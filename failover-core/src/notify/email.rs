@@ -261,6 +261,7 @@ fn importance(event: &Event) -> u8 {
         EventKind::CheckDown { .. } | EventKind::Flapping { .. } => 2,
         EventKind::CheckUp { .. } | EventKind::Settled { .. } => 1,
         EventKind::PublishRecovered { .. } => 0,
+        EventKind::Override { .. } => 5,
     }
 }
 

@@ -103,6 +103,7 @@ pub const EVENT_NAMES: &[&str] = &[
     "publish-recovered",
     "flapping",
     "settled",
+    "override",
 ];
 
 /// Passes only the named events on to a notifier (`events = ["failover", "node-down"]`).

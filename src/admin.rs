@@ -1,0 +1,656 @@
+//! The admin listener: `/status` (JSON), `/status.txt`, `/metrics` (Prometheus), `/` (a page for
+//! people) and the authenticated override endpoints under `/admin/`.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use failover_core::{AdminCommand, Commander, Health, NodeName, Override, StatusReport};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What the admin listener serves from.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The supervisor's status.
+    pub status: watch::Receiver<StatusReport>,
+    /// The supervisor's command line.
+    pub commander: Commander,
+    /// The zone's name and a way to read its serial.
+    pub zone_name: String,
+    /// The served zone's current serial.
+    pub serial: std::sync::Arc<dyn Fn() -> u32 + Send + Sync>,
+    /// The token overrides need; `None` refuses every override.
+    pub token: Option<String>,
+}
+
+/// The JSON document at `/status`.
+#[derive(Serialize)]
+pub struct StatusDocument<'a> {
+    /// The zone and its serial.
+    pub zone: ZoneStatus,
+    /// Everything the supervisor knows.
+    #[serde(flatten)]
+    pub report: &'a StatusReport,
+}
+
+/// The zone part of `/status`.
+#[derive(Serialize)]
+pub struct ZoneStatus {
+    /// Its name.
+    pub name: String,
+    /// Its SOA serial now.
+    pub serial: u32,
+}
+
+/// A running admin listener; stopped on [`AdminServer::shutdown`] or drop.
+#[derive(Debug)]
+pub struct AdminServer {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Binds `listen` and serves `state`.
+    pub async fn start(listen: SocketAddr, state: AdminState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("admin listener cannot bind {listen}: {e} (is another failoverd running? change [admin] listen)"),
+            )
+        })?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = state.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(request, &state).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .header_read_timeout(std::time::Duration::from_secs(10))
+                        .serve_connection(io, service);
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(60), connection).await;
+                });
+                // Reap finished connections so the set does not grow.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(Self { address, task })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops listening and drops every connection.
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    reply(
+        status,
+        "application/json",
+        serde_json::json!({ "error": message }).to_string(),
+    )
+}
+
+async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    match (request.method(), path.as_str()) {
+        (&Method::GET, "/") => {
+            let report = state.status.borrow().clone();
+            reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                render_html(state, &report),
+            )
+        }
+        (&Method::GET, "/status") => {
+            let report = state.status.borrow().clone();
+            let document = StatusDocument {
+                zone: ZoneStatus {
+                    name: state.zone_name.clone(),
+                    serial: (state.serial)(),
+                },
+                report: &report,
+            };
+            match serde_json::to_string_pretty(&document) {
+                Ok(json) => reply(StatusCode::OK, "application/json", json),
+                Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        (&Method::GET, "/status.txt") => {
+            let report = state.status.borrow().clone();
+            reply(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                render_text(state, &report),
+            )
+        }
+        (&Method::GET, "/metrics") => {
+            let report = state.status.borrow().clone();
+            match render_metrics(state, &report) {
+                Ok(text) => reply(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
+                Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        (&Method::POST, admin) if admin.starts_with("/admin/") => {
+            if let Some(refusal) = authenticate(&request, state) {
+                return refusal;
+            }
+            // Drain the (ignored) body so keep-alive connections stay usable.
+            let _ = request.into_body().collect().await;
+            let command = match parse_command(&admin["/admin/".len()..]) {
+                Ok(command) => command,
+                Err(message) => return json_error(StatusCode::NOT_FOUND, &message),
+            };
+            match state.commander.command(command.clone()).await {
+                Ok(()) => reply(
+                    StatusCode::OK,
+                    "application/json",
+                    serde_json::json!({ "done": describe(&command) }).to_string(),
+                ),
+                Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
+        (_, "/" | "/status" | "/status.txt" | "/metrics") => {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
+        }
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "not found (try /, /status, /status.txt, /metrics, POST /admin/...)",
+        ),
+    }
+}
+
+/// `None` when the request carries the admin token; the refusal otherwise.
+fn authenticate(request: &Request<Incoming>, state: &AdminState) -> Option<Response<Full<Bytes>>> {
+    let Some(token) = &state.token else {
+        return Some(json_error(
+            StatusCode::FORBIDDEN,
+            "overrides are disabled: set [admin] token_file in the config",
+        ));
+    };
+    let given = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        None
+    } else {
+        tracing::warn!("admin request refused: missing or wrong token");
+        Some(json_error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token (send Authorization: Bearer <the token in [admin] token_file>)",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `drain/master`, `force-down/master/http`, `failback`, ...
+pub fn parse_command(path: &str) -> Result<AdminCommand, String> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let node = |name: &str| NodeName::new(name);
+    let set = |what, set| AdminCommand::Override { what, set };
+    let force = |n: &str, c: &str, health| Override::Force {
+        node: node(n),
+        check: c.into(),
+        health,
+    };
+    Ok(match parts.as_slice() {
+        ["drain", n] => set(Override::Drain { node: node(n) }, true),
+        ["undrain", n] => set(Override::Drain { node: node(n) }, false),
+        ["force-up", n, c] => set(force(n, c, Health::Up), true),
+        ["force-down", n, c] => set(force(n, c, Health::Down), true),
+        // Clearing removes either forced verdict.
+        ["unforce", n, c] => set(force(n, c, Health::Unknown), false),
+        ["failback"] => AdminCommand::Failback,
+        _ => {
+            return Err(format!(
+                "unknown admin command {path:?} (expected drain/NODE, undrain/NODE, force-up/NODE/CHECK, force-down/NODE/CHECK, unforce/NODE/CHECK, failback)"
+            ))
+        }
+    })
+}
+
+fn describe(command: &AdminCommand) -> String {
+    match command {
+        AdminCommand::Override { what, set: true } => what.to_string(),
+        AdminCommand::Override {
+            what: Override::Force { node, check, .. },
+            set: false,
+        } => format!("unforce {check} on {node}"),
+        AdminCommand::Override { what, set: false } => format!("undo {what}"),
+        AdminCommand::Failback => "failback".to_owned(),
+    }
+}
+
+fn since(at: Option<std::time::SystemTime>) -> String {
+    at.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn answer_text(report: &StatusReport) -> String {
+    match &report.publication {
+        Some(publication) => format!(
+            "{} ({})",
+            publication
+                .nodes
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            publication
+                .answers
+                .first()
+                .map(|a| a
+                    .addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        None => "nothing published yet (waiting for first verdicts)".to_owned(),
+    }
+}
+
+fn node_state(node: &failover_core::NodeStatus) -> String {
+    let mut state = node.health.to_string();
+    if node.drained {
+        state.push_str(", drained");
+    }
+    state
+}
+
+fn check_state(check: &failover_core::CheckStatus) -> String {
+    let mut state = check.health.to_string();
+    if let Some(forced) = check.forced {
+        let _ = write!(state, " (forced {forced})");
+    }
+    if check.flapping {
+        state.push_str(" (flapping)");
+    }
+    state
+}
+
+fn last_error(check: &failover_core::CheckStatus) -> String {
+    match &check.last_outcome {
+        Some(failover_core::Outcome::Failed { error, .. }) => error.clone(),
+        Some(failover_core::Outcome::Healthy { detail }) => detail.clone(),
+        None => "-".to_owned(),
+    }
+}
+
+/// The terminal view (`failoverd status`).
+pub fn render_text(state: &AdminState, report: &StatusReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "zone {} serial {}   policy {}{}",
+        state.zone_name,
+        (state.serial)(),
+        report.cluster.policy,
+        if report.cluster.all_down {
+            "   EVERY NODE IS DOWN"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "answer: {}", answer_text(report));
+    for node in &report.cluster.nodes {
+        let _ = writeln!(
+            out,
+            "\nnode {} [{}] since {}",
+            node.node,
+            node_state(node),
+            since(node.since)
+        );
+        for check in &node.checks {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<18} fails {:>2}  oks {:>3}  changed {}  {}{}",
+                check.check.as_str(),
+                check_state(check),
+                check.consecutive_failures,
+                check.consecutive_successes,
+                since(check.changed_at),
+                last_error(check),
+                if check.critical {
+                    ""
+                } else {
+                    "  (not critical)"
+                }
+            );
+        }
+    }
+    for writer in &report.writers {
+        let _ = writeln!(
+            out,
+            "\nwriter {}: {}",
+            writer.writer,
+            match &writer.failing {
+                Some(error) => format!("FAILING: {error}"),
+                None => format!("ok, last published {}", since(writer.last_success)),
+            }
+        );
+    }
+    if !report.cluster.overrides.is_empty() {
+        let _ = writeln!(out, "\noverrides:");
+        for o in &report.cluster.overrides {
+            let _ = writeln!(out, "  {o}");
+        }
+    }
+    let _ = writeln!(out, "\nrecent events:");
+    for event in report.recent_events.iter().rev().take(10) {
+        let _ = writeln!(out, "  {}  {event}", since(Some(event.at)));
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page at `/`: readable in a browser, refreshing itself every 2 seconds.
+pub fn render_html(state: &AdminState, report: &StatusReport) -> String {
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<title>failover: {zone}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} .up{{background:#dfd}} .down{{background:#fdd}}
+.unknown{{background:#eee}} code{{font-size:.9em}}
+</style></head><body><h1>failover: zone {zone}</h1>
+<p>serial <b id="serial">{serial}</b> &middot; policy {policy} &middot; answer <b id="answer">{answer}</b>{all_down}</p>
+"#,
+        zone = escape(&state.zone_name),
+        serial = (state.serial)(),
+        policy = escape(&report.cluster.policy),
+        answer = escape(&answer_text(report)),
+        all_down = if report.cluster.all_down {
+            " &middot; <b>every node is down</b>"
+        } else {
+            ""
+        },
+    );
+    for node in &report.cluster.nodes {
+        let class = match node.health {
+            Health::Up if !node.drained => "up",
+            Health::Down => "down",
+            _ => "unknown",
+        };
+        let _ = write!(
+            page,
+            r#"<h2 class="{class}" id="node-{name}">node {name}: {state}</h2><p>publishes {addresses}; since {since}</p>
+<table><tr><th>check</th><th>state</th><th>failures in a row</th><th>last result</th><th>changed</th></tr>"#,
+            name = escape(node.node.as_str()),
+            state = escape(&node_state(node)),
+            addresses = escape(
+                &node
+                    .publish
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            since = since(node.since),
+        );
+        for check in &node.checks {
+            let class = match check.forced.unwrap_or(check.health) {
+                Health::Up => "up",
+                Health::Down => "down",
+                Health::Unknown => "unknown",
+            };
+            let _ = write!(
+                page,
+                r#"<tr class="{class}"><td>{name}{critical}</td><td>{state}</td><td>{fails}</td><td><code>{last}</code></td><td>{changed}</td></tr>"#,
+                name = escape(check.check.as_str()),
+                critical = if check.critical { " (critical)" } else { "" },
+                state = escape(&check_state(check)),
+                fails = check.consecutive_failures,
+                last = escape(&last_error(check)),
+                changed = since(check.changed_at),
+            );
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("<h2>recent events</h2><ul>\n");
+    for event in report.recent_events.iter().rev().take(20) {
+        let _ = writeln!(
+            page,
+            "<li>{} {}</li>",
+            since(Some(event.at)),
+            escape(&event.to_string())
+        );
+    }
+    page.push_str("</ul></body></html>\n");
+    page
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    node: String,
+    check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: String,
+}
+
+/// The Prometheus text at `/metrics`.
+pub fn render_metrics(
+    state: &AdminState,
+    report: &StatusReport,
+) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("failover");
+    let node_up = Family::<NodeLabels, Gauge>::default();
+    let node_drained = Family::<NodeLabels, Gauge>::default();
+    let node_published = Family::<NodeLabels, Gauge>::default();
+    let check_up = Family::<CheckLabels, Gauge>::default();
+    let check_failures = Family::<CheckLabels, Gauge>::default();
+    let recent_events = Family::<EventLabels, Gauge>::default();
+    let serial = Gauge::<i64>::default();
+    let all_down = Gauge::<i64>::default();
+    let writers_failing = Gauge::<i64>::default();
+    for node in &report.cluster.nodes {
+        let labels = NodeLabels {
+            node: node.node.to_string(),
+        };
+        node_up
+            .get_or_create(&labels)
+            .set(i64::from(node.health == Health::Up));
+        node_drained
+            .get_or_create(&labels)
+            .set(i64::from(node.drained));
+        node_published
+            .get_or_create(&labels)
+            .set(i64::from(report.cluster.answer.contains(&node.node)));
+        for check in &node.checks {
+            let labels = CheckLabels {
+                node: node.node.to_string(),
+                check: check.check.to_string(),
+            };
+            check_up.get_or_create(&labels).set(i64::from(
+                check.forced.unwrap_or(check.health) == Health::Up,
+            ));
+            check_failures
+                .get_or_create(&labels)
+                .set(i64::from(check.consecutive_failures));
+        }
+    }
+    for event in &report.recent_events {
+        recent_events
+            .get_or_create(&EventLabels {
+                event: event.name().to_owned(),
+            })
+            .inc();
+    }
+    serial.set(i64::from((state.serial)()));
+    all_down.set(i64::from(report.cluster.all_down));
+    writers_failing.set(
+        report
+            .writers
+            .iter()
+            .filter(|w| w.failing.is_some())
+            .count() as i64,
+    );
+    registry.register(
+        "node_up",
+        "1 when every critical check of the node is up",
+        node_up,
+    );
+    registry.register(
+        "node_drained",
+        "1 when an operator drained the node",
+        node_drained,
+    );
+    registry.register(
+        "node_published",
+        "1 when the node is in the published answer",
+        node_published,
+    );
+    registry.register(
+        "check_up",
+        "1 when the check is up (forced verdicts included)",
+        check_up,
+    );
+    registry.register(
+        "check_consecutive_failures",
+        "failed probes in a row",
+        check_failures,
+    );
+    registry.register(
+        "recent_events",
+        "events among the last 100, by kind",
+        recent_events,
+    );
+    registry.register("zone_serial", "the served zone's SOA serial", serial);
+    registry.register(
+        "all_down",
+        "1 when every node is down and the all_down rule applies",
+        all_down,
+    );
+    registry.register(
+        "writers_failing",
+        "zone writers whose last publish failed",
+        writers_failing,
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+/// The overrides file in the state directory.
+pub fn overrides_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("overrides.json")
+}
+
+/// Reads persisted overrides (none when the file does not exist).
+pub fn load_overrides(state_dir: &Path) -> Result<Vec<Override>, String> {
+    let path = overrides_path(state_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("{}: {e} (fix or remove the file)", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the overrides atomically (temp file, fsync, rename).
+pub fn save_overrides(state_dir: &Path, overrides: &[Override]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(state_dir)?;
+    let path = overrides_path(state_dir);
+    let temp = state_dir.join(".overrides.json.tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(
+        serde_json::to_string_pretty(overrides)
+            .map_err(std::io::Error::other)?
+            .as_bytes(),
+    )?;
+    file.sync_all()?;
+    std::fs::rename(&temp, &path)?;
+    if let Ok(dir) = std::fs::File::open(state_dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Keeps the overrides file in step with the overrides in force, until the status channel closes.
+pub async fn persist_overrides(state_dir: PathBuf, mut status: watch::Receiver<StatusReport>) {
+    let mut saved: Vec<Override> = status.borrow().cluster.overrides.clone();
+    while status.changed().await.is_ok() {
+        let now = status.borrow().cluster.overrides.clone();
+        if now != saved {
+            match save_overrides(&state_dir, &now) {
+                Ok(()) => saved = now,
+                Err(e) => tracing::error!(
+                    "cannot save overrides in {}: {e}; they hold until a restart",
+                    state_dir.display()
+                ),
+            }
+        }
+    }
+}
