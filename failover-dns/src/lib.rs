@@ -47,13 +47,22 @@
 //! ```
 
 mod answer;
+mod client;
 mod error;
+mod notify;
+mod probe;
 mod served;
 mod server;
+mod xfr;
 mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
+pub use client::query;
 pub use error::DnsError;
+pub use ipnet::IpNet;
+pub use notify::{NotifyConfig, NotifySender};
+pub use probe::{DnsCheck, DnsCheckOptions};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig};
+pub use xfr::TransferAcl;
 pub use zone::Zone;
