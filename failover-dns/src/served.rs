@@ -110,10 +110,9 @@ impl ServedZone {
         self.inner.current.load().serial
     }
 
-    /// A receiver that sees every serial made live from now on (the current one first).
-    ///
-    /// A publish that changes the zone sends the new serial once the new answers are served;
-    /// a slow receiver only ever sees the newest one. The sender lives as long as the zone.
+    /// A receiver of the served serial: `borrow()` is the serial served now, and `changed()`
+    /// wakes once a publish has made a new one live (a slow receiver skips to the newest).
+    /// It ends (`changed()` errs) when the last clone of the zone is dropped.
     pub fn watch_serial(&self) -> watch::Receiver<u32> {
         self.inner.serial_watch.subscribe()
     }

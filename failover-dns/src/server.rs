@@ -371,11 +371,15 @@ async fn serve_tcp(
         ) {
             return;
         }
-        let query = &query[..length];
-        if xfr::is_transfer(query) {
+        let request = &query[..length];
+        if xfr::is_transfer(request) {
             // One snapshot for the whole transfer, however many publishes happen meanwhile.
-            let messages =
-                xfr::respond(&zone.snapshot(), query, client.peer.ip(), &client.transfer);
+            let messages = xfr::respond(
+                &zone.snapshot(),
+                request,
+                client.peer.ip(),
+                &client.transfer,
+            );
             for message in &messages {
                 if !send_framed(&mut stream, &mut frame, message, idle).await {
                     return;
@@ -383,7 +387,7 @@ async fn serve_tcp(
             }
             continue;
         }
-        if zone.answer(query, Transport::Tcp, &mut response)
+        if zone.answer(request, Transport::Tcp, &mut response)
             && !send_framed(&mut stream, &mut frame, &response, idle).await
         {
             return;

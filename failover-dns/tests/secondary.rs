@@ -1,4 +1,4 @@
-//! The built-in server as a primary: a real NSD secondary transfers the zone and follows a
+//! The built-in server as a primary: real NSD and Knot secondaries transfer the zone and follows a
 //! failover on NOTIFY; transfers are refused outside the ACL; NOTIFY is resent until acknowledged.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -46,70 +46,46 @@ fn free_port() -> u16 {
     panic!("no port free for both udp and tcp on 127.0.0.1");
 }
 
-/// NSD, started in its own process group and stopped (the whole group) when dropped.
-struct Nsd {
+/// A secondary name server (NSD or Knot) started by the test in its own process group, and
+/// stopped (the whole group) when dropped, whatever happens.
+struct Secondary {
     child: Child,
     dir: PathBuf,
 }
 
-impl Nsd {
-    /// Starts NSD on 127.0.0.1:`port` as a secondary of `primary` for `test.ru`.
-    fn start(dir: &Path, port: u16, primary: SocketAddr) -> Self {
-        let binary = ["/usr/sbin/nsd", "/usr/local/sbin/nsd"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
-            .or_else(|| which("nsd"))
-            .unwrap_or_else(|| panic!("nsd not found: install nsd (apt-get install nsd)"));
+/// Which secondary to run.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Nsd,
+    Knot,
+}
+
+impl Secondary {
+    /// Starts `kind` on 127.0.0.1:`port` as a secondary of `primary` for `test.ru`, in `dir`.
+    fn start(kind: Kind, dir: &Path, port: u16, primary: SocketAddr) -> Self {
+        let (program, install) = match kind {
+            Kind::Nsd => ("nsd", "install nsd (apt-get install nsd)"),
+            Kind::Knot => ("knotd", "install knot (apt-get install knot)"),
+        };
+        let binary = which(program).unwrap_or_else(|| panic!("{program} not found: {install}"));
         std::fs::create_dir_all(dir.join("xfr")).unwrap();
-        let d = dir.display();
-        let config = format!(
-            r#"server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{d}"
-    database: ""
-    zonelistfile: "{d}/zone.list"
-    xfrdfile: "{d}/xfrd.state"
-    xfrdir: "{d}/xfr"
-    pidfile: "{d}/nsd.pid"
-    logfile: "{d}/nsd.log"
-    verbosity: 2
-    server-count: 1
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: test.ru
-    zonefile: "test.ru.zone"
-    allow-notify: 127.0.0.1 NOKEY
-    request-xfr: {primary_ip}@{primary_port} NOKEY
-"#,
-            primary_ip = primary.ip(),
-            primary_port = primary.port(),
-        );
-        let config_path = dir.join("nsd.conf");
+        let config_path = dir.join("secondary.conf");
+        let config = match kind {
+            Kind::Nsd => nsd_config(dir, port, primary),
+            Kind::Knot => knot_config(dir, port, primary),
+        };
         std::fs::write(&config_path, config).unwrap();
-        let check = Command::new(binary.with_file_name("nsd-checkconf"))
-            .arg(&config_path)
-            .output();
-        if let Ok(check) = check {
-            assert!(
-                check.status.success(),
-                "nsd-checkconf rejects the test's config: {}",
-                String::from_utf8_lossy(&check.stderr)
-            );
-        }
+        let args: Vec<&std::ffi::OsStr> = match kind {
+            Kind::Nsd => vec!["-d".as_ref(), "-c".as_ref(), config_path.as_os_str()],
+            Kind::Knot => vec!["-c".as_ref(), config_path.as_os_str()],
+        };
         let child = {
             use std::os::unix::process::CommandExt;
             Command::new(&binary)
-                .args(["-d", "-c"])
-                .arg(&config_path)
+                .args(args)
                 .stdin(Stdio::null())
-                .stdout(std::fs::File::create(dir.join("nsd.stdout")).unwrap())
-                .stderr(std::fs::File::create(dir.join("nsd.stderr")).unwrap())
+                .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+                .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
                 .process_group(0)
                 .spawn()
                 .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()))
@@ -120,41 +96,114 @@ zone:
         }
     }
 
-    /// NSD's log, for failure messages.
+    /// The secondary's log, for failure messages.
     fn log(&self) -> String {
         let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
         format!(
-            "--- nsd.log\n{}--- stderr\n{}",
-            read("nsd.log"),
-            read("nsd.stderr")
+            "--- log\n{}--- stdout\n{}--- stderr\n{}",
+            read("log"),
+            read("stdout"),
+            read("stderr")
         )
     }
 }
 
-impl Drop for Nsd {
+impl Drop for Secondary {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        kill_group("-TERM", &group);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                // The parent is gone; its children leave with it, and the kill is harmless.
-                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+                // Its helpers (NSD forks some) go with the group.
+                kill_group("-KILL", &group);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        kill_group("-KILL", &group);
         let _ = self.child.wait();
     }
 }
 
+fn nsd_config(dir: &Path, port: u16, primary: SocketAddr) -> String {
+    let d = dir.display();
+    format!(
+        r#"server:
+    ip-address: 127.0.0.1@{port}
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{d}"
+    database: ""
+    zonelistfile: "{d}/zone.list"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}/xfr"
+    pidfile: "{d}/nsd.pid"
+    logfile: "{d}/log"
+    verbosity: 2
+    server-count: 1
+    xfrd-reload-timeout: 0
+remote-control:
+    control-enable: no
+zone:
+    name: test.ru
+    zonefile: "test.ru.zone"
+    allow-notify: 127.0.0.1 NOKEY
+    request-xfr: {ip}@{primary_port} NOKEY
+"#,
+        ip = primary.ip(),
+        primary_port = primary.port(),
+    )
+}
+
+fn knot_config(dir: &Path, port: u16, primary: SocketAddr) -> String {
+    let d = dir.display();
+    format!(
+        r#"server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{port}
+control:
+    listen: "{d}/knot.sock"
+log:
+  - target: "{d}/log"
+    any: info
+database:
+    storage: "{d}"
+remote:
+  - id: primary
+    address: {ip}@{primary_port}
+acl:
+  - id: notify-from-primary
+    address: {ip}
+    action: notify
+zone:
+  - domain: test.ru
+    storage: "{d}"
+    file: "test.ru.zone"
+    master: primary
+    acl: notify-from-primary
+"#,
+        ip = primary.ip(),
+        primary_port = primary.port(),
+    )
+}
+
+/// `program` on the PATH or in the sbin directories (not on every user's PATH).
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|path| path.exists())
-    })
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.exists())
+}
+
+/// Sends `signal` to the process group `group` (`-PID`); it may be gone already.
+fn kill_group(signal: &str, group: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", group])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Runs dig; fails (never skips) when dig is missing.
@@ -219,12 +268,26 @@ fn serial_of(soa_short: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
+    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Nsd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knot_transfers_the_zone_and_follows_a_failover_on_notify() {
+    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Knot).await;
+}
+
+async fn transfers_the_zone_and_follows_a_failover_on_notify(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
-    let nsd_port = free_port();
-    let secondary = SocketAddr::from(([127, 0, 0, 1], nsd_port));
+    let secondary_port = free_port();
+    let secondary = SocketAddr::from(([127, 0, 0, 1], secondary_port));
     let (served, server) = primary(dir.path(), vec![secondary]).await;
     let primary_addr = server.local_addrs()[0];
-    let nsd = Nsd::start(&dir.path().join("nsd"), nsd_port, primary_addr);
+    let secondary_server = Secondary::start(
+        kind,
+        &dir.path().join("secondary"),
+        secondary_port,
+        primary_addr,
+    );
 
     // The initial transfer: the secondary answers from the zone it got, with our serial.
     let took = wait_for(
@@ -237,8 +300,8 @@ async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
     .await;
     assert!(
         took.is_some(),
-        "nsd never served the transferred zone\n{}",
-        nsd.log()
+        "{kind:?} never served the transferred zone\n{}",
+        secondary_server.log()
     );
     assert_eq!(
         dig_short(secondary, "mail.test.ru", "A").await,
@@ -271,11 +334,11 @@ async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
     let took = wait_for(secondary, "www.test.ru", "A", "10.2.0.1", FOLLOW_LIMIT).await;
     assert!(
         took.is_some(),
-        "nsd did not follow the failover within {FOLLOW_LIMIT:?}\n{}",
-        nsd.log()
+        "{kind:?} did not follow the failover within {FOLLOW_LIMIT:?}\n{}",
+        secondary_server.log()
     );
     eprintln!(
-        "nsd served the new answer {:?} after the publish",
+        "{kind:?} served the new answer {:?} after the publish",
         took.unwrap()
     );
     assert_eq!(
@@ -283,7 +346,7 @@ async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
         receipt.serial
     );
 
-    drop(nsd);
+    drop(secondary_server);
     server.shutdown().await;
 }
 
