@@ -127,7 +127,8 @@ fn build_response(zone: &ZoneData, request: &Message) -> Message {
         }
     }
     match query.query_type() {
-        // Zone transfers are not served (yet): refused, as BIND does when they are not allowed.
+        // Transfers are served over TCP only, before this point (xfr.rs); anywhere else
+        // they are refused, as BIND does when they are not allowed.
         RecordType::AXFR | RecordType::IXFR => {
             response.metadata.response_code = ResponseCode::Refused
         }

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything that can go wrong while loading a zone, publishing into it or serving it.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,48 @@ pub enum DnsError {
         /// The zone.
         origin: String,
         /// hickory-proto's message.
+        reason: String,
+    },
+
+    /// A `dns` health check is configured in a way that cannot work.
+    #[error("dns check {key}: {reason}")]
+    CheckConfig {
+        /// The option at fault (`name`, `record_type`, `expect_rcode`, ...).
+        key: &'static str,
+        /// What is wrong and what is expected instead.
+        reason: String,
+    },
+
+    /// A DNS query got no answer in time.
+    #[error("dns query to {server} over {protocol}: no answer within {timeout:?}")]
+    QueryTimeout {
+        /// The name server asked.
+        server: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// How long it waited.
+        timeout: Duration,
+    },
+
+    /// A DNS query failed on the socket (refused, unreachable, reset).
+    #[error("dns query to {server} over {protocol}: {source}")]
+    QueryIo {
+        /// The name server asked.
+        server: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
+    /// A name server answered with something that is not a response to the query.
+    #[error("dns query to {server} over {protocol}: unusable response: {reason}")]
+    QueryResponse {
+        /// The name server asked.
+        server: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// What is wrong with it.
         reason: String,
     },
 }

@@ -8,10 +8,17 @@
 //! answered from precomputed wire-format responses without allocating; everything else goes
 //! through hickory-proto's full decode and encode.
 //!
-//! What is deliberately not here (yet): recursion, DNSSEC signing, zone transfers (AXFR/IXFR are
-//! refused), NOTIFY, dynamic updates received from others, several zones per server, rate limiting.
+//! The server is a primary for standard secondaries (BIND, NSD, Knot): AXFR over TCP to the
+//! clients its [`TransferAcl`] admits (IXFR is answered with the whole zone), and NOTIFY to
+//! configured secondaries on every serial change ([`NotifySender`]). [`DnsCheck`] is the `dns`
+//! health check, built on the small client [`query`].
 //!
-//! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`].
+//! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
+//! history of changes, TSIG on transfers, dynamic updates received from others, several zones
+//! per server, rate limiting.
+//!
+//! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
+//! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_notify`]), [`DnsCheck::new`].
 //!
 //! # Example
 //!
@@ -47,13 +54,22 @@
 //! ```
 
 mod answer;
+mod client;
 mod error;
+mod notify;
+mod probe;
 mod served;
 mod server;
+mod xfr;
 mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
+pub use client::query;
 pub use error::DnsError;
+pub use ipnet::IpNet;
+pub use notify::{NotifyConfig, NotifySender};
+pub use probe::{DnsCheck, DnsCheckOptions};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig};
+pub use xfr::TransferAcl;
 pub use zone::Zone;

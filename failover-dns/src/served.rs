@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use failover_core::{Publication, PublishError, PublishReceipt, ZoneWriter};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::sync::watch;
 
 use crate::answer::{answer_slow, FastTable, Transport};
 use crate::error::DnsError;
@@ -36,6 +37,8 @@ struct Inner {
     /// Serialises publishes (the contract says they never overlap; this makes it so).
     published: Mutex<Published>,
     current: ArcSwap<Snapshot>,
+    /// The serial served, for whoever must act on a change (NOTIFY to secondaries).
+    serial_watch: watch::Sender<u32>,
 }
 
 #[derive(Debug)]
@@ -92,6 +95,7 @@ impl ServedZone {
                 state_file,
                 published: Mutex::new(Published { serial, answers }),
                 current: ArcSwap::from_pointee(snapshot),
+                serial_watch: watch::Sender::new(serial),
             }),
         })
     }
@@ -104,6 +108,18 @@ impl ServedZone {
     /// The SOA serial currently served.
     pub fn serial(&self) -> u32 {
         self.inner.current.load().serial
+    }
+
+    /// A receiver of the served serial: `borrow()` is the serial served now, and `changed()`
+    /// wakes once a publish has made a new one live (a slow receiver skips to the newest).
+    /// It ends (`changed()` errs) when the last clone of the zone is dropped.
+    pub fn watch_serial(&self) -> watch::Receiver<u32> {
+        self.inner.serial_watch.subscribe()
+    }
+
+    /// The snapshot currently served: one consistent state of the zone (for zone transfers).
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.current.load_full()
     }
 
     /// The addresses currently served for `name` (`@`, `www`, or fully qualified): its A then
@@ -191,6 +207,7 @@ impl ServedZone {
         let snapshot = build_snapshot(&inner.zone, &inner.managed, &answers, serial)?;
         write_serial(&inner.state_file, serial)?;
         inner.current.store(Arc::new(snapshot));
+        inner.serial_watch.send_replace(serial);
         published.serial = serial;
         published.answers = answers;
         Ok(serial)

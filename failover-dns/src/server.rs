@@ -16,7 +16,9 @@ use tokio::time::timeout;
 
 use crate::answer::Transport;
 use crate::error::DnsError;
+use crate::notify::{NotifyConfig, NotifySender};
 use crate::served::ServedZone;
+use crate::xfr::{self, TransferAcl};
 
 /// How often a UDP worker blocked in `recv_from` looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -36,6 +38,10 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// A TCP connection idle (or stalled mid-message) this long is closed.
     pub tcp_idle_timeout: Duration,
+    /// Who may transfer the zone (AXFR, IXFR over TCP); nobody by default.
+    pub transfer: TransferAcl,
+    /// The secondaries told of every serial change (NOTIFY); none by default.
+    pub notify: NotifyConfig,
 }
 
 impl ServerConfig {
@@ -46,7 +52,21 @@ impl ServerConfig {
             udp_workers: 1,
             tcp_max_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
+            transfer: TransferAcl::deny_all(),
+            notify: NotifyConfig::default(),
         }
+    }
+
+    /// Sets who may transfer the zone.
+    pub fn with_transfer_acl(mut self, transfer: TransferAcl) -> Self {
+        self.transfer = transfer;
+        self
+    }
+
+    /// Sets the secondaries to notify and how.
+    pub fn with_notify(mut self, notify: NotifyConfig) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// Sets the number of UDP workers per address.
@@ -76,6 +96,7 @@ pub struct DnsServer {
     stop: Arc<AtomicBool>,
     udp_threads: Vec<thread::JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+    notify: Option<NotifySender>,
 }
 
 impl DnsServer {
@@ -98,8 +119,10 @@ impl DnsServer {
             stop: Arc::new(AtomicBool::new(false)),
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
+            notify: None,
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
+        let transfer = Arc::new(config.transfer.clone());
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
             for (index, socket) in udp.into_iter().enumerate() {
@@ -119,9 +142,13 @@ impl DnsServer {
                 zone.clone(),
                 Arc::clone(&connections),
                 config.tcp_idle_timeout,
+                Arc::clone(&transfer),
             )));
             tracing::info!(address = %local, zone = %zone.origin(), "dns server listening");
             server.local_addrs.push(local);
+        }
+        if !config.notify.secondaries.is_empty() {
+            server.notify = Some(NotifySender::start(&zone, &config.notify)?);
         }
         Ok(server)
     }
@@ -134,6 +161,9 @@ impl DnsServer {
     /// Stops serving and waits until every thread and task has finished.
     pub async fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(notify) = self.notify.take() {
+            notify.shutdown().await;
+        }
         for task in self.tcp_tasks.drain(..) {
             task.abort();
             let _ = task.await;
@@ -284,6 +314,7 @@ async fn accept_tcp(
     zone: ServedZone,
     connections: Arc<Semaphore>,
     idle: Duration,
+    transfer: Arc<TransferAcl>,
 ) {
     let mut tasks = JoinSet::new();
     loop {
@@ -291,7 +322,8 @@ async fn accept_tcp(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match Arc::clone(&connections).try_acquire_owned() {
                     Ok(permit) => {
-                        tasks.spawn(serve_tcp(stream, zone.clone(), idle, permit));
+                        let client = Client { peer, transfer: Arc::clone(&transfer) };
+                        tasks.spawn(serve_tcp(stream, zone.clone(), idle, permit, client));
                     }
                     Err(_) => tracing::debug!(%peer, "tcp connection limit reached, closing"),
                 },
@@ -306,12 +338,19 @@ async fn accept_tcp(
     }
 }
 
+/// Who is at the other end of a TCP connection, and who may transfer the zone.
+struct Client {
+    peer: SocketAddr,
+    transfer: Arc<TransferAcl>,
+}
+
 /// Serves one TCP connection: length-prefixed queries, answered in order (pipelining allowed).
 async fn serve_tcp(
     mut stream: TcpStream,
     zone: ServedZone,
     idle: Duration,
     _permit: OwnedSemaphorePermit,
+    client: Client,
 ) {
     let _ = stream.set_nodelay(true);
     let mut query = vec![0u8; usize::from(u16::MAX)];
@@ -332,17 +371,42 @@ async fn serve_tcp(
         ) {
             return;
         }
-        if !zone.answer(&query[..length], Transport::Tcp, &mut response) {
+        let request = &query[..length];
+        if xfr::is_transfer(request) {
+            // One snapshot for the whole transfer, however many publishes happen meanwhile.
+            let messages = xfr::respond(
+                &zone.snapshot(),
+                request,
+                client.peer.ip(),
+                &client.transfer,
+            );
+            for message in &messages {
+                if !send_framed(&mut stream, &mut frame, message, idle).await {
+                    return;
+                }
+            }
             continue;
         }
-        let Ok(response_length) = u16::try_from(response.len()) else {
-            return; // never happens: answers are limited to 65535 bytes for TCP
-        };
-        frame.clear();
-        frame.extend_from_slice(&response_length.to_be_bytes());
-        frame.extend_from_slice(&response);
-        if !matches!(timeout(idle, stream.write_all(&frame)).await, Ok(Ok(()))) {
+        if zone.answer(request, Transport::Tcp, &mut response)
+            && !send_framed(&mut stream, &mut frame, &response, idle).await
+        {
             return;
         }
     }
+}
+
+/// Writes one length-prefixed message; false when the connection is unusable.
+async fn send_framed(
+    stream: &mut TcpStream,
+    frame: &mut Vec<u8>,
+    message: &[u8],
+    idle: Duration,
+) -> bool {
+    let Ok(length) = u16::try_from(message.len()) else {
+        return false; // never happens: answers and transfer messages stay below 65535 bytes
+    };
+    frame.clear();
+    frame.extend_from_slice(&length.to_be_bytes());
+    frame.extend_from_slice(message);
+    matches!(timeout(idle, stream.write_all(frame)).await, Ok(Ok(())))
 }
