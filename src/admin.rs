@@ -84,6 +84,7 @@ impl AdminServer {
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(std::time::Duration::from_secs(10))
                         .serve_connection(io, service);
                     let _ =

@@ -13,6 +13,7 @@ pub use failover_dns as dns;
 
 #[cfg(feature = "dns")]
 pub mod admin;
+pub mod client;
 pub mod config;
 #[cfg(feature = "dns")]
 pub mod daemon;

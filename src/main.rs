@@ -30,6 +30,23 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the running daemon's status at a glance (from its [admin] listener).
+    Status {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the JSON document instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operator overrides on the running daemon (need [admin] token_file).
+    Admin {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// A self-contained demonstration on loopback: two web nodes, the zone, a failover and back.
     Demo {
         /// Where to serve the demo zone.
@@ -43,6 +60,40 @@ enum Command {
         exit_after_cycle: bool,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Take NODE out of the answer whatever its health (kept across restarts).
+    Drain {
+        /// The node.
+        node: String,
+    },
+    /// Put NODE back.
+    Undrain {
+        /// The node.
+        node: String,
+    },
+    /// Force NODE/CHECK up whatever its probes say.
+    ForceUp {
+        /// NODE/CHECK, e.g. master/http.
+        target: String,
+    },
+    /// Force NODE/CHECK down whatever its probes say.
+    ForceDown {
+        /// NODE/CHECK, e.g. master/http.
+        target: String,
+    },
+    /// Let NODE/CHECK's probes decide again.
+    Unforce {
+        /// NODE/CHECK, e.g. master/http.
+        target: String,
+    },
+    /// Move the answer back to the preferred node now (for failback = "manual").
+    Failback,
+}
+
+/// Exit status for a daemon that cannot be reached (sysexits' EX_UNAVAILABLE).
+const EXIT_UNAVAILABLE: u8 = 69;
 
 /// Exit status for an unusable config (sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -117,6 +168,47 @@ fn main() -> ExitCode {
                 tracing::info!("stopping");
                 daemon.shutdown().await;
                 ExitCode::SUCCESS
+            }
+            Command::Status { config, json } => {
+                let config = match load(&config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                let path = if json { "/status" } else { "/status.txt" };
+                match failover::client::get(&config, path).await {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_UNAVAILABLE)
+                    }
+                }
+            }
+            Command::Admin { config, action } => {
+                let config = match load(&config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                let path = match action {
+                    AdminAction::Drain { node } => format!("drain/{node}"),
+                    AdminAction::Undrain { node } => format!("undrain/{node}"),
+                    AdminAction::ForceUp { target } => format!("force-up/{target}"),
+                    AdminAction::ForceDown { target } => format!("force-down/{target}"),
+                    AdminAction::Unforce { target } => format!("unforce/{target}"),
+                    AdminAction::Failback => "failback".to_owned(),
+                };
+                match failover::client::admin(&config, &path).await {
+                    Ok(done) => {
+                        println!("done: {done}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
             }
             Command::Demo {
                 listen,

@@ -140,8 +140,7 @@ impl EmailNotifier {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // lettre's rustls is built without a default provider; ring is the project's one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let relay_error = |e: lettre::transport::smtp::Error| {
             NotifyError::new(format!("mail relay {}: {e}", options.host))
         };

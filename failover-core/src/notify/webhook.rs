@@ -48,8 +48,7 @@ impl WebhookNotifier {
                 .map_err(|e| NotifyError::new(format!("webhook header {name:?} value: {e}")))?;
             headers.insert(header_name, header_value);
         }
-        // reqwest is built without a default crypto provider; ring is the project's one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -83,9 +83,7 @@ impl HttpCheck {
         {
             return Err(HttpCheckError::Status(*bad));
         }
-        // reqwest is built without a default crypto provider; ring is the project's one.
-        // An error only means a provider is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         Ok(Self {
             options,
             clients: Mutex::new(HashMap::new()),

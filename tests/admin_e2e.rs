@@ -1,0 +1,302 @@
+//! The admin listener while a failover happens: `/status` and `/metrics` field by field, the
+//! page at `/` in a real headless Chromium, and overrides (authenticated, persisted across a
+//! restart of the daemon).
+#![allow(clippy::unwrap_used)] // tests
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, wait_for_answer, WebServer};
+use failover::config::Config;
+use failover::daemon::Daemon;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+fn config(dir: &std::path::Path, dns: SocketAddr, admin: SocketAddr, web_port: u16) -> Config {
+    std::fs::write(
+        dir.join("db.test.ru"),
+        "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.test.ru. admin.test.ru. ( 2 10 10 10 10 )\n  IN NS ns.test.ru.\nns IN A 127.0.0.1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("admin.token"), format!("{TOKEN}\n")).unwrap();
+    let text = format!(
+        r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["{dns}"]
+state_dir = "state"
+records = [{{ name = "@", ttl = 10 }}]
+
+[probe]
+interval = "300ms"
+timeout = "200ms"
+jitter = "0s"
+
+[[node]]
+name = "master"
+address = "127.0.0.2"
+
+[[node]]
+name = "slave"
+address = "127.0.0.3"
+
+[[check]]
+name = "http"
+kind = "http"
+port = {web_port}
+critical = true
+
+[policy]
+kind = "active-passive"
+failback_after = "1s"
+
+[admin]
+listen = "{admin}"
+token_file = "admin.token"
+"#
+    );
+    let path = dir.join("failoverd.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    failover::core::install_crypto_provider();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn post(url: &str, token: Option<&str>) -> (u16, String) {
+    failover::core::install_crypto_provider();
+    let mut request = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn status(admin: SocketAddr) -> serde_json::Value {
+    let (code, text) = get(&format!("http://{admin}/status")).await;
+    assert_eq!(code, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .unwrap_or_else(|| panic!("no metric {line_start} in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn chromium_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let output = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .expect("chromium is needed for this test: apt-get install chromium");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn wait_answer(dns: SocketAddr, want: &str, limit: Duration) {
+    let want: IpAddr = want.parse().unwrap();
+    tokio::task::spawn_blocking(move || wait_for_answer(dns, want, limit))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_metrics_page_and_overrides_during_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_port = free_port("127.0.0.2");
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let mut master = WebServer::new("127.0.0.2", web_port);
+    let _slave = WebServer::new("127.0.0.3", web_port);
+    let config = config(dir.path(), dns, admin, web_port);
+    let daemon = Daemon::start(&config).await.unwrap();
+    wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
+
+    let s = status(admin).await;
+    assert_eq!(s["zone"]["name"], "test.ru");
+    assert_eq!(s["cluster"]["answer"], serde_json::json!(["master"]));
+    assert_eq!(s["cluster"]["nodes"][0]["node"], "master");
+    assert_eq!(s["cluster"]["nodes"][0]["health"], "up");
+    assert_eq!(s["cluster"]["nodes"][0]["checks"][0]["check"], "http");
+    assert_eq!(
+        s["cluster"]["nodes"][0]["checks"][0]["last_outcome"]["result"],
+        "healthy"
+    );
+    assert_eq!(
+        s["publication"]["answers"][0]["addresses"],
+        serde_json::json!(["127.0.0.2"])
+    );
+    let serial_before = s["zone"]["serial"].as_u64().unwrap();
+    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    assert_eq!(metric(&metrics, "failover_node_up{node=\"master\"}"), 1.0);
+    assert_eq!(
+        metric(&metrics, "failover_node_published{node=\"master\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "failover_node_published{node=\"slave\"}"),
+        0.0
+    );
+
+    // The failover, seen through the admin listener.
+    master.stop();
+    wait_answer(dns, "127.0.0.3", Duration::from_secs(10)).await;
+    let s = status(admin).await;
+    let master_status = &s["cluster"]["nodes"][0];
+    assert_eq!(master_status["health"], "down");
+    let check = &master_status["checks"][0];
+    assert_eq!(check["health"], "down");
+    assert!(check["consecutive_failures"].as_u64().unwrap() >= 3);
+    assert_eq!(check["last_outcome"]["result"], "failed");
+    assert_eq!(check["last_outcome"]["class"], "unreachable");
+    assert!(check["last_outcome"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
+    assert_eq!(s["cluster"]["answer"], serde_json::json!(["slave"]));
+    assert!(s["zone"]["serial"].as_u64().unwrap() > serial_before);
+    let events: Vec<&str> = s["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.ends_with(&["check-down", "node-down", "failover"]),
+        "{events:?}"
+    );
+    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    assert_eq!(metric(&metrics, "failover_node_up{node=\"master\"}"), 0.0);
+    assert_eq!(
+        metric(&metrics, "failover_node_published{node=\"slave\"}"),
+        1.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "failover_check_consecutive_failures{node=\"master\",check=\"http\"}"
+        ) >= 3.0
+    );
+
+    // The page, in a real browser.
+    let url = format!("http://{admin}/");
+    let dom = tokio::task::spawn_blocking(move || chromium_dom(&url))
+        .await
+        .unwrap();
+    assert!(dom.contains("node master: down"), "{dom}");
+    assert!(dom.contains("node slave: up"), "{dom}");
+    assert!(
+        dom.contains("failover: answer moved from master (127.0.0.2) to slave (127.0.0.3)"),
+        "{dom}"
+    );
+
+    // Overrides: refused without the token.
+    master.start();
+    wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
+    let drain = format!("http://{admin}/admin/drain/master");
+    let (code, text) = post(&drain, None).await;
+    assert_eq!(code, 401, "{text}");
+    let (code, _) = post(&drain, Some("wrong-token-wrong-token")).await;
+    assert_eq!(code, 401);
+    assert_eq!(
+        status(admin).await["cluster"]["answer"],
+        serde_json::json!(["master"])
+    );
+    let (code, text) = post(&format!("http://{admin}/admin/drain/mastr"), Some(TOKEN)).await;
+    assert_eq!(
+        (code, text.contains("unknown node \\\"mastr\\\"")),
+        (400, true),
+        "{text}"
+    );
+
+    // With the token, through the CLI an operator uses: the answer moves away.
+    let output = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["admin", "--config"])
+        .arg(&config.path)
+        .args(["drain", "master"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "done: drain master"
+    );
+    wait_answer(dns, "127.0.0.3", Duration::from_secs(5)).await;
+
+    // It survives a restart of the daemon.
+    daemon.shutdown().await;
+    let daemon = Daemon::start(&config).await.unwrap();
+    let started = Instant::now();
+    wait_answer(dns, "127.0.0.3", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = status(admin).await;
+    assert_eq!(
+        s["cluster"]["answer"],
+        serde_json::json!(["slave"]),
+        "after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(s["cluster"]["nodes"][0]["drained"], true);
+    assert_eq!(s["cluster"]["overrides"][0]["override"], "drain");
+    let output = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["status", "--config"])
+        .arg(&config.path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("node master [up, drained]"), "{text}");
+
+    let (code, _) = post(&format!("http://{admin}/admin/undrain/master"), Some(TOKEN)).await;
+    assert_eq!(code, 200);
+    wait_answer(dns, "127.0.0.2", Duration::from_secs(5)).await;
+    daemon.shutdown().await;
+}
