@@ -12,7 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigVerifier,
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::{within, zone_name, Desired, ManagedSet, DEFAULT_STEP_TIMEOUT};
+use super::{query_soa_serial, within, zone_name, Desired, ManagedSet, DEFAULT_STEP_TIMEOUT};
 use crate::error::DnsError;
 use crate::tsig::{TsigKey, TSIG_FUDGE};
 
@@ -100,11 +100,12 @@ impl DynamicUpdateWriter {
         })
     }
 
-    /// Sends the update for `publication` and waits for the primary's verified answer.
-    pub async fn publish_update(&self, publication: &Publication) -> Result<(), DnsError> {
+    /// Sends the update for `publication` and waits for the primary's verified answer; returns
+    /// the zone's SOA serial the primary serves afterwards, when it says (best effort, unsigned).
+    pub async fn publish_update(&self, publication: &Publication) -> Result<Option<u32>, DnsError> {
         let desired = self.managed.desired(publication)?;
         if desired.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let error = |reason: String| DnsError::Update {
             zone: self.zone.clone(),
@@ -131,7 +132,11 @@ impl DynamicUpdateWriter {
             }
         };
         let (bytes, mut verifier) = response;
-        check_response(&bytes, &mut verifier, &self.key, &self.zone).map_err(error)
+        check_response(&bytes, &mut verifier, &self.key, &self.zone).map_err(error)?;
+        let serial_limit = self.timeout.min(Duration::from_secs(2));
+        Ok(query_soa_serial(self.primary, &self.origin, serial_limit)
+            .await
+            .ok())
     }
 
     /// The UPDATE message, signed, and the verifier of its response.
@@ -227,10 +232,11 @@ impl ZoneWriter for DynamicUpdateWriter {
     }
 
     async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
-        self.publish_update(publication)
+        let serial = self
+            .publish_update(publication)
             .await
             .map_err(PublishError::new)?;
-        Ok(PublishReceipt { serial: None })
+        Ok(PublishReceipt { serial })
     }
 }
 
@@ -280,30 +286,27 @@ fn check_response(
     let message =
         Message::from_vec(bytes).map_err(|e| format!("the response does not parse: {e}"))?;
     let key_name = key.name();
+    let rcode = rcode_name(message.metadata.response_code);
     if let Some(error) = message.signature().and_then(|tsig| tsig.data.error) {
         return Err(match error {
             TsigError::BadSig => format!(
                 "{}, TSIG BADSIG: the primary says the signature is wrong, the secret of key \
-                 {key_name:?} differs from the primary's; copy the secret from the primary's key",
-                message.metadata.response_code
+                 {key_name:?} differs from the primary's; copy the secret from the primary's key statement",
+                rcode
             ),
             TsigError::BadKey => format!(
                 "{}, TSIG BADKEY: the primary has no key {key_name:?} with algorithm {}; add it to \
                  its configuration (`key \"{key_name}\" {{ algorithm {}; secret \"...\"; }};`)",
-                message.metadata.response_code,
+                rcode,
                 key.algorithm(),
                 key.algorithm()
             ),
             TsigError::BadTime => format!(
                 "{}, TSIG BADTIME: the clocks of this machine and the primary differ by more than \
                  {TSIG_FUDGE}s; synchronise them (NTP)",
-                message.metadata.response_code
+                rcode
             ),
-            other => format!(
-                "{}, TSIG error {}",
-                message.metadata.response_code,
-                u16::from(other)
-            ),
+            other => format!("{rcode}, TSIG error {}", u16::from(other)),
         });
     }
     let signed = message.signature().is_some();
@@ -315,8 +318,7 @@ fn check_response(
     } else {
         Err("the response carries no TSIG".to_owned())
     };
-    let rcode = message.metadata.response_code;
-    let explain = match rcode {
+    let explain = match message.metadata.response_code {
         ResponseCode::NoError => None,
         ResponseCode::Refused => Some(format!(
             "REFUSED: the primary does not let key {key_name:?} update zone {zone}; allow it with \
@@ -337,7 +339,11 @@ fn check_response(
         ResponseCode::NotImp => {
             Some("NOTIMP: the primary does not implement dynamic update".to_owned())
         }
-        other => Some(format!("the primary answered {other} ({})", other.to_str())),
+        other => Some(format!(
+            "the primary answered {} ({})",
+            rcode_name(other),
+            other.to_str()
+        )),
     };
     match (explain, verified) {
         (None, Ok(())) => Ok(()),
@@ -349,6 +355,11 @@ fn check_response(
         (Some(explain), Ok(())) => Err(explain),
         (Some(explain), Err(_)) => Err(format!("{explain} (the response is not signed)")),
     }
+}
+
+/// The rcode as written in RFCs and by `dig` (`NOTAUTH`, `REFUSED`).
+fn rcode_name(rcode: ResponseCode) -> String {
+    format!("{rcode:?}").to_ascii_uppercase()
 }
 
 #[cfg(test)]

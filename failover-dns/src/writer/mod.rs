@@ -7,11 +7,13 @@ mod dynamic_update;
 mod zone_file;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use failover_core::{ManagedName, Publication};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use tokio::net::UdpSocket;
 
 use crate::error::DnsError;
 use crate::zone::{label_count, Zone};
@@ -185,5 +187,75 @@ pub(crate) async fn blocking_within<T: Send + 'static>(
             .await
             .map_err(|error| format!("the task {what} failed: {error}"))
     })
+    .await
+}
+
+/// Asks `server` for the zone's SOA over UDP and returns its serial (one query, `limit` long).
+///
+/// Unauthenticated: used to see what a name server loaded, never to decide what to publish.
+pub(crate) async fn query_soa_serial(
+    server: SocketAddr,
+    origin: &Name,
+    limit: Duration,
+) -> Result<u32, String> {
+    within(
+        limit,
+        &format!("asking {server} for the SOA of {origin}"),
+        async {
+            let local: SocketAddr = match server {
+                SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            let socket = UdpSocket::bind(local)
+                .await
+                .map_err(|e| format!("cannot bind a udp socket: {e}"))?;
+            socket
+                .connect(server)
+                .await
+                .map_err(|e| format!("cannot reach {server}: {e}"))?;
+            let mut query = Message::query();
+            query.metadata.recursion_desired = false;
+            let mut question = Query::new();
+            question
+                .set_name(origin.clone())
+                .set_query_class(DNSClass::IN)
+                .set_query_type(RecordType::SOA);
+            query.add_query(question);
+            let bytes = query
+                .to_vec()
+                .map_err(|e| format!("cannot encode the SOA query: {e}"))?;
+            socket
+                .send(&bytes)
+                .await
+                .map_err(|e| format!("cannot send to {server}: {e}"))?;
+            let mut buffer = vec![0; 4096];
+            loop {
+                let length = socket
+                    .recv(&mut buffer)
+                    .await
+                    .map_err(|e| format!("no answer from {server}: {e}"))?;
+                let Ok(response) = Message::from_vec(&buffer[..length]) else {
+                    continue;
+                };
+                if response.metadata.id != query.metadata.id {
+                    continue;
+                }
+                if response.metadata.response_code != ResponseCode::NoError {
+                    return Err(format!(
+                    "{server} answers {} for the SOA of {origin} (the zone is not loaded there)",
+                    response.metadata.response_code
+                ));
+                }
+                return response
+                    .answers
+                    .iter()
+                    .find_map(|record| match &record.data {
+                        RData::SOA(soa) => Some(soa.serial),
+                        _ => None,
+                    })
+                    .ok_or_else(|| format!("{server} has no SOA for {origin}"));
+            }
+        },
+    )
     .await
 }

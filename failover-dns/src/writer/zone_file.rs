@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -35,8 +35,14 @@ pub struct ZoneFileOptions {
     pub managed: Vec<ManagedName>,
     /// The program and arguments that make BIND load the new file; default `rndc reload ZONE`.
     pub reload_command: Vec<String>,
-    /// Limit of each step: reading and writing the file, and the reload command (killed after it).
+    /// Limit of each step: reading and writing the file, the reload command (killed after it),
+    /// and waiting for `verify_at` to serve the new serial.
     pub timeout: Duration,
+    /// A name server that loads this file (BIND itself, `127.0.0.1:53`): after the reload the
+    /// writer asks it for the zone's SOA until it serves the new serial. `rndc reload ZONE` only
+    /// queues the load and succeeds even when BIND then rejects the file, so without this a
+    /// publish is reported live once the file is written and the command succeeded.
+    pub verify_at: Option<SocketAddr>,
 }
 
 impl ZoneFileOptions {
@@ -48,6 +54,7 @@ impl ZoneFileOptions {
             managed,
             reload_command: default_reload_command(zone),
             timeout: DEFAULT_STEP_TIMEOUT,
+            verify_at: None,
         }
     }
 }
@@ -91,6 +98,7 @@ struct Inner {
     managed: ManagedSet,
     reload_command: Vec<String>,
     timeout: Duration,
+    verify_at: Option<SocketAddr>,
     /// The last serial written into the file; serialises publishes.
     last_serial: tokio::sync::Mutex<Option<u32>>,
 }
@@ -140,6 +148,7 @@ impl ZoneFileWriter {
                 managed,
                 reload_command: options.reload_command,
                 timeout: options.timeout,
+                verify_at: options.verify_at,
                 last_serial: tokio::sync::Mutex::new(None),
             }),
         })
@@ -169,10 +178,13 @@ impl ZoneFileWriter {
         // Counted even if the reload fails: BIND may have read the file anyway.
         *last_serial = Some(written.serial);
 
-        let Err(reason) = self.reload().await else {
+        let outcome = match self.reload().await {
+            Ok(()) => self.verify(written.serial).await,
+            Err(reason) => Err(reason),
+        };
+        let Err(mut reason) = outcome else {
             return Ok(written.serial);
         };
-        let mut reason = reason;
         match written.previous {
             Some(previous) => {
                 let path = inner.path.clone();
@@ -199,6 +211,38 @@ impl ZoneFileWriter {
             zone: inner.zone.clone(),
             reason,
         })
+    }
+
+    /// Waits until `verify_at` (if set) serves `serial` or a later one.
+    async fn verify(&self, serial: u32) -> Result<(), String> {
+        let Some(server) = self.inner.verify_at else {
+            return Ok(());
+        };
+        let origin = &self.inner.origin;
+        let limit = self.inner.timeout;
+        let mut last = String::from("no answer yet");
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                let per_query = Duration::from_secs(1).min(limit);
+                match super::query_soa_serial(server, origin, per_query).await {
+                    Ok(seen) if !serial_lt(seen, serial) => return,
+                    Ok(seen) => last = format!("it still serves serial {seen}"),
+                    Err(error) => last = error,
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        match waited {
+            Ok(()) => Ok(()),
+            Err(_) => Err(format!(
+                "{server} did not serve serial {serial} within {limit:?} after the reload ({last}); \
+                 the name server did not load the new file: see its log, or run \
+                 `named-checkzone {} {}`",
+                self.inner.zone,
+                self.inner.path.display()
+            )),
+        }
     }
 
     /// Runs the reload command under the timeout; `Err` carries its exit status and output.
@@ -240,7 +284,7 @@ impl ZoneFileWriter {
             said.join(" / ")
         };
         Err(format!(
-            "`{shown}` exited with {}: {said} (check that named is running and that the command \
+            "`{shown}` failed ({}): {said} (check that named is running and that the command \
              reaches it: rndc's server, port and key in rndc.conf or -s/-p/-k)",
             output.status
         ))
