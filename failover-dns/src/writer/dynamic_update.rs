@@ -518,4 +518,48 @@ mod tests {
             "{error}"
         );
     }
+
+    #[tokio::test]
+    async fn a_truncated_udp_response_is_retried_over_tcp() {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let primary = udp.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(primary).await.unwrap();
+        let signer = key().signer().unwrap();
+        let server = tokio::spawn(async move {
+            let mut buffer = vec![0; 4096];
+            let (length, client) = udp.recv_from(&mut buffer).await.unwrap();
+            let mut truncated = buffer[..12.min(length)].to_vec();
+            truncated[2] |= 0x80 | 0x02; // QR, TC
+            truncated[4..12].fill(0);
+            udp.send_to(&truncated, client).await.unwrap();
+            let (mut stream, _) = tcp.accept().await.unwrap();
+            let mut prefix = [0; 2];
+            stream.read_exact(&mut prefix).await.unwrap();
+            let mut request = vec![0; usize::from(u16::from_be_bytes(prefix))];
+            stream.read_exact(&mut request).await.unwrap();
+            let response = respond(&request, ResponseCode::NoError, Some(&signer));
+            let mut framed = u16::try_from(response.len())
+                .unwrap()
+                .to_be_bytes()
+                .to_vec();
+            framed.extend_from_slice(&response);
+            stream.write_all(&framed).await.unwrap();
+        });
+        let mut options =
+            DynamicUpdateOptions::new("test.ru", primary, key(), vec![ManagedName::new("www", 10)]);
+        options.timeout = Duration::from_secs(5);
+        let writer = DynamicUpdateWriter::new(options).unwrap();
+        let publication = Publication {
+            nodes: vec![],
+            answers: vec![failover_core::ManagedAnswer {
+                name: "www".into(),
+                ttl: 10,
+                addresses: vec!["10.0.0.1".parse().unwrap()],
+            }],
+        };
+        // The SOA query afterwards gets no answer: the serial is simply unknown.
+        let serial = writer.publish_update(&publication).await.unwrap();
+        assert_eq!(serial, None);
+        server.await.unwrap();
+    }
 }

@@ -667,24 +667,11 @@ fn relative_text(name: &Name, origin: &Name) -> String {
     if name == origin {
         return "@".to_owned();
     }
-    if origin.zone_of(name) {
-        let labels = name.num_labels() - origin.num_labels();
-        let relative: Vec<String> = name
-            .iter()
-            .take(usize::from(labels))
-            .map(|label| {
-                Name::from_labels([label])
-                    .map(|n| n.to_ascii())
-                    .unwrap_or_default()
-            })
-            .collect();
-        return relative
-            .iter()
-            .map(|label| label.trim_end_matches('.'))
-            .collect::<Vec<_>>()
-            .join(".");
+    let (name_text, origin_text) = (name.to_ascii(), origin.to_ascii());
+    match name_text.strip_suffix(&origin_text) {
+        Some(relative) if origin.zone_of(name) => relative.trim_end_matches('.').to_owned(),
+        _ => name_text,
     }
-    name.to_ascii()
 }
 
 #[cfg(test)]
