@@ -147,4 +147,51 @@ pub enum DnsError {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// A TSIG key is unusable: bad name, unsupported algorithm, bad secret, unreadable key file.
+    #[error("tsig key {source_name}: {reason}")]
+    TsigKey {
+        /// Where the key came from (a key file and line, or the key's name).
+        source_name: String,
+        /// What is wrong and the fix.
+        reason: String,
+    },
+
+    /// A zone writer's settings are unusable (checked when it is built).
+    #[error("{writer}: {reason}")]
+    WriterConfig {
+        /// The writer (`zone file /etc/bind/db.test.ru`, `dynamic update to 10.0.0.53:53`).
+        writer: String,
+        /// What is wrong and the fix.
+        reason: String,
+    },
+
+    /// Writing the zone file failed; the previous file is still in place.
+    #[error("zone file {path}: {reason}")]
+    ZoneFileWrite {
+        /// The zone file.
+        path: PathBuf,
+        /// What failed, with the operating system's message.
+        reason: String,
+    },
+
+    /// The reload command failed or timed out; the previous zone file was put back.
+    #[error("reload of zone {zone} failed: {reason}")]
+    Reload {
+        /// The zone.
+        zone: String,
+        /// The command, its exit status and its own output (BIND's message), and the fix.
+        reason: String,
+    },
+
+    /// A dynamic update was not applied (or not confirmed) by the primary.
+    #[error("dynamic update of zone {zone} at {primary}: {reason}")]
+    Update {
+        /// The zone.
+        zone: String,
+        /// The primary the update was sent to.
+        primary: SocketAddr,
+        /// The rcode / TSIG error or transport failure, and the fix.
+        reason: String,
+    },
 }

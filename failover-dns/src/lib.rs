@@ -4,7 +4,12 @@
 //! What is here: [`Zone`] (an RFC 1035 zone file, parsed with hickory-proto and validated),
 //! [`ServedZone`] (the zone as served, a [`ZoneWriter`](failover_core::ZoneWriter) whose
 //! `publish` swaps precomputed answers atomically and keeps the SOA serial growing across
-//! restarts) and [`DnsServer`] (UDP worker threads and TCP on tokio). Common queries are
+//! restarts) and [`DnsServer`] (UDP worker threads and TCP on tokio).
+//!
+//! Zone writers that steer another name server instead: [`ZoneFileWriter`] (rewrites a BIND
+//! zone file's managed records, raises the serial, replaces the file atomically, runs
+//! `rndc reload`) and [`DynamicUpdateWriter`] (a TSIG-signed RFC 2136 UPDATE to a primary,
+//! keys from [`TsigKey`]). Common queries are
 //! answered from precomputed wire-format responses without allocating; everything else goes
 //! through hickory-proto's full decode and encode.
 //!
@@ -60,6 +65,8 @@ mod notify;
 mod probe;
 mod served;
 mod server;
+mod tsig;
+mod writer;
 mod xfr;
 mod zone;
 
@@ -71,5 +78,10 @@ pub use notify::{NotifyConfig, NotifySender};
 pub use probe::{DnsCheck, DnsCheckOptions};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig};
+pub use tsig::{TsigAlgorithm, TsigKey, TSIG_FUDGE};
+pub use writer::{
+    default_reload_command, DynamicUpdateOptions, DynamicUpdateWriter, ZoneFileOptions,
+    ZoneFileWriter, DEFAULT_STEP_TIMEOUT,
+};
 pub use xfr::TransferAcl;
 pub use zone::Zone;
