@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, python3), then format, lints, and the tests themselves (unit, integration against real
+# (dig, BIND, NSD, Knot, Chromium, aiosmtpd, python3), then format, lints, and the tests (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+# Real DNS servers the tests steer or feed: BIND (zone file, dynamic update), NSD and Knot
+# (secondaries transferring from the built-in server).
+command -v named >/dev/null 2>&1 || need+=(bind9)
+command -v nsd >/dev/null 2>&1 || need+=(nsd)
+command -v knotd >/dev/null 2>&1 || need+=(knot)
+# The status page is loaded in a real browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)

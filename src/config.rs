@@ -31,6 +31,9 @@ pub struct Config {
     /// Where events go besides the log.
     #[serde(rename = "notify", default)]
     pub notifiers: Vec<NotifyConfig>,
+    /// Other places the answer is published: a BIND zone file, a primary taking dynamic updates.
+    #[serde(rename = "writer", default)]
+    pub writers: Vec<WriterConfig>,
     /// Damping of notifications for things that change state too often.
     #[serde(default)]
     pub damping: DampingConfig,
@@ -58,6 +61,31 @@ pub struct ZoneConfig {
     pub state_dir: PathBuf,
     /// The managed names and their TTLs.
     pub records: Vec<RecordConfig>,
+    /// Addresses or networks allowed to transfer the zone (AXFR/IXFR); none by default.
+    #[serde(default, deserialize_with = "addresses_or_networks")]
+    pub allow_transfer: Vec<ipnet::IpNet>,
+    /// Secondaries to NOTIFY on every serial change (`"192.0.2.53:53"`).
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+}
+
+/// `"192.0.2.1"` or `"192.0.2.0/24"`: an address is a network of one.
+fn addresses_or_networks<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let texts: Vec<String> = Vec::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|text| {
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{text:?} is neither an address nor a network (expected e.g. \"192.0.2.1\" or \"192.0.2.0/24\")"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn default_workers() -> usize {
@@ -151,6 +179,8 @@ pub enum CheckKind {
     Http,
     /// SSH banner.
     Ssh,
+    /// A DNS query.
+    Dns,
 }
 
 impl fmt::Display for CheckKind {
@@ -159,6 +189,7 @@ impl fmt::Display for CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Http => "http",
             CheckKind::Ssh => "ssh",
+            CheckKind::Dns => "dns",
         })
     }
 }
@@ -198,6 +229,87 @@ pub struct CheckConfig {
     pub body_contains: Option<String>,
     /// http: accept any TLS certificate. Anyone on the path can then answer for the node.
     pub danger_accept_invalid_certs: Option<bool>,
+    /// dns: the name to ask for (default: the zone's name).
+    pub query: Option<String>,
+    /// dns: the record type to ask for (default `SOA`).
+    pub record_type: Option<String>,
+    /// dns: `udp` or `tcp` (default `udp`).
+    pub transport: Option<TransportConfig>,
+    /// dns: the rcode that means healthy (default `NOERROR`).
+    pub expect_rcode: Option<String>,
+    /// dns: a value the answer must hold (an address, or record data as in a zone file).
+    pub expect_answer: Option<String>,
+}
+
+/// The transport of a `dns` check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportConfig {
+    /// UDP (falls back to TCP on a truncated answer).
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// The kinds of zone writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriterKind {
+    /// Rewrite a BIND zone file and reload it.
+    ZoneFile,
+    /// Send RFC 2136 updates to a primary.
+    DynamicUpdate,
+}
+
+impl fmt::Display for WriterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriterKind::ZoneFile => "zone-file",
+            WriterKind::DynamicUpdate => "dynamic-update",
+        })
+    }
+}
+
+/// An inline TSIG key: `{ name = "failover-key", algorithm = "hmac-sha256", secret = "..." }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKeyConfig {
+    /// The key's name, as the primary knows it.
+    pub name: String,
+    /// `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512`.
+    #[serde(default = "default_tsig_algorithm")]
+    pub algorithm: String,
+    /// The base64 secret.
+    pub secret: String,
+}
+
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".to_owned()
+}
+
+/// `[[writer]]`: another place the answer is published.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterConfig {
+    /// `zone-file` or `dynamic-update`.
+    pub kind: WriterKind,
+    /// Budget of each step (write, reload, update).
+    #[serde(default = "default_hook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// zone-file: the zone file BIND loads.
+    pub file: Option<PathBuf>,
+    /// zone-file: the reload command (default `["rndc", "reload", ZONE]`).
+    pub reload: Option<Vec<String>>,
+    /// zone-file: ask this server for the SOA after the reload until it serves the new serial.
+    pub verify: Option<SocketAddr>,
+    /// dynamic-update: the primary's address (`"192.0.2.53:53"`).
+    pub primary: Option<SocketAddr>,
+    /// dynamic-update: a BIND key file (`tsig-keygen` output).
+    pub key_file: Option<PathBuf>,
+    /// dynamic-update: which key of `key_file`, when it holds several.
+    pub key_name: Option<String>,
+    /// dynamic-update: the key inline instead of `key_file`.
+    pub key: Option<TsigKeyConfig>,
 }
 
 /// The kinds of policy.
@@ -515,6 +627,16 @@ impl Config {
         if config.zone.state_dir.is_relative() {
             config.zone.state_dir = base.join(&config.zone.state_dir);
         }
+        for writer in &mut config.writers {
+            for file in [&mut writer.file, &mut writer.key_file]
+                .into_iter()
+                .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         if let Some(admin) = &mut config.admin {
             if let Some(file) = &mut admin.token_file {
                 if file.is_relative() {
@@ -547,10 +669,13 @@ impl Config {
                 ),
             );
         }
-        if zone.listen.is_empty() {
+        if zone.listen.is_empty() && self.writers.is_empty() {
+            v.fail(&[Key("zone"), Key("listen")], "no address to serve DNS on and no [[writer]]: the answer would go nowhere (expected e.g. listen = [\"0.0.0.0:53\"])");
+        }
+        if !zone.notify.is_empty() && zone.listen.is_empty() {
             v.fail(
-                &[Key("zone"), Key("listen")],
-                "no address to serve DNS on (expected e.g. [\"0.0.0.0:53\"])",
+                &[Key("zone"), Key("notify")],
+                "notify needs the built-in server: set listen",
             );
         }
         if zone.workers == 0 || zone.workers > 64 {
@@ -639,21 +764,55 @@ impl Config {
             if check.port == Some(0) {
                 v.fail(&at("port"), "port 0 cannot be probed (expected 1 to 65535)");
             }
-            if check.kind != CheckKind::Http {
-                for (key, set) in [
-                    ("path", check.path.is_some()),
-                    ("host", check.host.is_some()),
-                    ("tls", check.tls.is_some()),
-                    ("expect_status", check.expect_status.is_some()),
-                    ("body_contains", check.body_contains.is_some()),
-                    (
-                        "danger_accept_invalid_certs",
-                        check.danger_accept_invalid_certs.is_some(),
-                    ),
-                ] {
-                    if set {
-                        v.fail(&at(key), format!("{key} only applies to kind = \"http\" (this check is kind = \"{}\")", check.kind));
-                    }
+            let allowed: &[&str] = match check.kind {
+                CheckKind::Http => &[
+                    "path",
+                    "host",
+                    "tls",
+                    "expect_status",
+                    "body_contains",
+                    "danger_accept_invalid_certs",
+                ],
+                CheckKind::Dns => &[
+                    "query",
+                    "record_type",
+                    "transport",
+                    "expect_rcode",
+                    "expect_answer",
+                ],
+                CheckKind::Tcp | CheckKind::Ssh => &[],
+            };
+            for (key, set) in [
+                ("path", check.path.is_some()),
+                ("host", check.host.is_some()),
+                ("tls", check.tls.is_some()),
+                ("expect_status", check.expect_status.is_some()),
+                ("body_contains", check.body_contains.is_some()),
+                (
+                    "danger_accept_invalid_certs",
+                    check.danger_accept_invalid_certs.is_some(),
+                ),
+                ("query", check.query.is_some()),
+                ("record_type", check.record_type.is_some()),
+                ("transport", check.transport.is_some()),
+                ("expect_rcode", check.expect_rcode.is_some()),
+                ("expect_answer", check.expect_answer.is_some()),
+            ] {
+                if set && !allowed.contains(&key) {
+                    let owner = if [
+                        "query",
+                        "record_type",
+                        "transport",
+                        "expect_rcode",
+                        "expect_answer",
+                    ]
+                    .contains(&key)
+                    {
+                        "dns"
+                    } else {
+                        "http"
+                    };
+                    v.fail(&at(key), format!("{key} only applies to kind = \"{owner}\" (this check is kind = \"{}\")", check.kind));
                 }
             }
             if let Some(path) = &check.path {
@@ -795,6 +954,49 @@ impl Config {
                 }
             }
         }
+        for (i, writer) in self.writers.iter().enumerate() {
+            let at = |key| [Key("writer"), Index(i), Key(key)];
+            let kind = writer.kind;
+            let allowed: &[&str] = match kind {
+                WriterKind::ZoneFile => &["file", "reload", "verify"],
+                WriterKind::DynamicUpdate => &["primary", "key_file", "key_name", "key"],
+            };
+            for (key, set) in [
+                ("file", writer.file.is_some()),
+                ("reload", writer.reload.is_some()),
+                ("verify", writer.verify.is_some()),
+                ("primary", writer.primary.is_some()),
+                ("key_file", writer.key_file.is_some()),
+                ("key_name", writer.key_name.is_some()),
+                ("key", writer.key.is_some()),
+            ] {
+                if set && !allowed.contains(&key) {
+                    v.fail(
+                        &at(key),
+                        format!(
+                            "{key} does not apply to kind = \"{kind}\" (it takes: {})",
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
+            match kind {
+                WriterKind::ZoneFile if writer.file.is_none() => v.fail(&[Key("writer"), Index(i)], "kind = \"zone-file\" needs file (e.g. file = \"/etc/bind/db.example.com\")"),
+                WriterKind::DynamicUpdate if writer.primary.is_none() => v.fail(&[Key("writer"), Index(i)], "kind = \"dynamic-update\" needs primary (e.g. primary = \"192.0.2.53:53\")"),
+                WriterKind::DynamicUpdate if writer.key.is_some() == writer.key_file.is_some() => v.fail(&[Key("writer"), Index(i)], "kind = \"dynamic-update\" needs exactly one of key_file (a tsig-keygen file) or key = { name, algorithm, secret }"),
+                _ => {}
+            }
+            if writer
+                .reload
+                .as_ref()
+                .is_some_and(|r| r.first().is_none_or(|c| c.is_empty()))
+            {
+                v.fail(
+                    &at("reload"),
+                    "empty command (expected e.g. [\"rndc\", \"reload\", \"example.com\"])",
+                );
+            }
+        }
         if self.damping.max_changes == 0 {
             v.fail(
                 &[Key("damping"), Key("max_changes")],
@@ -869,6 +1071,7 @@ impl Config {
             CheckKind::Http if check.tls == Some(true) => 443,
             CheckKind::Http => 80,
             CheckKind::Ssh => 22,
+            CheckKind::Dns => 53,
             CheckKind::Tcp => 0,
         })
     }

@@ -10,15 +10,20 @@ use failover_core::{
     ActivePassive, AllHealthy, Arbiter, CheckName, CheckSpec, ClusterSpec, CommandNotifier,
     Damping, EmailNotifier, EmailOptions, EmailSecurity, Failback, Filtered, HealthCheck,
     LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, Policy, ProbeSchedule, StatusReport,
-    SubjectTemplate, Supervisor, SupervisorHandle, WebhookNotifier, WebhookOptions,
+    SubjectTemplate, Supervisor, SupervisorHandle, WebhookNotifier, WebhookOptions, ZoneWriter,
 };
-use failover_dns::{DnsServer, ServedZone, ServerConfig, Zone};
+use failover_dns::{
+    DnsCheck, DnsCheckOptions, DnsServer, DynamicUpdateOptions, DynamicUpdateWriter,
+    NotifyConfig as DnsNotifyConfig, ServedZone, ServerConfig, TransferAcl, TsigKey, Zone,
+    ZoneFileOptions, ZoneFileWriter,
+};
 use tokio::sync::watch;
 
 use crate::admin::{AdminServer, AdminState};
 
 use crate::config::{
     CheckKind, Config, FailbackMode, NotifyConfig, NotifyKind, PolicyKind, SecurityConfig,
+    TransportConfig, WriterKind,
 };
 
 /// Why the daemon could not start.
@@ -48,6 +53,16 @@ pub enum DaemonError {
     Admin {
         /// The config file.
         path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A zone writer cannot be built.
+    #[error("{path}: writer[{index}]: {message}")]
+    Writer {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Which `[[writer]]`, from 1.
+        index: usize,
         /// Why.
         message: String,
     },
@@ -147,6 +162,30 @@ pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
             let check: Arc<dyn HealthCheck> = match c.kind {
                 CheckKind::Tcp => Arc::new(TcpCheck::new(port)),
                 CheckKind::Ssh => Arc::new(SshCheck::new(port)),
+                CheckKind::Dns => {
+                    let mut options = DnsCheckOptions::new(
+                        c.query.clone().unwrap_or_else(|| config.zone.name.clone()),
+                    )
+                    .with_port(port)
+                    .with_record_type(c.record_type.clone().unwrap_or_else(|| "SOA".to_owned()))
+                    .with_expect_rcode(
+                        c.expect_rcode
+                            .clone()
+                            .unwrap_or_else(|| "NOERROR".to_owned()),
+                    )
+                    .with_transport(match c.transport {
+                        Some(TransportConfig::Tcp) => failover_dns::Transport::Tcp,
+                        _ => failover_dns::Transport::Udp,
+                    });
+                    if let Some(expected) = &c.expect_answer {
+                        options = options.with_expect_answer(expected.clone());
+                    }
+                    Arc::new(DnsCheck::new(options).map_err(|e| DaemonError::Check {
+                        path: config.path.clone(),
+                        check: c.name.clone(),
+                        message: e.to_string(),
+                    })?)
+                }
                 CheckKind::Http => {
                     let defaults = HttpOptions::new(port);
                     let options = HttpOptions {
@@ -267,6 +306,64 @@ fn filtered<N: Notifier>(
     })
 }
 
+/// The zone writers of `[[writer]]` (the built-in served zone is always one more).
+pub fn writers(config: &Config) -> Result<Vec<Arc<dyn ZoneWriter>>, DaemonError> {
+    let managed = cluster_spec(config).managed;
+    config
+        .writers
+        .iter()
+        .enumerate()
+        .map(|(index, w)| {
+            let error = |e: failover_dns::DnsError| DaemonError::Writer {
+                path: config.path.clone(),
+                index: index + 1,
+                message: e.to_string(),
+            };
+            let writer: Arc<dyn ZoneWriter> = match w.kind {
+                WriterKind::ZoneFile => {
+                    let mut options = ZoneFileOptions::new(
+                        &config.zone.name,
+                        w.file.clone().unwrap_or_default(),
+                        managed.clone(),
+                    );
+                    if let Some(reload) = &w.reload {
+                        options.reload_command = reload.clone();
+                    }
+                    options.timeout = w.timeout;
+                    options.verify_at = w.verify;
+                    Arc::new(ZoneFileWriter::new(options).map_err(error)?)
+                }
+                WriterKind::DynamicUpdate => {
+                    let key = match (&w.key, &w.key_file) {
+                        (Some(key), _) => TsigKey::new(&key.name, &key.algorithm, &key.secret),
+                        (None, Some(file)) => {
+                            TsigKey::from_bind_key_file(file, w.key_name.as_deref())
+                        }
+                        (None, None) => {
+                            return Err(DaemonError::Writer {
+                                path: config.path.clone(),
+                                index: index + 1,
+                                message: "no key: set key_file or key".to_owned(),
+                            })
+                        }
+                    }
+                    .map_err(error)?;
+                    let primary = w.primary.ok_or_else(|| DaemonError::Writer {
+                        path: config.path.clone(),
+                        index: index + 1,
+                        message: "no primary".to_owned(),
+                    })?;
+                    let mut options =
+                        DynamicUpdateOptions::new(&config.zone.name, primary, key, managed.clone());
+                    options.timeout = w.timeout;
+                    Arc::new(DynamicUpdateWriter::new(options).map_err(error)?)
+                }
+            };
+            Ok(writer)
+        })
+        .collect()
+}
+
 /// Loads the zone file named by the config and checks the managed names against it.
 pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
     let zone = Zone::from_file_for(&config.zone.file, &config.zone.name)?;
@@ -372,6 +469,33 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
         }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
+    if !config.zone.allow_transfer.is_empty() || !config.zone.notify.is_empty() {
+        let _ = writeln!(
+            out,
+            "zone transfers allowed to: {}; NOTIFY sent to: {}",
+            list_or_none(&config.zone.allow_transfer),
+            list_or_none(&config.zone.notify)
+        );
+    }
+    for writer in &config.writers {
+        let _ = match writer.kind {
+            WriterKind::ZoneFile => writeln!(
+                out,
+                "also published to zone file {} (reload: {})",
+                writer.file.clone().unwrap_or_default().display(),
+                writer
+                    .reload
+                    .clone()
+                    .unwrap_or_else(|| failover_dns::default_reload_command(&config.zone.name))
+                    .join(" ")
+            ),
+            WriterKind::DynamicUpdate => writeln!(
+                out,
+                "also published by dynamic update (TSIG) to {}",
+                writer.primary.map(|p| p.to_string()).unwrap_or_default()
+            ),
+        };
+    }
     let _ = writeln!(
         out,
         "notifications: log{}",
@@ -403,10 +527,32 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
     out
 }
 
+fn list_or_none<T: ToString>(items: &[T]) -> String {
+    if items.is_empty() {
+        "nobody".to_owned()
+    } else {
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Everything `failoverd check` verifies beyond the config file itself: the zone file, the
+/// checks, the notifiers and the writers can all be built. Returns the plan to print.
+pub fn check(config: &Config) -> Result<String, DaemonError> {
+    let zone = load_zone(config)?;
+    checks(config)?;
+    notifiers(config)?;
+    writers(config)?;
+    Ok(plan(config, &zone))
+}
+
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.
 pub struct Daemon {
     supervisor: SupervisorHandle,
-    server: DnsServer,
+    server: Option<DnsServer>,
     served: ServedZone,
     admin: Option<AdminServer>,
     persist: tokio::task::JoinHandle<()>,
@@ -424,10 +570,17 @@ impl Daemon {
         let zone = load_zone(config)?;
         let managed: Vec<ManagedName> = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
-        let server = DnsServer::start(
-            served.clone(),
-            &ServerConfig::new(config.zone.listen.clone()).with_udp_workers(config.zone.workers),
-        )?;
+        let server = if config.zone.listen.is_empty() {
+            None
+        } else {
+            let server_config = ServerConfig::new(config.zone.listen.clone())
+                .with_udp_workers(config.zone.workers)
+                .with_transfer_acl(TransferAcl::allow(
+                    config.zone.allow_transfer.iter().copied(),
+                ))
+                .with_notify(DnsNotifyConfig::new(config.zone.notify.clone()));
+            Some(DnsServer::start(served.clone(), &server_config)?)
+        };
         let arbiter = Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| {
             DaemonError::Cluster {
                 path: config.path.clone(),
@@ -435,6 +588,9 @@ impl Daemon {
             }
         })?;
         let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+        for writer in writers(config)? {
+            supervisor = supervisor.writer(writer);
+        }
         // Overrides survive restarts; one that no longer fits the config is dropped loudly.
         let overrides =
             crate::admin::load_overrides(&config.zone.state_dir).map_err(|message| {
@@ -506,7 +662,10 @@ impl Daemon {
 
     /// The addresses the DNS server is bound to (useful with port 0).
     pub fn dns_addresses(&self) -> Vec<SocketAddr> {
-        self.server.local_addrs().to_vec()
+        self.server
+            .as_ref()
+            .map(|s| s.local_addrs().to_vec())
+            .unwrap_or_default()
     }
 
     /// The served zone (its serial and answers).
@@ -532,6 +691,8 @@ impl Daemon {
         self.supervisor.shutdown().await;
         // The status channel is closed now: the persisting task ends after its last write.
         let _ = self.persist.await;
-        self.server.shutdown().await;
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
     }
 }

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -104,23 +103,14 @@ fn free_web_port() -> anyhow::Result<u16> {
 
 /// Asks the DNS server at `server` for the A records of `name`, the way `dig` would.
 pub async fn query_a(server: SocketAddr, name: &str) -> anyhow::Result<Vec<IpAddr>> {
-    let mut message = Message::query();
-    message.metadata.id = rand_id();
-    message.add_query(Query::query(Name::from_ascii(name)?, RecordType::A));
-    let bytes = message.to_vec()?;
-    let socket = tokio::net::UdpSocket::bind(if server.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    })
+    let response = failover_dns::query(
+        server,
+        &Name::from_ascii(name)?,
+        RecordType::A,
+        failover_dns::Transport::Udp,
+        Duration::from_secs(2),
+    )
     .await?;
-    socket.connect(server).await?;
-    socket.send(&bytes).await?;
-    let mut buffer = vec![0u8; 4096];
-    let length = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buffer))
-        .await
-        .with_context(|| format!("no DNS answer from {server} within 2 s"))??;
-    let response = Message::from_vec(&buffer[..length])?;
     Ok(response
         .answers
         .iter()
@@ -129,13 +119,6 @@ pub async fn query_a(server: SocketAddr, name: &str) -> anyhow::Result<Vec<IpAdd
             _ => None,
         })
         .collect())
-}
-
-fn rand_id() -> u16 {
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
-        & 0xffff) as u16
 }
 
 fn show(addresses: &[IpAddr]) -> String {

@@ -140,9 +140,9 @@ fn main() -> ExitCode {
                     Ok(config) => config,
                     Err(code) => return code,
                 };
-                match daemon::load_zone(&config) {
-                    Ok(zone) => {
-                        print!("{}", daemon::plan(&config, &zone));
+                match daemon::check(&config) {
+                    Ok(plan) => {
+                        print!("{plan}");
                         ExitCode::SUCCESS
                     }
                     Err(e) => {

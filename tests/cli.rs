@@ -27,8 +27,35 @@ fn check_validates_the_example_and_prints_the_plan() {
         "http (http port 80) critical: every 2s, timeout 1s, down after 3 failures (about 7s)",
         "policy active-passive: master > slave; failover at once, back to a preferred node once it has been up for 30s",
         "when every node is down: keep-last",
+        "zone transfers allowed to: 127.0.0.1/32, 198.51.100.0/24; NOTIFY sent to: 198.51.100.53:53",
+        "notifications: log, email to admin@test.ru via 192.0.2.25",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn check_validates_the_bind_steering_example() {
+    let output = failoverd()
+        .args(["check", "--config", "examples/steer-bind.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "served on  (1 UDP worker each)",
+        "dns (dns port 53)",
+        "also published to zone file examples/db.test.ru (reload: rndc reload test.ru)",
+        "also published by dynamic update (TSIG) to 192.0.2.53:53",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
 }
 
