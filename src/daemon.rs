@@ -549,6 +549,86 @@ pub fn check(config: &Config) -> Result<String, DaemonError> {
     Ok(plan(config, &zone))
 }
 
+/// Builds (without starting) the supervisor for `config`, publishing into `served`: every part
+/// is checked here, so that a failure leaves a running daemon untouched.
+fn build_supervisor(config: &Config, served: &ServedZone) -> Result<Supervisor, DaemonError> {
+    let arbiter = Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| {
+        DaemonError::Cluster {
+            path: config.path.clone(),
+            source,
+        }
+    })?;
+    let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+    for writer in writers(config)? {
+        supervisor = supervisor.writer(writer);
+    }
+    // Overrides survive restarts; one that no longer fits the config is dropped loudly.
+    let overrides = crate::admin::load_overrides(&config.zone.state_dir).map_err(|message| {
+        DaemonError::Admin {
+            path: config.path.clone(),
+            message,
+        }
+    })?;
+    for saved in overrides {
+        let now = failover_core::Moment::now();
+        match supervisor
+            .arbiter_mut()
+            .apply_override(saved.clone(), true, now)
+        {
+            Ok(_) => tracing::warn!("override restored from the state directory: {saved}"),
+            Err(e) => tracing::error!("override {saved} dropped: {e}"),
+        }
+    }
+    for node in &config.nodes {
+        supervisor = supervisor.node(NodeName::new(&node.name), node.address);
+    }
+    for (name, check, schedule) in checks(config)? {
+        supervisor = supervisor.check(name, check, schedule);
+    }
+    for notifier in notifiers(config)? {
+        supervisor = supervisor.notifier(notifier);
+    }
+    if let Some(admin) = &config.admin {
+        admin.token().map_err(|message| DaemonError::Admin {
+            path: config.path.clone(),
+            message,
+        })?;
+    }
+    Ok(supervisor)
+}
+
+/// Starts the overrides' persistence and, when configured, the admin listener.
+async fn start_admin(
+    config: &Config,
+    served: &ServedZone,
+    supervisor: &SupervisorHandle,
+) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
+    let persist = tokio::spawn(crate::admin::persist_overrides(
+        config.zone.state_dir.clone(),
+        supervisor.status(),
+    ));
+    let Some(admin) = &config.admin else {
+        return Ok((None, persist));
+    };
+    let admin_error = |message: String| DaemonError::Admin {
+        path: config.path.clone(),
+        message,
+    };
+    let token = admin.token().map_err(admin_error)?;
+    let zone = served.clone();
+    let state = AdminState {
+        status: supervisor.status(),
+        commander: supervisor.commander(),
+        zone_name: config.zone.name.clone(),
+        serial: Arc::new(move || zone.serial()),
+        token,
+    };
+    let server = AdminServer::start(admin.listen, state)
+        .await
+        .map_err(|e| admin_error(e.to_string()))?;
+    Ok((Some(server), persist))
+}
+
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.
 pub struct Daemon {
     supervisor: SupervisorHandle,
@@ -556,6 +636,7 @@ pub struct Daemon {
     served: ServedZone,
     admin: Option<AdminServer>,
     persist: tokio::task::JoinHandle<()>,
+    config: Config,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -581,78 +662,52 @@ impl Daemon {
                 .with_notify(DnsNotifyConfig::new(config.zone.notify.clone()));
             Some(DnsServer::start(served.clone(), &server_config)?)
         };
-        let arbiter = Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| {
-            DaemonError::Cluster {
-                path: config.path.clone(),
-                source,
-            }
-        })?;
-        let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
-        for writer in writers(config)? {
-            supervisor = supervisor.writer(writer);
-        }
-        // Overrides survive restarts; one that no longer fits the config is dropped loudly.
-        let overrides =
-            crate::admin::load_overrides(&config.zone.state_dir).map_err(|message| {
-                DaemonError::Admin {
-                    path: config.path.clone(),
-                    message,
-                }
-            })?;
-        for saved in overrides {
-            let now = failover_core::Moment::now();
-            match supervisor
-                .arbiter_mut()
-                .apply_override(saved.clone(), true, now)
-            {
-                Ok(_) => tracing::warn!("override restored from the state directory: {saved}"),
-                Err(e) => tracing::error!("override {saved} dropped: {e}"),
-            }
-        }
-        for node in &config.nodes {
-            supervisor = supervisor.node(NodeName::new(&node.name), node.address);
-        }
-        for (name, check, schedule) in checks(config)? {
-            supervisor = supervisor.check(name, check, schedule);
-        }
-        for notifier in notifiers(config)? {
-            supervisor = supervisor.notifier(notifier);
-        }
-        let supervisor = supervisor.spawn();
-        let persist = tokio::spawn(crate::admin::persist_overrides(
-            config.zone.state_dir.clone(),
-            supervisor.status(),
-        ));
-        let admin = match &config.admin {
-            Some(admin) => {
-                let admin_error = |message: String| DaemonError::Admin {
-                    path: config.path.clone(),
-                    message,
-                };
-                let token = admin.token().map_err(admin_error)?;
-                let zone = served.clone();
-                let state = AdminState {
-                    status: supervisor.status(),
-                    commander: supervisor.commander(),
-                    zone_name: config.zone.name.clone(),
-                    serial: Arc::new(move || zone.serial()),
-                    token,
-                };
-                Some(
-                    AdminServer::start(admin.listen, state)
-                        .await
-                        .map_err(|e| admin_error(e.to_string()))?,
-                )
-            }
-            None => None,
-        };
+        let supervisor = build_supervisor(config, &served)?.spawn();
+        let (admin, persist) = start_admin(config, &served, &supervisor).await?;
         Ok(Self {
             supervisor,
             server,
             served,
             admin,
             persist,
+            config: config.clone(),
         })
+    }
+
+    /// Applies a new config without ever stopping the DNS answers: everything is built and
+    /// checked first, so a config that fails leaves the running one untouched (`Err` says why).
+    /// The zone file is reloaded into the served zone (answers kept, serial raised); probes,
+    /// policy, notifiers, writers and the admin listener restart with the new settings.
+    /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
+    pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
+        let zone = load_zone(config)?;
+        let supervisor = build_supervisor(config, &self.served)?;
+        let old = &self.config.zone;
+        let new = &config.zone;
+        if old.listen != new.listen
+            || old.workers != new.workers
+            || old.allow_transfer != new.allow_transfer
+            || old.notify != new.notify
+            || old.state_dir != new.state_dir
+        {
+            tracing::warn!(
+                "[zone] listen, workers, allow_transfer, notify and state_dir changes take effect at the next restart"
+            );
+        }
+        let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
+        // Stop the old admin listener first so that the new one can bind the same address.
+        if let Some(admin) = self.admin.take() {
+            admin.shutdown().await;
+        }
+        let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
+        old_supervisor.shutdown().await;
+        let _ = (&mut self.persist).await;
+        let (admin, persist) = start_admin(config, &self.served, &self.supervisor).await?;
+        self.admin = admin;
+        self.persist = persist;
+        self.config = config.clone();
+        tracing::info!(serial, "configuration reloaded");
+        Ok(())
     }
 
     /// The status, updated after every change.

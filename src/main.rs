@@ -12,13 +12,17 @@ use failover::daemon::{self, Daemon};
 #[derive(Debug, Parser)]
 #[command(name = "failoverd", version, about)]
 struct Cli {
+    /// Log format on standard error: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the zone and move its answer to the nodes that are up, until SIGINT or SIGTERM.
+    /// Serve the zone and move its answer to the nodes that are up, until SIGINT or SIGTERM;
+    /// SIGHUP reloads the config (a bad one is refused and the running one stays).
     Run {
         /// The config file.
         #[arg(long, short)]
@@ -113,6 +117,61 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
+/// `failoverd run`: serve until SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
+async fn run(config: Config) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let path = config.path.clone();
+    let mut daemon = match Daemon::start(&config).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut hangup, mut terminate) = match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(hangup), Ok(terminate)) => (hangup, terminate),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: cannot handle signals: {e}");
+            daemon.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addresses = ?daemon.dns_addresses(), zone = %config.zone.name, "serving");
+    // The zone is being served: systemd (Type=notify) may now consider the service started.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                let mut states = vec![sd_notify::NotifyState::Reloading];
+                states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+                let _ = sd_notify::notify(&states);
+                match Config::load(&path) {
+                    Err(errors) => {
+                        for error in &errors {
+                            tracing::error!("reload refused: {error}");
+                        }
+                        tracing::error!("the running configuration stays in force");
+                    }
+                    Ok(new) => match daemon.reload(&new).await {
+                        Ok(()) => tracing::info!("reloaded {}", path.display()),
+                        Err(e) => tracing::error!("reload refused: {e}; the running configuration stays in force"),
+                    },
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    daemon.shutdown().await;
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -156,18 +215,7 @@ fn main() -> ExitCode {
                     Ok(config) => config,
                     Err(code) => return code,
                 };
-                let daemon = match Daemon::start(&config).await {
-                    Ok(daemon) => daemon,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                tracing::info!(addresses = ?daemon.dns_addresses(), zone = %config.zone.name, "serving");
-                failover::shutdown_signal().await;
-                tracing::info!("stopping");
-                daemon.shutdown().await;
-                ExitCode::SUCCESS
+                run(config).await
             }
             Command::Status { config, json } => {
                 let config = match load(&config) {

@@ -31,8 +31,8 @@ pub struct ServedZone {
 
 #[derive(Debug)]
 struct Inner {
+    /// The zone as first loaded: its origin never changes (names resolve against it).
     zone: Zone,
-    managed: Vec<Managed>,
     state_file: PathBuf,
     /// Serialises publishes (the contract says they never overlap; this makes it so).
     published: Mutex<Published>,
@@ -47,9 +47,12 @@ struct Managed {
     name: Name,
 }
 
-/// What has been published so far.
+/// What has been published so far, and the static part it is published into (replaced by
+/// [`ServedZone::reload`]).
 #[derive(Debug)]
 struct Published {
+    zone: Zone,
+    managed: Vec<Managed>,
     serial: u32,
     /// Per managed name (same order): the published TTL and addresses, `None` before any.
     answers: Vec<Option<(u32, Vec<IpAddr>)>>,
@@ -90,10 +93,14 @@ impl ServedZone {
         let snapshot = build_snapshot(&zone, &managed, &answers, serial)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                zone,
-                managed,
+                zone: zone.clone(),
                 state_file,
-                published: Mutex::new(Published { serial, answers }),
+                published: Mutex::new(Published {
+                    zone,
+                    managed,
+                    serial,
+                    answers,
+                }),
                 current: ArcSwap::from_pointee(snapshot),
                 serial_watch: watch::Sender::new(serial),
             }),
@@ -176,13 +183,13 @@ impl ServedZone {
             let index = inner
                 .zone
                 .absolute(&answer.name)
-                .and_then(|name| inner.managed.iter().position(|m| m.name == name))
+                .and_then(|name| published.managed.iter().position(|m| m.name == name))
                 .ok_or_else(|| DnsError::Publication {
                     name: answer.name.clone(),
                     reason: format!(
                         "not a managed name of zone {} (managed: {})",
                         inner.zone.origin(),
-                        inner
+                        published
                             .managed
                             .iter()
                             .map(|m| m.relative.as_str())
@@ -204,12 +211,67 @@ impl ServedZone {
             return Ok(published.serial);
         }
         let serial = published.serial.wrapping_add(1);
-        let snapshot = build_snapshot(&inner.zone, &inner.managed, &answers, serial)?;
+        let snapshot = build_snapshot(&published.zone, &published.managed, &answers, serial)?;
         write_serial(&inner.state_file, serial)?;
         inner.current.store(Arc::new(snapshot));
         inner.serial_watch.send_replace(serial);
         published.serial = serial;
         published.answers = answers;
+        Ok(serial)
+    }
+
+    /// Replaces the static records (a reloaded zone file) and the managed names, keeping what
+    /// was published for names managed before and after; returns the serial now served.
+    ///
+    /// The serial grows (past both the old one and the new file's), is persisted, and the new
+    /// snapshot is swapped in atomically: queries never see a half-loaded zone. A zone for
+    /// another origin is refused (a different zone needs a restart).
+    pub fn reload(&self, zone: Zone, managed: &[ManagedName]) -> Result<u32, DnsError> {
+        let inner = &*self.inner;
+        if zone.origin() != inner.zone.origin() {
+            return Err(DnsError::ZoneInvalid {
+                file: zone.source().to_owned(),
+                reason: format!(
+                    "is for {}, but {} is being served: a different zone needs a restart",
+                    zone.origin(),
+                    inner.zone.origin()
+                ),
+            });
+        }
+        let managed = managed
+            .iter()
+            .map(|m| validate_managed(&zone, &m.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut published = inner
+            .published
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let answers: Vec<Option<(u32, Vec<IpAddr>)>> = managed
+            .iter()
+            .map(|m| {
+                published
+                    .managed
+                    .iter()
+                    .position(|old| old.name == m.name)
+                    .and_then(|index| published.answers[index].clone())
+            })
+            .collect();
+        let next = published.serial.wrapping_add(1);
+        let serial = if serial_lt(next, zone.serial) {
+            zone.serial
+        } else {
+            next
+        };
+        let snapshot = build_snapshot(&zone, &managed, &answers, serial)?;
+        write_serial(&inner.state_file, serial)?;
+        inner.current.store(Arc::new(snapshot));
+        inner.serial_watch.send_replace(serial);
+        *published = Published {
+            zone,
+            managed,
+            serial,
+            answers,
+        };
         Ok(serial)
     }
 }
@@ -368,5 +430,43 @@ mod tests {
         assert!(serial_lt(u32::MAX, 0));
         assert!(!serial_lt(5, 5));
         assert!(serial_lt(0, (1 << 31) - 1));
+    }
+
+    const ZONE: &str = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns admin 5 10 10 10 10\n@ IN NS ns\nns IN A 10.0.0.53\nwww IN A 10.1.0.1\n";
+
+    #[test]
+    fn a_reload_keeps_published_answers_and_raises_the_serial() {
+        let state = tempfile::tempdir().unwrap();
+        let zone = Zone::parse("one", ZONE).unwrap();
+        let served = ServedZone::new(zone, &[ManagedName::new("www", 10)], state.path()).unwrap();
+        let publication = Publication {
+            nodes: vec![],
+            answers: vec![failover_core::ManagedAnswer {
+                name: "www".into(),
+                ttl: 10,
+                addresses: vec!["10.2.0.2".parse().unwrap()],
+            }],
+        };
+        let published = served.publish_blocking(&publication).unwrap();
+        let edited = Zone::parse("two", &format!("{ZONE}mail IN A 10.0.0.25\n")).unwrap();
+        let serial = served
+            .reload(
+                edited,
+                &[ManagedName::new("www", 10), ManagedName::new("@", 10)],
+            )
+            .unwrap();
+        assert!(serial_lt(published, serial));
+        assert_eq!(served.serial(), serial);
+        assert_eq!(
+            served.current_answer("www"),
+            Some(vec!["10.2.0.2".parse().unwrap()])
+        );
+        assert_eq!(
+            served.current_answer("mail"),
+            Some(vec!["10.0.0.25".parse().unwrap()])
+        );
+        let other = Zone::parse("three", &ZONE.replace("test.ru.", "example.com.")).unwrap();
+        let err = served.reload(other, &[]).unwrap_err().to_string();
+        assert!(err.contains("a different zone needs a restart"), "{err}");
     }
 }
