@@ -51,6 +51,18 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Make this node's key for the peer link (node.crt, node.key) and print what peers pin.
+    Keygen {
+        /// Directory to write node.crt and node.key into.
+        #[arg(long, default_value = "/etc/failoverd")]
+        dir: PathBuf,
+        /// This node's name (as in the config's [[node]]).
+        #[arg(long)]
+        name: String,
+        /// Print the fingerprint of the existing key instead of making one.
+        #[arg(long)]
+        show: bool,
+    },
     /// A self-contained demonstration on loopback: two web nodes, the zone, a failover and back.
     Demo {
         /// Where to serve the demo zone.
@@ -115,6 +127,37 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
         );
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+/// `failoverd keygen`: a node's key for the peer link, and the line its peers pin.
+fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
+    use failover::core::peer::Identity;
+    let identity = if show {
+        Identity::load(&dir.join("node.crt"), &dir.join("node.key"))
+    } else {
+        Identity::generate(name).and_then(|identity| {
+            let (certificate, key) = identity.write(dir)?;
+            println!(
+                "wrote {} and {} (keep the key secret)",
+                certificate.display(),
+                key.display()
+            );
+            Ok(identity)
+        })
+    };
+    match identity {
+        Ok(identity) => {
+            println!(
+                "on the peers of {name}, pin: fingerprint = \"{}\"",
+                identity.fingerprint()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `failoverd run`: serve until SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
@@ -217,6 +260,7 @@ fn main() -> ExitCode {
                 };
                 run(config).await
             }
+            Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
             Command::Status { config, json } => {
                 let config = match load(&config) {
                     Ok(config) => config,

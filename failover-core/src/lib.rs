@@ -54,6 +54,7 @@ mod health;
 mod mirror;
 mod model;
 mod notify;
+pub mod peer;
 mod policy;
 pub mod probe;
 mod supervisor;
