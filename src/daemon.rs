@@ -681,7 +681,10 @@ impl Daemon {
     /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
-        let supervisor = build_supervisor(config, &self.served)?;
+        let mut supervisor = build_supervisor(config, &self.served)?;
+        // What is live stays live: the new arbiter starts from it, not from a first publication.
+        let answer = self.supervisor.status().borrow().cluster.answer.clone();
+        supervisor.arbiter_mut().assume_published(answer);
         let old = &self.config.zone;
         let new = &config.zone;
         if old.listen != new.listen

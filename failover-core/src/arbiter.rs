@@ -424,6 +424,16 @@ impl Arbiter {
         out
     }
 
+    /// Takes `nodes` as the answer already published (after a config reload, or a restart that
+    /// knows what is live), so that the policy's rules (such as `failback_after`) apply to it
+    /// instead of a first publication. Names not in the spec are ignored.
+    pub fn assume_published(&mut self, nodes: Vec<NodeName>) {
+        self.current = nodes
+            .into_iter()
+            .filter(|n| self.spec.nodes.iter().any(|s| &s.name == n))
+            .collect();
+    }
+
     /// A zone writer failed to publish the current answer.
     pub fn publish_failed(
         &mut self,
@@ -1377,6 +1387,20 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.to_string(), "unknown check \"htp\" (checks: http, ssh)");
+    }
+
+    #[test]
+    fn an_assumed_answer_is_kept_until_the_policy_moves_it() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.arbiter.assume_published(names(&["slave", "nobody"]));
+        assert_eq!(s.arbiter.answer(), names(&["slave"]));
+        // Both up: master is preferred, but failback_after applies as for any failback.
+        s.round(true, true);
+        assert!(s.published().is_empty());
+        for _ in 0..15 {
+            s.round(true, true);
+        }
+        assert_eq!(s.published(), vec![names(&["master"])]);
     }
 
     #[test]
