@@ -66,7 +66,9 @@ pub use arbiter::{
 pub use damping::Damping;
 pub use event::{Event, EventKind};
 pub use health::{HealthCheck, Target};
-pub use mirror::{Conflict, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
+pub use mirror::{
+    Conflict, FailedPath, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport,
+};
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
 pub use notify::{CommandNotifier, LogNotifier, Notifier, NotifyError};
 pub use policy::{
