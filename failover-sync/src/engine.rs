@@ -13,7 +13,7 @@ use crate::error::SyncError;
 use crate::fsx;
 use crate::path::RelPath;
 use crate::progress::Progress;
-use crate::protocol::{Failure, Request, Response, ScanReply, Transport, PROTOCOL_VERSION};
+use crate::protocol::{Failure, Handle, Request, Response, ScanReply, Transport, PROTOCOL_VERSION};
 use crate::reconcile::{reconcile, Decision, Item, Side, SideState};
 
 /// Files smaller than this are sent whole: a signature round trip costs more than it saves.
@@ -158,6 +158,8 @@ pub fn sync_pair(
         failed_dirs: BTreeSet::new(),
         outcome,
         progress,
+        pending: [Vec::new(), Vec::new()],
+        pending_bytes: [0, 0],
     };
     run.execute(plan.items)?;
     if !options.dry_run {
@@ -210,8 +212,29 @@ fn reason(failure: &Failure) -> String {
     }
 }
 
-/// The result of one step on one path: the entry now there, or why it failed.
-type Step = Result<Entry, String>;
+/// A file written on the receiving side: installed now, or staged until the next flush.
+enum Done {
+    Now(Entry),
+    Later(Handle),
+}
+
+/// The result of one step on one path, or why it failed.
+type Step = Result<Done, String>;
+
+/// The entries of a path on both sides after a step, and the staged write still to come.
+type Taken = Result<([Option<Entry>; 2], Option<(Side, Handle)>), String>;
+
+/// A staged write and what to record once it is installed.
+struct Pending {
+    handle: Handle,
+    item: Item,
+    entries: [Option<Entry>; 2],
+}
+
+/// Staged writes on one side before the engine asks for a flush.
+const FLUSH_FILES: usize = 512;
+/// Staged bytes on one side before the engine asks for a flush.
+const FLUSH_BYTES: u64 = 128 << 20;
 
 struct Run<'a> {
     transports: [&'a mut dyn Transport; 2],
@@ -223,6 +246,9 @@ struct Run<'a> {
     failed_dirs: BTreeSet<RelPath>,
     outcome: Outcome,
     progress: &'a dyn Progress,
+    /// Staged writes per side, and their bytes.
+    pending: [Vec<Pending>; 2],
+    pending_bytes: [u64; 2],
 }
 
 impl Run<'_> {
@@ -259,7 +285,7 @@ impl Run<'_> {
                         }
                         (Some(source), _) => {
                             let result = self.take(item, *from, source.clone())?;
-                            self.record(item, result);
+                            self.record_or_defer(item, result)?;
                         }
                     }
                 }
@@ -268,6 +294,7 @@ impl Run<'_> {
                 }
             }
         }
+        self.flush_all()?;
         // Deletions, children before parents.
         let mut deleted_dirs: BTreeSet<RelPath> = BTreeSet::new();
         for item in deletions.iter().rev() {
@@ -318,9 +345,74 @@ impl Run<'_> {
                     let mut item = item.clone();
                     item.now[from.other().index()] = None;
                     let result = self.take(&item, from, source)?;
-                    self.record(&item, result);
+                    self.record_or_defer(&item, result)?;
                 }
             }
+        }
+        self.flush_all()
+    }
+
+    /// Records now, or once the staged write is installed.
+    fn record_or_defer(&mut self, item: &Item, result: Taken) -> Result<(), SyncError> {
+        match result {
+            Ok((entries, None)) => self.record(item, Ok(entries)),
+            Ok((entries, Some((side, handle)))) => {
+                let bytes = entries.iter().flatten().map(Entry::size).max().unwrap_or(0);
+                let i = side.index();
+                self.pending[i].push(Pending {
+                    handle,
+                    item: item.clone(),
+                    entries,
+                });
+                self.pending_bytes[i] += bytes;
+                if self.pending[i].len() >= FLUSH_FILES || self.pending_bytes[i] >= FLUSH_BYTES {
+                    self.flush(side)?;
+                }
+            }
+            Err(why) => self.record(item, Err(why)),
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<(), SyncError> {
+        self.flush(Side::A)?;
+        self.flush(Side::B)
+    }
+
+    /// Asks `side` to install its staged writes, and records each.
+    fn flush(&mut self, side: Side) -> Result<(), SyncError> {
+        let i = side.index();
+        if self.pending[i].is_empty() {
+            return Ok(());
+        }
+        let mut pending: BTreeMap<Handle, Pending> = std::mem::take(&mut self.pending[i])
+            .into_iter()
+            .map(|p| (p.handle, p))
+            .collect();
+        self.pending_bytes[i] = 0;
+        let results = match self.call(side, Request::Flush)? {
+            Response::Flushed(results) => results,
+            other => return Err(unexpected(&other)),
+        };
+        for (handle, result) in results {
+            let Some(mut done) = pending.remove(&handle) else {
+                return Err(SyncError::Protocol(format!(
+                    "flushed an unknown write {handle}"
+                )));
+            };
+            match result {
+                Ok(entry) => {
+                    done.entries[i] = Some(entry);
+                    self.record(&done.item, Ok(done.entries));
+                }
+                Err(failure) => self.record(&done.item, Err(reason(&failure))),
+            }
+        }
+        if let Some(missing) = pending.into_values().next() {
+            return Err(SyncError::Protocol(format!(
+                "the flush did not report {}",
+                missing.item.path
+            )));
         }
         Ok(())
     }
@@ -354,24 +446,16 @@ impl Run<'_> {
     }
 
     /// Makes the other side's `item.path` like `source` (from `from`).
-    fn take(
-        &mut self,
-        item: &Item,
-        from: Side,
-        source: Entry,
-    ) -> Result<Result<[Option<Entry>; 2], String>, SyncError> {
+    fn take(&mut self, item: &Item, from: Side, source: Entry) -> Result<Taken, SyncError> {
         let to = from.other();
         if self.under_failed_dir(&item.path) {
             return Ok(Err("its directory could not be made".to_owned()));
         }
         let dest = item.now[to.index()].clone();
         let step = self.install(from, &item.path, &source, &item.path, dest, None)?;
-        Ok(step.map(|installed| {
-            let mut entries = [None, None];
-            entries[from.index()] = Some(source);
-            entries[to.index()] = Some(installed);
-            entries
-        }))
+        let mut entries = [None, None];
+        entries[from.index()] = Some(source);
+        Ok(step.map(|done| fill(entries, to, done)))
     }
 
     fn conflict(
@@ -395,8 +479,7 @@ impl Run<'_> {
                 self.nodes[loser.index()]
             ));
             let result = self.take(item, winner, won)?;
-            self.record(item, result);
-            return Ok(());
+            return self.record_or_defer(item, result);
         };
         self.outcome.report.conflicts.push(Conflict {
             path: PathBuf::from(item.path.as_str()),
@@ -435,13 +518,7 @@ impl Run<'_> {
         let step = self.install(winner, &item.path, &won, &item.path, None, basis)?;
         let mut entries = [None, None];
         entries[winner.index()] = Some(won.clone());
-        match step {
-            Ok(installed) => {
-                entries[loser.index()] = Some(installed);
-                self.record(item, Ok(entries));
-            }
-            Err(why) => self.record(item, Err(why)),
-        }
+        self.record_or_defer(item, step.map(|done| fill(entries, loser, done)))?;
         // 3. The moved version is copied to the winner's side under the copy's name.
         let basis = matches!(won.kind, Kind::File { .. }).then(|| (item.path.clone(), won.clone()));
         let step = self.install(loser, copy, &moved, copy, None, basis)?;
@@ -453,12 +530,7 @@ impl Run<'_> {
         };
         let mut entries = [None, None];
         entries[loser.index()] = Some(moved);
-        let result = step.map(|installed| {
-            entries[winner.index()] = Some(installed);
-            entries
-        });
-        self.record(&copy_item, result);
-        Ok(())
+        self.record_or_defer(&copy_item, step.map(|done| fill(entries, winner, done)))
     }
 
     /// Puts `source` (at `source_path` on `from`) at `path` on the other side, where `dest`
@@ -483,7 +555,7 @@ impl Run<'_> {
         ));
         if self.dry_run {
             self.outcome.report.file_bytes += source.size();
-            return Ok(Ok(source.clone()));
+            return Ok(Ok(Done::Now(source.clone())));
         }
         let response = match &source.kind {
             Kind::Dir => self.call(
@@ -528,7 +600,7 @@ impl Run<'_> {
         };
         self.progress.advance(0);
         match response {
-            Response::Installed(entry) => Ok(Ok(entry)),
+            Response::Installed(entry) => Ok(Ok(Done::Now(entry))),
             Response::Failed(failure) => Ok(Err(reason(&failure))),
             other => Err(unexpected(&other)),
         }
@@ -565,7 +637,7 @@ impl Run<'_> {
         path: &RelPath,
         dest: Option<Entry>,
         basis: Option<(RelPath, Entry)>,
-    ) -> Result<Result<Entry, Failure>, SyncError> {
+    ) -> Result<Result<Done, Failure>, SyncError> {
         let to = from.other();
         self.outcome.report.file_bytes += source.size();
         let signature = match &basis {
@@ -643,9 +715,69 @@ impl Run<'_> {
             }
         }
         match self.call(to, Request::WriteCommit { handle: write })? {
-            Response::Installed(entry) => Ok(Ok(entry)),
+            Response::Staged => Ok(Ok(Done::Later(write))),
+            Response::Installed(entry) => Ok(Ok(Done::Now(entry))),
             Response::Failed(failure) => Ok(Err(failure)),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+/// `entries` with `side`'s entry filled in (now, or when its staged write is installed).
+fn fill(
+    mut entries: [Option<Entry>; 2],
+    side: Side,
+    done: Done,
+) -> ([Option<Entry>; 2], Option<(Side, Handle)>) {
+    match done {
+        Done::Now(entry) => {
+            entries[side.index()] = Some(entry);
+            (entries, None)
+        }
+        Done::Later(handle) => (entries, Some((side, handle))),
+    }
+}
+
+impl Outcome {
+    /// One line for a human: what changed and what crossed between the replicas.
+    pub fn summary(&self) -> String {
+        let report = &self.report;
+        let mut text = format!(
+            "{} copied, {} deleted, {} conflict{}",
+            report.copied,
+            report.deleted,
+            report.conflicts.len(),
+            if report.conflicts.len() == 1 { "" } else { "s" }
+        );
+        if !report.failed.is_empty() {
+            text.push_str(&format!(", {} failed", report.failed.len()));
+        }
+        text.push_str(&format!(
+            "; sent {} for {} of files (literal {}, signatures {}); scanned {} + {} paths, hashed {}",
+            human_bytes(report.bytes_transferred),
+            human_bytes(report.file_bytes),
+            human_bytes(self.literal_bytes),
+            human_bytes(self.signature_bytes),
+            self.scanned[0],
+            self.scanned[1],
+            human_bytes(self.hashed_bytes),
+        ));
+        text
+    }
+}
+
+/// `1.5 MiB`, `312 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -63,7 +63,7 @@ use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
 pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader};
-pub use engine::{sync_pair, EngineConfig, Outcome};
+pub use engine::{human_bytes, sync_pair, EngineConfig, Outcome};
 pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};
 pub use error::SyncError;
 pub use index::{Index, Loaded};

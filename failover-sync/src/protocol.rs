@@ -70,7 +70,8 @@ pub enum Request {
         /// Copies from the basis and literal data, in order.
         ops: Vec<DeltaOp>,
     },
-    /// Check the hash, set mode and mtime, fsync, and rename over the path.
+    /// Check the hash and set mode and mtime; the file is then staged (answer
+    /// [`Response::Staged`]) until the next [`Request::Flush`].
     WriteCommit {
         /// From [`Response::Opened`].
         handle: Handle,
@@ -126,6 +127,9 @@ pub enum Request {
         /// What `from` is believed to be.
         expect: Entry,
     },
+    /// fsync every staged file (in parallel: the file system commits them together) and
+    /// rename each over its path; answers [`Response::Flushed`].
+    Flush,
     /// Make every change durable, then record `entries` as the new last-synced state.
     Commit {
         /// The complete index.
@@ -155,6 +159,11 @@ pub enum Response {
     Ops(Vec<DeltaOp>),
     /// The entry as it now is on the replica (after a write, mkdir, symlink, chmod, rename).
     Installed(Entry),
+    /// A written file passed its hash check and waits for the next flush.
+    Staged,
+    /// The outcome of each staged write, by handle: the entry now at its path, or why it
+    /// was not installed (its temp file is then removed).
+    Flushed(Vec<(Handle, Result<Entry, Failure>)>),
     /// The request failed for this path; the conversation goes on.
     Failed(Failure),
 }

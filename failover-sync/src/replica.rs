@@ -1,7 +1,7 @@
 //! `LocalReplica`: one replica on this machine, answering the engine's requests. It owns the
 //! replica's root (through a directory handle), its lock, its index and its open transfers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
 use std::os::fd::{AsFd, OwnedFd};
@@ -49,7 +49,24 @@ pub struct LocalReplica {
     reads: HashMap<Handle, DeltaReader>,
     writes: HashMap<Handle, PendingWrite>,
     next_handle: Handle,
+    /// Directories whose entries this run changed: fsynced before the index is written.
+    touched_dirs: BTreeSet<String>,
+    /// Written and verified files waiting for the next flush.
+    staged: Vec<Staged>,
 }
+
+struct Staged {
+    handle: Handle,
+    path: RelPath,
+    dir: OwnedFd,
+    temp: String,
+    file: File,
+    replace: Option<Entry>,
+    kind: Kind,
+}
+
+/// Threads that fsync staged files at once: concurrent fsyncs share journal commits.
+const FSYNC_THREADS: usize = 16;
 
 struct PendingWrite {
     path: RelPath,
@@ -131,6 +148,8 @@ impl LocalReplica {
             reads: HashMap::new(),
             writes: HashMap::new(),
             next_handle: 1,
+            touched_dirs: BTreeSet::new(),
+            staged: Vec::new(),
         })
     }
 
@@ -156,6 +175,12 @@ impl LocalReplica {
             _ => "",
         };
         Response::Failed(Failure::Io(format!("{}: {error}{hint}", self.shown(path))))
+    }
+
+    /// Notes that the directory holding `path` changed.
+    fn touched(&mut self, path: &RelPath) {
+        let parent = path.parent().map(|p| p.to_string()).unwrap_or_default();
+        self.touched_dirs.insert(parent);
     }
 
     fn handle_id(&mut self) -> Handle {
@@ -330,6 +355,7 @@ impl LocalReplica {
         }
     }
 
+    /// Checks the written file and stages it for the next flush.
     fn write_commit(&mut self, handle: Handle) -> Response {
         let Some(write) = self.writes.remove(&handle) else {
             return Response::Failed(Failure::Invalid(format!("no open write {handle}")));
@@ -375,37 +401,97 @@ impl LocalReplica {
                     last_modification: mtime,
                 },
             )?;
-            if self.config.fsync {
-                file.sync_all()?;
-            }
             Ok(())
         };
         if let Err(e) = finish() {
             remove_temp();
             return self.io_failure(&path, e);
         }
-        let name = path.file_name();
-        if let Err(response) = self.check_current(&dir, name, &path, replace.as_ref()) {
-            remove_temp();
-            return response;
-        }
-        let renamed = match replace {
-            None => {
-                rustix::fs::renameat_with(&dir, temp.as_str(), &dir, name, RenameFlags::NOREPLACE)
-            }
-            Some(_) => rustix::fs::renameat(&dir, temp.as_str(), &dir, name),
+        self.staged.push(Staged {
+            handle,
+            path,
+            dir,
+            temp,
+            file,
+            replace,
+            kind: target.kind,
+        });
+        Response::Staged
+    }
+
+    fn flush(&mut self) -> Response {
+        let staged = std::mem::take(&mut self.staged);
+        let synced: Vec<std::io::Result<()>> = if self.config.fsync {
+            let chunk = staged.len().div_ceil(FSYNC_THREADS).max(1);
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = staged
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter().map(|s| s.file.sync_all()).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            vec![Err(std::io::Error::other("fsync thread panicked"))]
+                        })
+                    })
+                    .collect()
+            })
+        } else {
+            staged.iter().map(|_| Ok(())).collect()
         };
-        if let Err(e) = renamed {
-            remove_temp();
-            if e == rustix::io::Errno::EXIST {
-                return Response::Failed(Failure::Changed);
+        let mut results = Vec::with_capacity(staged.len());
+        for (item, synced) in staged.into_iter().zip(synced) {
+            let result = self.install_staged(&item, synced);
+            if result.is_err() {
+                let _ = rustix::fs::unlinkat(&item.dir, item.temp.as_str(), AtFlags::empty());
             }
-            return self.io_failure(&path, e.into());
+            results.push((item.handle, result));
         }
-        match rustix::fs::fstat(&file) {
-            Ok(stat) => Response::Installed(fsx::entry_from(&stat, target.kind)),
-            Err(e) => self.io_failure(&path, e.into()),
+        Response::Flushed(results)
+    }
+
+    fn install_staged(
+        &mut self,
+        item: &Staged,
+        synced: std::io::Result<()>,
+    ) -> Result<Entry, Failure> {
+        let failure = |this: &Self, e: std::io::Error| match this.io_failure(&item.path, e) {
+            Response::Failed(failure) => failure,
+            _ => Failure::Io(item.path.to_string()),
+        };
+        synced.map_err(|e| failure(self, e))?;
+        let name = item.path.file_name();
+        if let Err(response) =
+            self.check_current(&item.dir, name, &item.path, item.replace.as_ref())
+        {
+            return Err(match response {
+                Response::Failed(failure) => failure,
+                _ => Failure::Changed,
+            });
         }
+        let renamed = match item.replace {
+            None => rustix::fs::renameat_with(
+                &item.dir,
+                item.temp.as_str(),
+                &item.dir,
+                name,
+                RenameFlags::NOREPLACE,
+            ),
+            Some(_) => rustix::fs::renameat(&item.dir, item.temp.as_str(), &item.dir, name),
+        };
+        match renamed {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => return Err(Failure::Changed),
+            Err(e) => return Err(failure(self, e.into())),
+        }
+        self.touched(&item.path);
+        let stat = rustix::fs::fstat(&item.file).map_err(|e| failure(self, e.into()))?;
+        Ok(fsx::entry_from(&stat, item.kind.clone()))
     }
 
     fn delete(&mut self, path: &RelPath, expect: &Entry) -> Response {
@@ -423,7 +509,10 @@ impl LocalReplica {
             AtFlags::empty()
         };
         match rustix::fs::unlinkat(&dir, name, flags) {
-            Ok(()) => Response::Done,
+            Ok(()) => {
+                self.touched(path);
+                Response::Done
+            }
             Err(rustix::io::Errno::NOTEMPTY) => Response::Failed(Failure::Io(format!(
                 "{}: directory not empty (it holds excluded or new files); left in place",
                 self.shown(path)
@@ -464,6 +553,7 @@ impl LocalReplica {
                 Err(e) => return self.io_failure(path, e.into()),
             }
         }
+        self.touched(path);
         let made = rustix::fs::openat(
             &dir,
             name,
@@ -510,6 +600,7 @@ impl LocalReplica {
             }
             return self.io_failure(path, e.into());
         }
+        self.touched(path);
         match fsx::lstat(dir.as_fd(), name) {
             Ok(Some(stat)) => Response::Installed(fsx::entry_from(
                 &stat,
@@ -587,6 +678,8 @@ impl LocalReplica {
             Err(rustix::io::Errno::EXIST) => return Response::Failed(Failure::Changed),
             Err(e) => return self.io_failure(to, e.into()),
         }
+        self.touched(from);
+        self.touched(to);
         match fsx::lstat(to_dir.as_fd(), to_name) {
             Ok(Some(stat)) => Response::Installed(fsx::entry_from(&stat, expect.kind.clone())),
             Ok(None) => Response::Failed(Failure::Changed),
@@ -596,9 +689,18 @@ impl LocalReplica {
 
     fn commit(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<Response, SyncError> {
         if self.config.fsync {
-            // Every rename of this run is on disk before the index says it happened.
-            rustix::fs::syncfs(&self.root)
-                .map_err(|e| SyncError::io(&self.config.root, e.into()))?;
+            // Every rename of this run is on disk before the index says it happened (the
+            // files themselves were fsynced before their rename).
+            for dir in std::mem::take(&mut self.touched_dirs) {
+                let rel = (!dir.is_empty()).then_some(dir.as_str());
+                match fsx::open_dir(self.root.as_fd(), rel) {
+                    Ok(fd) => rustix::fs::fsync(&fd)
+                        .map_err(|e| SyncError::io(self.config.root.join(&dir), e.into()))?,
+                    // Deleted later in the run: its parent is in the set too.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(SyncError::io(self.config.root.join(&dir), e)),
+                }
+            }
         }
         let index = Index {
             entries: entries.into_iter().collect(),
@@ -695,6 +797,7 @@ impl Handler for LocalReplica {
                 mtime_ns,
             } => self.chmod(&path, &expect, mode, mtime_ns),
             Request::Rename { from, to, expect } => self.rename(&from, &to, &expect),
+            Request::Flush => self.flush(),
             Request::Commit { entries } => self.commit(entries)?,
         })
     }
@@ -704,6 +807,9 @@ impl Drop for LocalReplica {
     fn drop(&mut self) {
         for (_, write) in self.writes.drain() {
             let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+        }
+        for staged in self.staged.drain(..) {
+            let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
         }
     }
 }
