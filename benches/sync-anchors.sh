@@ -59,7 +59,7 @@ tree_bench() {  # NAME COMMAND...; runs COMMAND A B
   for round in 1 2 3; do
     nochange+=("$(seconds "$@" "$work/$name/a" "$work/$name/b")")
   done
-  diff -r "$work/$name/a" "$work/$name/b" >/dev/null || { echo "error: $name: trees differ" >&2; exit 1; }
+  diff -r "$work/$name/a" "$work/$name/b" >"$work/$name.diff" 2>&1 || { echo "error: $name: trees differ:" >&2; head -5 "$work/$name.diff" >&2; exit 1; }
   printf '| %s | %s | %s | %s |\n' "$name" "$initial" "$(median "${changed[@]}")" "$(median "${nochange[@]}")"
   rm -rf "$work/$name"
 }
@@ -85,6 +85,7 @@ d=$work/delta
 rm -rf "$d" && mkdir -p "$d/a" "$d/b" "$d/state" "$d/rsync" "$d/rdiff"
 cp "$work/data/old.bin" "$d/a/file.bin" && cp "$work/data/old.bin" "$d/b/file.bin"
 "$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b" >/dev/null
+sleep 1.1 # the receiver's copy is trusted from its index (its ctime is older than the index)
 cp "$work/data/new.bin" "$d/a/file.bin"
 sync
 start=$(date +%s.%N)

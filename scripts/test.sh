@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, python3), then format, lints, and the tests themselves (unit, integration against real
+# (dig, python3; chattr for the mirror's permission test), then format, lints, and the tests themselves (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then

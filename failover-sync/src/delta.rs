@@ -285,6 +285,7 @@ impl<W: Write> Applier<W> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
     use std::io::Seek;

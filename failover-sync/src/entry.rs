@@ -188,6 +188,7 @@ pub fn is_conflict_copy(name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

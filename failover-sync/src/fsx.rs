@@ -1,6 +1,9 @@
 //! File-system access beneath a replica's root through directory handles: no path from the
 //! other side is ever resolved through a symlink or outside the root.
 
+// `stat`'s field types differ between architectures: the casts are needed on some of them.
+#![allow(clippy::unnecessary_cast)]
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -107,6 +107,7 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
     use crate::entry::{Kind, StatKey};

@@ -110,6 +110,7 @@ impl fmt::Debug for RelPath {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

@@ -294,6 +294,7 @@ fn keep_parents_of_survivors(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
     use crate::entry::{Hash, Kind, StatKey};

@@ -691,15 +691,46 @@ impl LocalReplica {
         if self.config.fsync {
             // Every rename of this run is on disk before the index says it happened (the
             // files themselves were fsynced before their rename).
-            for dir in std::mem::take(&mut self.touched_dirs) {
-                let rel = (!dir.is_empty()).then_some(dir.as_str());
-                match fsx::open_dir(self.root.as_fd(), rel) {
-                    Ok(fd) => rustix::fs::fsync(&fd)
-                        .map_err(|e| SyncError::io(self.config.root.join(&dir), e.into()))?,
-                    // Deleted later in the run: its parent is in the set too.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(SyncError::io(self.config.root.join(&dir), e)),
-                }
+            let dirs: Vec<String> = std::mem::take(&mut self.touched_dirs).into_iter().collect();
+            let chunk = dirs.len().div_ceil(FSYNC_THREADS).max(1);
+            let root = self.root.as_fd();
+            let failures: Vec<(String, std::io::Error)> = std::thread::scope(|scope| {
+                let workers: Vec<_> = dirs
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let mut failed = Vec::new();
+                            for dir in part {
+                                let rel = (!dir.is_empty()).then_some(dir.as_str());
+                                match fsx::open_dir(root, rel) {
+                                    Ok(fd) => {
+                                        if let Err(e) = rustix::fs::fsync(&fd) {
+                                            failed.push((dir.clone(), e.into()));
+                                        }
+                                    }
+                                    // Deleted later in the run: its parent is in the set too.
+                                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                    Err(e) => failed.push((dir.clone(), e)),
+                                }
+                            }
+                            failed
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            vec![(
+                                String::new(),
+                                std::io::Error::other("fsync thread panicked"),
+                            )]
+                        })
+                    })
+                    .collect()
+            });
+            if let Some((dir, e)) = failures.into_iter().next() {
+                return Err(SyncError::io(self.config.root.join(dir), e));
             }
         }
         let index = Index {

@@ -280,6 +280,7 @@ fn scan_dir(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

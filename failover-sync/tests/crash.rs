@@ -1,6 +1,7 @@
 //! Crash test: a sync in a child process killed with SIGKILL at random moments, again and
 //! again; after each kill every file is its old or its new version (never partial), and a
 //! final sync converges with every new version in place and no temp file left.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! both replicas, then one sync: the replicas are identical, every version written since the
 //! last sync exists on both sides (under its name or as a conflict copy), and a second sync
 //! does nothing.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

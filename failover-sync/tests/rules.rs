@@ -1,5 +1,6 @@
 //! The mirror's rules end to end on real directories: propagation, each conflict rule, the
 //! safety guards, path traversal, symlinks, excludes, modes and times.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

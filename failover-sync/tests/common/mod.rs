@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: a pair of replicas in temp directories and a
 //! snapshot of a tree that compares what a user would compare.
-
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
