@@ -84,8 +84,8 @@ echo
 d=$work/delta
 rm -rf "$d" && mkdir -p "$d/a" "$d/b" "$d/state" "$d/rsync" "$d/rdiff"
 cp "$work/data/old.bin" "$d/a/file.bin" && cp "$work/data/old.bin" "$d/b/file.bin"
+sleep 1.1 # so that the index trusts the receiver's copy (ctime a second before the index)
 "$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b" >/dev/null
-sleep 1.1 # the receiver's copy is trusted from its index (its ctime is older than the index)
 cp "$work/data/new.bin" "$d/a/file.bin"
 sync
 start=$(date +%s.%N)
