@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, Chromium, aiosmtpd, python3), then format, lints, and the tests (unit, integration against real
+# (dig, BIND, NSD, Knot, Chromium, aiosmtpd, python3, chattr), then format, lints, and the tests (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -6,10 +6,13 @@
 //!
 //! - [`core`] (`failover-core`): traits, arbiter, policies, supervisor, probes, notifiers.
 //! - [`dns`] (`failover-dns`, feature `dns`): the built-in authoritative DNS server.
+//! - [`sync`] (`failover-sync`, feature `sync`): the two-way file mirror.
 
 pub use failover_core as core;
 #[cfg(feature = "dns")]
 pub use failover_dns as dns;
+#[cfg(feature = "sync")]
+pub use failover_sync as sync;
 
 #[cfg(feature = "dns")]
 pub mod admin;

@@ -67,7 +67,9 @@ pub use arbiter::{
 pub use damping::Damping;
 pub use event::{Event, EventKind};
 pub use health::{HealthCheck, Target};
-pub use mirror::{Conflict, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
+pub use mirror::{
+    Conflict, FailedPath, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport,
+};
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
 pub use notify::{
     host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, Filtered, LogNotifier,

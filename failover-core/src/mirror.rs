@@ -17,6 +17,16 @@ pub struct Conflict {
     pub winner: String,
 }
 
+/// A path a reconciliation could not bring in step (it is left as it was, its last-synced state
+/// untouched, and the next run tries again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedPath {
+    /// The path, relative to the mirror's root.
+    pub path: PathBuf,
+    /// Why, naming the file and the fix (`disk full`, `permission denied`, `changed during the sync`).
+    pub reason: String,
+}
+
 /// What one reconciliation did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -26,8 +36,14 @@ pub struct SyncReport {
     pub deleted: u64,
     /// Bytes that crossed between the replicas (after delta compression).
     pub bytes_transferred: u64,
+    /// Bytes of the files copied, whole: compared with `bytes_transferred`, what the delta
+    /// transfer saved.
+    pub file_bytes: u64,
     /// Conflicts found and resolved by keeping both versions.
     pub conflicts: Vec<Conflict>,
+    /// Paths left out of step by this run (disk full, permission denied, changed during the
+    /// run). The run itself succeeded for every other path.
+    pub failed: Vec<FailedPath>,
 }
 
 /// The mirror's state as a check and a status page see it.

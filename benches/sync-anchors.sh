@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Compares `failoverd mirror --once` with rsync, Unison and rdiff in one run on this machine.
+#
+#   benches/sync-anchors.sh [WORKDIR] [FILES]     (defaults: /tmp/failover-sync-bench, 20000)
+#
+# Tree: ../shared/bench/sync/mktree.py WORKDIR/tree FILES — initial sync, then 100 changed
+# files, then no change (median of 3 runs each for the last two), against `rsync -a` (one-way)
+# and `unison -batch` (two-way). Delta: mkdata.py 256 100 — time and bytes for the changed
+# 256 MiB file against `rsync --no-whole-file` and librsync's `rdiff`. Page cache warm; the
+# figures are noisy on a shared machine: compare the ratios.
+# Needs: apt-get install -y rsync unison rdiff python3 bc
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/failover-sync-bench}
+files=${2:-20000}
+shared=$(cd .. && pwd)/shared/bench/sync
+[ -d "$shared" ] || shared=$(cd ../.. && pwd)/shared/bench/sync
+for tool in rsync unison rdiff python3 bc; do
+  command -v "$tool" >/dev/null || { echo "error: $tool missing; run: apt-get install -y rsync unison rdiff python3 bc" >&2; exit 1; }
+done
+cargo build --release --locked --bin failoverd >/dev/null
+failoverd=$PWD/target/release/failoverd
+mkdir -p "$work"
+if [ ! -f "$work/tree.done" ]; then
+  rm -rf "$work/tree" && python3 "$shared/mktree.py" "$work/tree" "$files" && touch "$work/tree.done"
+fi
+if [ ! -f "$work/data/new.bin" ]; then
+  mkdir -p "$work/data" && python3 "$shared/mkdata.py" 256 100 "$work/data"
+fi
+
+TIMEFORMAT=%R
+seconds() { { time "$@" >/dev/null 2>&1; } 2>&1 | tail -1; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+# Overwrites 100 bytes at the start of 100 files spread over the tree (pattern $2).
+change100() {
+  python3 - "$1" "$2" "$files" <<'PY'
+import os, sys
+root, pattern, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for k in range(100):
+    i = k * (n // 100)
+    path = os.path.join(root, f"d{i % 37}", f"s{i % 11}", f"f{i}.dat")
+    with open(path, "r+b") as f:
+        f.write(bytes([(pattern + k) % 256]) * 100)
+PY
+}
+
+tree_bench() {  # NAME COMMAND...; runs COMMAND A B
+  local name=$1; shift
+  rm -rf "$work/$name" && mkdir -p "$work/$name/b" "$work/$name/state"
+  cp -a "$work/tree" "$work/$name/a"
+  sync
+  local initial changed=() nochange=()
+  initial=$(seconds "$@" "$work/$name/a" "$work/$name/b")
+  for round in 1 2 3; do
+    change100 "$work/$name/a" "$round"
+    sleep 1.1
+    changed+=("$(seconds "$@" "$work/$name/a" "$work/$name/b")")
+  done
+  for round in 1 2 3; do
+    nochange+=("$(seconds "$@" "$work/$name/a" "$work/$name/b")")
+  done
+  diff -r "$work/$name/a" "$work/$name/b" >"$work/$name.diff" 2>&1 || { echo "error: $name: trees differ:" >&2; head -5 "$work/$name.diff" >&2; exit 1; }
+  printf '| %s | %s | %s | %s |\n' "$name" "$initial" "$(median "${changed[@]}")" "$(median "${nochange[@]}")"
+  rm -rf "$work/$name"
+}
+
+ours() { "$failoverd" mirror --once --state-dir "$work/ours/state" "$1" "$2"; }
+ours_nofsync() { "$failoverd" mirror --once --danger-no-fsync --state-dir "$work/ours-no-fsync/state" "$1" "$2"; }
+rsync_a() { rsync -a "$1/" "$2/"; }
+unison_batch() { UNISON="$work/unison/state" unison "$1" "$2" -batch -auto -silent -times -perms 0; }
+
+echo "## $files-file tree ($(du -sh "$work/tree" | cut -f1)), seconds (median of 3 for the last two)"
+echo
+echo "| tool | initial | 100 changed | no change |"
+echo "| --- | --- | --- | --- |"
+tree_bench ours ours
+tree_bench ours-no-fsync ours_nofsync
+tree_bench rsync rsync_a
+tree_bench unison unison_batch
+echo
+
+echo "## 256 MiB file, 100 edits (delta against the old version)"
+echo
+d=$work/delta
+rm -rf "$d" && mkdir -p "$d/a" "$d/b" "$d/state" "$d/rsync" "$d/rdiff"
+cp "$work/data/old.bin" "$d/a/file.bin" && cp "$work/data/old.bin" "$d/b/file.bin"
+sleep 1.1 # so that the index trusts the receiver's copy (ctime a second before the index)
+"$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b" >/dev/null
+cp "$work/data/new.bin" "$d/a/file.bin"
+sync
+start=$(date +%s.%N)
+summary=$("$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b")
+ours_time=$(echo "$(date +%s.%N) - $start" | bc)
+cmp "$d/a/file.bin" "$d/b/file.bin"
+echo "- failoverd mirror: ${ours_time} s (scan with BLAKE3 of the new file, signature, delta, apply, verify, fsync): $summary"
+cp "$work/data/old.bin" "$d/rsync/file.bin"
+sync
+start=$(date +%s.%N)
+stats=$(rsync --no-whole-file --stats "$work/data/new.bin" "$d/rsync/file.bin")
+rsync_time=$(echo "$(date +%s.%N) - $start" | bc)
+cmp "$work/data/new.bin" "$d/rsync/file.bin"
+echo "- rsync --no-whole-file: ${rsync_time} s; $(echo "$stats" | grep -E 'Literal data|Total bytes sent' | tr '\n' ';')"
+sig=$(seconds rdiff signature "$work/data/old.bin" "$d/rdiff/sig")
+del=$(seconds rdiff delta "$d/rdiff/sig" "$work/data/new.bin" "$d/rdiff/delta")
+pat=$(seconds rdiff patch "$work/data/old.bin" "$d/rdiff/delta" "$d/rdiff/out")
+cmp "$work/data/new.bin" "$d/rdiff/out"
+echo "- rdiff: signature ${sig} s + delta ${del} s + patch ${pat} s; signature $(stat -c %s "$d/rdiff/sig") B, delta $(stat -c %s "$d/rdiff/delta") B"
+rm -rf "$d"

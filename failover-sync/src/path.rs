@@ -1,0 +1,153 @@
+//! `RelPath`: a validated path relative to a replica's root, the only kind of path that crosses
+//! between replicas.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SyncError;
+
+/// Prefix of the mirror's own temp files; such names are never scanned, sent or accepted.
+pub const TEMP_PREFIX: &str = ".failover-sync-tmp-";
+
+/// A path relative to a replica's root: `/`-separated, no empty, `.` or `..` component, not
+/// absolute, no NUL, valid UTF-8, not one of the mirror's temp files.
+///
+/// Parsing is the validation: a `RelPath` that exists is safe to join to a root (it can still
+/// name a symlink, which the replica never writes through).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// Validates `path`.
+    pub fn new(path: impl Into<String>) -> Result<Self, SyncError> {
+        let path = path.into();
+        let unsafe_path = |reason| SyncError::UnsafePath {
+            path: path.clone(),
+            reason,
+        };
+        if path.is_empty() {
+            return Err(unsafe_path("empty path"));
+        }
+        if path.starts_with('/') {
+            return Err(unsafe_path("absolute path"));
+        }
+        if path.contains('\0') {
+            return Err(unsafe_path("NUL byte in path"));
+        }
+        if path.len() > 4096 {
+            return Err(unsafe_path("longer than 4096 bytes"));
+        }
+        for component in path.split('/') {
+            match component {
+                "" => return Err(unsafe_path("empty component (`//` or trailing `/`)")),
+                "." | ".." => return Err(unsafe_path("`.` or `..` component")),
+                name if name.starts_with(TEMP_PREFIX) => {
+                    return Err(unsafe_path("names a temp file of the mirror"))
+                }
+                _ => {}
+            }
+        }
+        Ok(RelPath(path))
+    }
+
+    /// The path as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last component.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The parent, or `None` at the top level.
+    pub fn parent(&self) -> Option<RelPath> {
+        self.0.rfind('/').map(|at| RelPath(self.0[..at].to_owned()))
+    }
+
+    /// The parents from the nearest to the top level.
+    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
+        let text = self.0.as_str();
+        text.char_indices()
+            .rev()
+            .filter(|(_, c)| *c == '/')
+            .map(move |(at, _)| &text[..at])
+    }
+
+    /// `parent/name` (or `name` at the top level) where `name` is one valid component.
+    pub fn sibling(&self, name: &str) -> Result<RelPath, SyncError> {
+        match self.parent() {
+            Some(parent) => RelPath::new(format!("{}/{name}", parent.0)),
+            None => RelPath::new(name.to_owned()),
+        }
+    }
+
+    /// `self/name`, where `name` is one valid component.
+    pub fn join(&self, name: &str) -> Result<RelPath, SyncError> {
+        RelPath::new(format!("{}/{name}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        RelPath::new(text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_and_malformed_paths_are_rejected() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\0b",
+            ".failover-sync-tmp-1",
+            "d/.failover-sync-tmp-x",
+        ] {
+            assert!(RelPath::new(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["a", "a/b.txt", ".htaccess", "a/..b", "x/...", "é/ü"] {
+            assert!(RelPath::new(good).is_ok(), "{good:?} rejected");
+        }
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let bytes = postcard::to_allocvec(&"../../etc/passwd").unwrap();
+        assert!(postcard::from_bytes::<RelPath>(&bytes).is_err());
+    }
+
+    #[test]
+    fn relatives() {
+        let path = RelPath::new("a/b/c.txt").unwrap();
+        assert_eq!(path.file_name(), "c.txt");
+        assert_eq!(path.parent().unwrap().as_str(), "a/b");
+        assert_eq!(path.ancestors().collect::<Vec<_>>(), ["a/b", "a"]);
+        assert_eq!(path.sibling("d").unwrap().as_str(), "a/b/d");
+        assert_eq!(RelPath::new("top").unwrap().parent(), None);
+    }
+}

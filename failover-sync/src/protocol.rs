@@ -1,0 +1,263 @@
+//! The messages between the engine and a replica, and the transport that carries them. Every
+//! message is a serde type so that a network transport (TLS between the servers) can carry the
+//! same conversation the in-process transport does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::delta::DeltaOp;
+use crate::entry::Entry;
+use crate::error::SyncError;
+use crate::path::RelPath;
+
+/// Version of the conversation; both ends must speak the same.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A handle of an open read or write on a replica.
+pub type Handle = u64;
+
+/// What the engine asks a replica.
+///
+/// Mutating requests carry what the engine believes is on the replica now (`expect`,
+/// `replace`): the replica checks it before changing anything and answers
+/// [`Failure::Changed`] when the path changed since the scan, so a concurrent edit is never
+/// overwritten.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Opens the conversation: versions must match; the replica takes its lock.
+    Hello {
+        /// The engine's [`PROTOCOL_VERSION`].
+        version: u32,
+    },
+    /// Scan the tree and return it with the index of the last sync.
+    Scan,
+    /// Signature of the file at `path` (the basis of a delta), which must still be `expect`.
+    Signature {
+        /// The basis.
+        path: RelPath,
+        /// What the basis is believed to be.
+        expect: Entry,
+    },
+    /// Start reading `path` (which must still be `expect`) as a delta against `signature`,
+    /// or whole when there is none.
+    ReadBegin {
+        /// The file to send.
+        path: RelPath,
+        /// What it is believed to be.
+        expect: Entry,
+        /// The receiver's signature of its basis.
+        signature: Option<Vec<u8>>,
+    },
+    /// The next window of instructions of an open read.
+    ReadNext {
+        /// From [`Response::Opened`].
+        handle: Handle,
+    },
+    /// Start writing `path` as `target` into a temp file beside it.
+    WriteBegin {
+        /// The file to write.
+        path: RelPath,
+        /// What is there now (`None`: nothing); checked again before the rename.
+        replace: Option<Entry>,
+        /// The file copies are taken from, with what it is believed to be.
+        basis: Option<(RelPath, Entry)>,
+        /// The file as it must be: size, hash, mode and mtime.
+        target: Entry,
+    },
+    /// Instructions for an open write.
+    WriteOps {
+        /// From [`Response::Opened`].
+        handle: Handle,
+        /// Copies from the basis and literal data, in order.
+        ops: Vec<DeltaOp>,
+    },
+    /// Check the hash and set mode and mtime; the file is then staged (answer
+    /// [`Response::Staged`]) until the next [`Request::Flush`].
+    WriteCommit {
+        /// From [`Response::Opened`].
+        handle: Handle,
+    },
+    /// Drop an open read or write (its temp file is removed).
+    Abort {
+        /// The handle.
+        handle: Handle,
+    },
+    /// Delete `path` (an empty directory, a file or a symlink), which must still be `expect`.
+    Delete {
+        /// The path.
+        path: RelPath,
+        /// What it is believed to be.
+        expect: Entry,
+    },
+    /// Make `path` a directory with `mode`, replacing `replace` (a file or symlink) if any.
+    Mkdir {
+        /// The path.
+        path: RelPath,
+        /// Permission bits.
+        mode: u32,
+        /// What is there now.
+        replace: Option<Entry>,
+    },
+    /// Make `path` a symlink to `target`, replacing `replace` (not a directory) if any.
+    Symlink {
+        /// The path.
+        path: RelPath,
+        /// The link's target, verbatim.
+        target: String,
+        /// What is there now.
+        replace: Option<Entry>,
+    },
+    /// Set the mode (and, for files, the mtime) of `path`, which must still be `expect`.
+    Chmod {
+        /// The path.
+        path: RelPath,
+        /// What it is believed to be.
+        expect: Entry,
+        /// Permission bits.
+        mode: u32,
+        /// Modification time (files only).
+        mtime_ns: i64,
+    },
+    /// Rename `from` (which must still be `expect`) to `to`, which must not exist: how the
+    /// losing version of a conflict is kept.
+    Rename {
+        /// The current name.
+        from: RelPath,
+        /// The new name.
+        to: RelPath,
+        /// What `from` is believed to be.
+        expect: Entry,
+    },
+    /// fsync every staged file (in parallel: the file system commits them together) and
+    /// rename each over its path; answers [`Response::Flushed`].
+    Flush,
+    /// Make every change durable, then record `entries` as the new last-synced state.
+    Commit {
+        /// The complete index.
+        entries: Vec<(RelPath, Entry)>,
+    },
+}
+
+/// A replica's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Done, nothing to return.
+    Done,
+    /// The replica's name and root, for messages.
+    Hello {
+        /// The replica's node name.
+        node: String,
+        /// Its root, as its operator knows it.
+        root: String,
+    },
+    /// The tree and the index.
+    Scanned(ScanReply),
+    /// A signature.
+    Signature(Vec<u8>),
+    /// A read or write was opened.
+    Opened(Handle),
+    /// Instructions of a read; empty when the file is done.
+    Ops(Vec<DeltaOp>),
+    /// The entry as it now is on the replica (after a write, mkdir, symlink, chmod, rename).
+    Installed(Entry),
+    /// A written file passed its hash check and waits for the next flush.
+    Staged,
+    /// The outcome of each staged write, by handle: the entry now at its path, or why it
+    /// was not installed (its temp file is then removed).
+    Flushed(Vec<(Handle, Result<Entry, Failure>)>),
+    /// The request failed for this path; the conversation goes on.
+    Failed(Failure),
+}
+
+/// The tree of a replica and its index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanReply {
+    /// Every path now, sorted.
+    pub current: Vec<(RelPath, Entry)>,
+    /// Every path at the last sync, sorted.
+    pub base: Vec<(RelPath, Entry)>,
+    /// Why the index was ignored, if it was (damaged, other format).
+    pub index_problem: Option<String>,
+    /// Paths that could not be scanned, with the reason; they are left alone.
+    pub problems: Vec<(String, String)>,
+    /// Bytes hashed by this scan.
+    pub hashed_bytes: u64,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// The path is no longer what the engine believed: left alone, retried next run.
+    Changed,
+    /// The received content does not have the announced hash: nothing was replaced.
+    HashMismatch,
+    /// An I/O error (disk full, permission denied, ...), as text.
+    Io(String),
+    /// The request was invalid (unknown handle, a copy outside the basis, ...).
+    Invalid(String),
+}
+
+/// Something that takes requests to a replica and brings back its answers: the replica in this
+/// process ([`InProcess`]) or, in the next step, a connection to the peer.
+///
+/// # Contract
+///
+/// `call` returns `Err` only when the conversation itself is broken (the peer is gone, a
+/// message could not be carried): the engine then stops the run. A failure about one path is
+/// an `Ok(Response::Failed(..))`. Requests are answered in order.
+pub trait Transport: Send {
+    /// Sends `request` and waits for its answer.
+    fn call(&mut self, request: Request) -> Result<Response, SyncError>;
+}
+
+/// Anything that answers requests: what a transport delivers to on the far side.
+pub trait Handler: Send {
+    /// Answers `request`.
+    fn handle(&mut self, request: Request) -> Result<Response, SyncError>;
+}
+
+/// The in-process transport: calls the handler directly. With `serializing`, every request
+/// and answer goes through postcard first (what a network transport would send), which tests
+/// use to prove the conversation is complete as data.
+pub struct InProcess<H: Handler> {
+    handler: H,
+    serializing: bool,
+}
+
+impl<H: Handler> InProcess<H> {
+    /// A transport to `handler`.
+    pub fn new(handler: H) -> Self {
+        InProcess {
+            handler,
+            serializing: false,
+        }
+    }
+
+    /// A transport that encodes and decodes every message.
+    pub fn serializing(handler: H) -> Self {
+        InProcess {
+            handler,
+            serializing: true,
+        }
+    }
+
+    /// The handler.
+    pub fn into_inner(self) -> H {
+        self.handler
+    }
+}
+
+fn through_wire<T: Serialize + for<'de> Deserialize<'de>>(value: &T) -> Result<T, SyncError> {
+    let bytes = postcard::to_allocvec(value).map_err(|e| SyncError::Peer(e.to_string()))?;
+    postcard::from_bytes(&bytes).map_err(|e| SyncError::Peer(e.to_string()))
+}
+
+impl<H: Handler> Transport for InProcess<H> {
+    fn call(&mut self, request: Request) -> Result<Response, SyncError> {
+        if !self.serializing {
+            return self.handler.handle(request);
+        }
+        let request = through_wire(&request)?;
+        let response = self.handler.handle(request)?;
+        through_wire(&response)
+    }
+}

@@ -1,0 +1,304 @@
+//! Scanning a replica: every directory, regular file and symlink beneath the root, minus the
+//! excludes, with BLAKE3 hashes reused from the index when size, mtime, inode and ctime show
+//! that a file did not change.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType};
+
+use crate::entry::{Entry, Kind};
+use crate::error::SyncError;
+use crate::fsx;
+use crate::path::{RelPath, TEMP_PREFIX};
+
+/// Exclude rules in gitignore syntax (`*.log`, `/cache/`, `!keep.log`), matched against paths
+/// relative to the root. The mirror's temp files are always excluded.
+#[derive(Clone, Debug)]
+pub struct Excludes {
+    matcher: Gitignore,
+    /// Exact paths always excluded (the state directory when it lies inside the root).
+    fixed: Vec<String>,
+}
+
+impl Excludes {
+    /// Compiles `patterns` (one gitignore line each).
+    pub fn new(patterns: &[String]) -> Result<Self, SyncError> {
+        let mut builder = GitignoreBuilder::new("/");
+        for pattern in patterns {
+            builder
+                .add_line(None, pattern)
+                .map_err(|e| SyncError::Exclude {
+                    pattern: pattern.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let matcher = builder.build().map_err(|e| SyncError::Exclude {
+            pattern: patterns.join(" "),
+            reason: e.to_string(),
+        })?;
+        Ok(Excludes {
+            matcher,
+            fixed: Vec::new(),
+        })
+    }
+
+    /// No excludes besides the mirror's own files.
+    pub fn none() -> Self {
+        Excludes {
+            matcher: Gitignore::empty(),
+            fixed: Vec::new(),
+        }
+    }
+
+    /// Also excludes the exact path `rel` (and what is beneath it).
+    pub fn with_fixed(mut self, rel: String) -> Self {
+        self.fixed.push(rel);
+        self
+    }
+
+    /// Whether `path` (a directory when `is_dir`) is excluded. A directory's exclusion covers
+    /// everything beneath it.
+    pub fn is_excluded(&self, path: &str, is_dir: bool) -> bool {
+        if self.fixed.iter().any(|fixed| fixed == path) {
+            return true;
+        }
+        if path
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+        {
+            return true;
+        }
+        self.matcher
+            .matched_path_or_any_parents(path, is_dir)
+            .is_ignore()
+    }
+}
+
+/// The outcome of a scan.
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// Every path found, in no particular order.
+    pub entries: Vec<(RelPath, Entry)>,
+    /// Paths that could not be read or represented, with the reason.
+    pub problems: Vec<(String, String)>,
+    /// Bytes hashed (files whose size, mtime, inode or ctime changed since the index).
+    pub hashed_bytes: u64,
+}
+
+impl Scanned {
+    fn merge(&mut self, other: Scanned) {
+        self.entries.extend(other.entries);
+        self.problems.extend(other.problems);
+        self.hashed_bytes += other.hashed_bytes;
+    }
+}
+
+/// What the scan may reuse from the index.
+pub(crate) struct Previous<'a> {
+    /// The index's entries.
+    pub entries: &'a BTreeMap<RelPath, Entry>,
+    /// Entries whose ctime is at or after this are hashed again (a change in the same clock
+    /// tick as the last scan would not show in the times).
+    pub trust_before_ns: i64,
+}
+
+/// Scans the tree beneath `root`. Leftover temp files of an interrupted run are removed (the
+/// caller holds the replica's lock, so no other run is writing them).
+pub(crate) fn scan(root: BorrowedFd<'_>, excludes: &Excludes, previous: &Previous<'_>) -> Scanned {
+    match fsx::open_dir(root, None) {
+        Ok(dir) => scan_dir(dir, None, excludes, previous),
+        Err(e) => Scanned {
+            problems: vec![(String::from("."), e.to_string())],
+            ..Scanned::default()
+        },
+    }
+}
+
+/// A file whose hash must be computed.
+struct ToHash {
+    path: RelPath,
+    name: String,
+}
+
+fn scan_dir(
+    dir: OwnedFd,
+    prefix: Option<&RelPath>,
+    excludes: &Excludes,
+    previous: &Previous<'_>,
+) -> Scanned {
+    let mut out = Scanned::default();
+    let shown = |name: &str| match prefix {
+        Some(prefix) => format!("{prefix}/{name}"),
+        None => name.to_owned(),
+    };
+    let mut subdirs: Vec<(RelPath, String)> = Vec::new();
+    let mut to_hash: Vec<ToHash> = Vec::new();
+    let reader = match rustix::fs::Dir::read_from(&dir) {
+        Ok(reader) => reader,
+        Err(e) => {
+            out.problems.push((shown(""), e.to_string()));
+            return out;
+        }
+    };
+    for item in reader {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                out.problems.push((shown(""), e.to_string()));
+                break;
+            }
+        };
+        let raw = item.file_name().to_bytes();
+        if raw == b"." || raw == b".." {
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(raw) else {
+            out.problems.push((
+                shown(&String::from_utf8_lossy(raw)),
+                "name is not valid UTF-8; skipped (rename it)".to_owned(),
+            ));
+            continue;
+        };
+        if name.starts_with(TEMP_PREFIX) {
+            // A leftover of an interrupted run: never a version anyone made.
+            let _ = rustix::fs::unlinkat(&dir, name, AtFlags::empty());
+            continue;
+        }
+        let path = match prefix {
+            Some(prefix) => prefix.join(name),
+            None => RelPath::new(name),
+        };
+        let path = match path {
+            Ok(path) => path,
+            Err(e) => {
+                out.problems.push((shown(name), e.to_string()));
+                continue;
+            }
+        };
+        let stat = match fsx::lstat(dir.as_fd(), name) {
+            Ok(Some(stat)) => stat,
+            Ok(None) => continue,
+            Err(e) => {
+                out.problems.push((path.to_string(), e.to_string()));
+                continue;
+            }
+        };
+        let file_type = fsx::file_type(&stat);
+        if excludes.is_excluded(path.as_str(), file_type == FileType::Directory) {
+            continue;
+        }
+        match file_type {
+            FileType::Directory => {
+                out.entries
+                    .push((path.clone(), fsx::entry_from(&stat, Kind::Dir)));
+                subdirs.push((path, name.to_owned()));
+            }
+            FileType::Symlink => match fsx::read_link(dir.as_fd(), name) {
+                Ok(target) => out
+                    .entries
+                    .push((path, fsx::entry_from(&stat, Kind::Symlink { target }))),
+                Err(e) => out.problems.push((path.to_string(), e.to_string())),
+            },
+            FileType::RegularFile => {
+                let size = stat.st_size as u64;
+                let key = fsx::stat_key(&stat);
+                let mtime = fsx::mtime_ns(&stat);
+                let known = previous.entries.get(&path).and_then(|old| match old.kind {
+                    Kind::File { size: s, hash }
+                        if s == size
+                            && old.mtime_ns == mtime
+                            && old.stat == key
+                            && key.ctime_ns < previous.trust_before_ns =>
+                    {
+                        Some(hash)
+                    }
+                    _ => None,
+                });
+                match known {
+                    Some(hash) => out
+                        .entries
+                        .push((path, fsx::entry_from(&stat, Kind::File { size, hash }))),
+                    None => to_hash.push(ToHash {
+                        path,
+                        name: name.to_owned(),
+                    }),
+                }
+            }
+            _ => out.problems.push((
+                path.to_string(),
+                "not a regular file, directory or symlink; skipped".to_owned(),
+            )),
+        }
+    }
+    let hashed: Vec<Result<(RelPath, Entry), (String, String)>> = to_hash
+        .into_par_iter()
+        .map(|item| match fsx::current_entry(dir.as_fd(), &item.name) {
+            Ok(Some(entry)) => Ok((item.path, entry)),
+            Ok(None) => Err((item.path.to_string(), "vanished during the scan".to_owned())),
+            Err(e) => Err((item.path.to_string(), e.to_string())),
+        })
+        .collect();
+    for result in hashed {
+        match result {
+            Ok((path, entry)) => {
+                out.hashed_bytes += entry.size();
+                out.entries.push((path, entry));
+            }
+            // Vanished during the scan: simply not there.
+            Err((_, reason)) if reason == "vanished during the scan" => {}
+            Err(problem) => out.problems.push(problem),
+        }
+    }
+    let children: Vec<Scanned> = subdirs
+        .into_par_iter()
+        .map(|(path, name)| {
+            match rustix::fs::openat(
+                &dir,
+                name.as_str(),
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                Ok(sub) => scan_dir(sub, Some(&path), excludes, previous),
+                Err(e) => Scanned {
+                    problems: vec![(path.to_string(), e.to_string())],
+                    ..Scanned::default()
+                },
+            }
+        })
+        .collect();
+    for child in children {
+        out.merge(child);
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitignore_syntax() {
+        let excludes = Excludes::new(&[
+            "*.log".to_owned(),
+            "/cache/".to_owned(),
+            "!keep.log".to_owned(),
+        ])
+        .unwrap();
+        assert!(excludes.is_excluded("a.log", false));
+        assert!(excludes.is_excluded("deep/b.log", false));
+        assert!(!excludes.is_excluded("keep.log", false));
+        assert!(excludes.is_excluded("cache", true));
+        assert!(excludes.is_excluded("cache/x.html", false));
+        assert!(!excludes.is_excluded("sub/cache", true));
+        assert!(!excludes.is_excluded("index.php", false));
+        assert!(excludes.is_excluded("d/.failover-sync-tmp-3-1", false));
+    }
+}

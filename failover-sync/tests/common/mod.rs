@@ -1,0 +1,153 @@
+//! Helpers shared by the integration tests: a pair of replicas in temp directories and a
+//! snapshot of a tree that compares what a user would compare.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use failover_core::SyncOptions;
+use failover_sync::{sync_dirs, MirrorConfig, Outcome, Silent, SyncError};
+
+/// Two replicas and a state directory, removed at the end of the test.
+pub struct Pair {
+    pub a: tempfile::TempDir,
+    pub b: tempfile::TempDir,
+    pub state: tempfile::TempDir,
+    pub config: MirrorConfig,
+}
+
+impl Pair {
+    pub fn new() -> Self {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let mut config = MirrorConfig::new(a.path(), b.path());
+        config.state_dir = state.path().to_path_buf();
+        config.fsync = false;
+        Pair {
+            a,
+            b,
+            state,
+            config,
+        }
+    }
+
+    pub fn a(&self) -> &Path {
+        self.a.path()
+    }
+
+    pub fn b(&self) -> &Path {
+        self.b.path()
+    }
+
+    pub fn sync(&self) -> Outcome {
+        self.try_sync(false).unwrap()
+    }
+
+    pub fn try_sync(&self, force: bool) -> Result<Outcome, SyncError> {
+        sync_dirs(
+            &self.config,
+            &SyncOptions {
+                force,
+                dry_run: false,
+            },
+            &Silent,
+        )
+    }
+
+    /// Syncs and asserts the two trees are identical and a second run does nothing.
+    pub fn sync_converged(&self) -> Outcome {
+        let outcome = self.try_sync(true).unwrap();
+        assert!(
+            outcome.report.failed.is_empty(),
+            "{:?}",
+            outcome.report.failed
+        );
+        assert_eq!(snapshot(self.a()), snapshot(self.b()));
+        let again = self.try_sync(false).unwrap();
+        assert_eq!(
+            (
+                again.report.copied,
+                again.report.deleted,
+                again.report.conflicts.len()
+            ),
+            (0, 0, 0),
+            "second run changed something: {:?}",
+            again.changes
+        );
+        outcome
+    }
+}
+
+/// What a path is, as a user would compare two trees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Snap {
+    File { content: Vec<u8>, mode: u32 },
+    Dir { mode: u32 },
+    Link(String),
+}
+
+/// Every path beneath `root`, relative.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Snap> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Snap>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).unwrap();
+            out.insert(rel, Snap::Link(target.to_string_lossy().into_owned()));
+        } else if meta.is_dir() {
+            out.insert(rel, Snap::Dir { mode });
+            walk(root, &path, out);
+        } else {
+            let content = std::fs::read(&path).unwrap();
+            out.insert(rel, Snap::File { content, mode });
+        }
+    }
+}
+
+/// Writes `content` to `root/rel`, creating parents.
+pub fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// Sets the mtime of `root/rel` to `seconds` since the epoch.
+pub fn set_mtime(root: &Path, rel: &str, seconds: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(root.join(rel))
+        .unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .unwrap();
+}
+
+pub fn read(root: &Path, rel: &str) -> String {
+    std::fs::read_to_string(root.join(rel)).unwrap()
+}
+
+/// Every regular file's content beneath `root`.
+pub fn contents(root: &Path) -> Vec<Vec<u8>> {
+    snapshot(root)
+        .into_values()
+        .filter_map(|s| match s {
+            Snap::File { content, .. } => Some(content),
+            _ => None,
+        })
+        .collect()
+}
