@@ -205,6 +205,49 @@ impl Mariadb {
             .unwrap_or_else(|e| panic!("{} on {}: {e}", sql, self.name))
     }
 
+    /// Runs SQL over TCP as `user`, as the site's application would.
+    pub fn try_sql_as(&self, user: &str, password: &str, sql: &str) -> Result<String, String> {
+        let output = Command::new(binary("mariadb"))
+            .arg("--no-defaults")
+            .arg(format!("--host={}", self.address))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--user={user}"))
+            .arg(format!("--password={password}"))
+            .args([
+                "--protocol=TCP",
+                "-N",
+                "-B",
+                "--connect-timeout=5",
+                "-e",
+                sql,
+            ])
+            .output()
+            .map_err(|e| format!("mariadb client: {e}: {MISSING}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// One field of `SHOW SLAVE STATUS` (empty when it replicates from nobody).
+    pub fn replica_field(&self, field: &str) -> String {
+        let output = Command::new(binary("mariadb"))
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket().display()))
+            .args(["-uroot", "-E", "-e", "SHOW SLAVE STATUS"])
+            .output()
+            .unwrap();
+        let vertical = String::from_utf8_lossy(&output.stdout);
+        vertical
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.trim().split_once(": ")?;
+                (name == field).then(|| value.to_owned())
+            })
+            .unwrap_or_default()
+    }
+
     pub fn read_only(&self) -> bool {
         self.sql("SELECT @@global.read_only") == "1"
     }
