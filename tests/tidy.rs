@@ -27,6 +27,7 @@ fn sources() -> Vec<PathBuf> {
         "src",
         "failover-core",
         "failover-dns",
+        "failover-mysql",
         "examples",
         "benches",
         "tests",
@@ -61,7 +62,9 @@ fn every_rust_file_opens_with_a_doc_line() {
 fn library_code_has_no_bare_unwrap_or_anyhow() {
     let mut offenders = Vec::new();
     for path in sources() {
-        let library = path.starts_with("failover-core/src") || path.starts_with("failover-dns/src");
+        let library = path.starts_with("failover-core/src")
+            || path.starts_with("failover-dns/src")
+            || path.starts_with("failover-mysql/src");
         if !library {
             continue;
         }
@@ -91,6 +94,7 @@ fn every_crate_uses_the_workspace_lints() {
         "Cargo.toml",
         "failover-core/Cargo.toml",
         "failover-dns/Cargo.toml",
+        "failover-mysql/Cargo.toml",
     ] {
         let text = std::fs::read_to_string(manifest).unwrap_or_default();
         assert!(
