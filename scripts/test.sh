@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, Chromium, aiosmtpd, python3, chattr), then format, lints, and the tests (unit, integration against real
+# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr), then format, lints, and the tests (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v named >/dev/null 2>&1 || need+=(bind9)
 command -v nsd >/dev/null 2>&1 || need+=(nsd)
 command -v knotd >/dev/null 2>&1 || need+=(knot)
+# MySQL checks, setup and fencing run against two real MariaDB servers.
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 # The status page is loaded in a real browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

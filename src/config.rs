@@ -39,6 +39,8 @@ pub struct Config {
     pub damping: DampingConfig,
     /// The admin listener (status, metrics, overrides); off when absent.
     pub admin: Option<AdminConfig>,
+    /// The MySQL/MariaDB pair: credentials, and fencing on failover.
+    pub mysql: Option<MysqlConfig>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
@@ -181,6 +183,10 @@ pub enum CheckKind {
     Ssh,
     /// A DNS query.
     Dns,
+    /// MySQL: connect and `SELECT 1`.
+    Mysql,
+    /// MySQL replication: both replica threads run and the lag is at most `max_lag`.
+    MysqlReplication,
 }
 
 impl fmt::Display for CheckKind {
@@ -190,6 +196,8 @@ impl fmt::Display for CheckKind {
             CheckKind::Http => "http",
             CheckKind::Ssh => "ssh",
             CheckKind::Dns => "dns",
+            CheckKind::Mysql => "mysql",
+            CheckKind::MysqlReplication => "mysql-replication",
         })
     }
 }
@@ -239,6 +247,13 @@ pub struct CheckConfig {
     pub expect_rcode: Option<String>,
     /// dns: a value the answer must hold (an address, or record data as in a zone file).
     pub expect_answer: Option<String>,
+    /// mysql, mysql-replication: the user to log in as (default `[mysql] user`).
+    pub user: Option<String>,
+    /// mysql, mysql-replication: file holding its password (default `[mysql] password_file`).
+    pub password_file: Option<PathBuf>,
+    /// mysql-replication: the most lag that is still healthy (default `"30s"`).
+    #[serde(default, with = "humantime_serde")]
+    pub max_lag: Option<Duration>,
 }
 
 /// The transport of a `dns` check.
@@ -471,6 +486,148 @@ impl AdminConfig {
     }
 }
 
+/// `[mysql]`: the database pair on the nodes (each node's `address`, `port`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// Port of each node's server, and the default of mysql checks.
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    /// The user checks log in as (needs `REPLICATION CLIENT`, and `REPLICA MONITOR` on MariaDB).
+    pub user: Option<String>,
+    /// File holding its password.
+    pub password_file: Option<PathBuf>,
+    /// An administrator, for fencing, `failoverd mysql status` and `failoverd mysql setup`.
+    pub admin_user: Option<String>,
+    /// File holding its password.
+    pub admin_password_file: Option<PathBuf>,
+    /// The replication user `failoverd mysql setup` creates on both servers.
+    #[serde(default = "default_replication_user")]
+    pub replication_user: String,
+    /// File holding its password (needed by `failoverd mysql setup`).
+    pub replication_password_file: Option<PathBuf>,
+    /// Budget of each call to a server (fencing, status, setup).
+    #[serde(default = "default_mysql_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Fencing on failover; off when absent.
+    pub fencing: Option<FencingConfig>,
+}
+
+/// `[mysql.fencing]`: `read_only` on the old primary, the lag gate on the new one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FencingConfig {
+    /// A new primary further behind than this (or with unapplied relay log) is not promoted.
+    #[serde(default = "default_max_promote_lag", with = "humantime_serde")]
+    pub max_promote_lag: Duration,
+    /// ... unless the old primary has been down for longer than this.
+    #[serde(default = "default_promote_after_down", with = "humantime_serde")]
+    pub promote_after_down: Duration,
+    /// How long a refused promotion waits before it is decided again.
+    #[serde(default = "default_fencing_retry", with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+fn default_mysql_port() -> u16 {
+    3306
+}
+fn default_replication_user() -> String {
+    "repl".to_owned()
+}
+fn default_mysql_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_promote_lag() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_promote_after_down() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_fencing_retry() -> Duration {
+    Duration::from_secs(5)
+}
+/// Lag a `mysql-replication` check accepts when `max_lag` is not set.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
+
+impl Config {
+    /// A mysql check's user and password file: its own, or `[mysql]`'s.
+    pub fn mysql_login(&self, check: &CheckConfig) -> Option<(String, PathBuf)> {
+        let section = self.mysql.as_ref();
+        let user = check
+            .user
+            .clone()
+            .or_else(|| section.and_then(|m| m.user.clone()))?;
+        let file = check
+            .password_file
+            .clone()
+            .or_else(|| section.and_then(|m| m.password_file.clone()))?;
+        Some((user, file))
+    }
+
+    fn validate_mysql(&self, v: &mut Validator<'_>) {
+        use Seg::{Index, Key};
+        for (i, check) in self.checks.iter().enumerate() {
+            let mysql = matches!(check.kind, CheckKind::Mysql | CheckKind::MysqlReplication);
+            let at = |key| [Key("check"), Index(i), Key(key)];
+            for (key, set, applies) in [
+                ("user", check.user.is_some(), mysql),
+                ("password_file", check.password_file.is_some(), mysql),
+                (
+                    "max_lag",
+                    check.max_lag.is_some(),
+                    check.kind == CheckKind::MysqlReplication,
+                ),
+            ] {
+                if set && !applies {
+                    let owner = if key == "max_lag" {
+                        "mysql-replication"
+                    } else {
+                        "mysql\" or \"mysql-replication"
+                    };
+                    v.fail(&at(key), format!("{key} only applies to kind = \"{owner}\" (this check is kind = \"{}\")", check.kind));
+                }
+            }
+            if mysql && self.mysql_login(check).is_none() {
+                v.fail(
+                    &[Key("check"), Index(i)],
+                    format!(
+                        "kind = \"{}\" needs user and password_file (here or in [mysql])",
+                        check.kind
+                    ),
+                );
+            }
+        }
+        let Some(mysql) = &self.mysql else { return };
+        let at = |key| [Key("mysql"), Key(key)];
+        if mysql.user.is_some() != mysql.password_file.is_some() {
+            v.fail(&at("user"), "user and password_file go together");
+        }
+        if mysql.admin_user.is_some() != mysql.admin_password_file.is_some() {
+            v.fail(
+                &at("admin_user"),
+                "admin_user and admin_password_file go together",
+            );
+        }
+        if mysql.port == 0 {
+            v.fail(&at("port"), "port 0 cannot be reached (expected e.g. 3306)");
+        }
+        if mysql.timeout.is_zero() {
+            v.fail(&at("timeout"), "0 (expected e.g. \"5s\")");
+        }
+        if mysql.fencing.is_some() {
+            if mysql.admin_user.is_none() {
+                v.fail(&[Key("mysql"), Key("fencing")], "fencing sets read_only: it needs admin_user and admin_password_file in [mysql]");
+            }
+            if self.policy.kind != PolicyKind::ActivePassive {
+                v.fail(
+                    &[Key("mysql"), Key("fencing")],
+                    "fencing keeps one writer: it needs [policy] kind = \"active-passive\"",
+                );
+            }
+        }
+    }
+}
+
 /// `[damping]`: how many changes of one thing are notified before it counts as flapping.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -637,6 +794,27 @@ impl Config {
                 }
             }
         }
+        for check in &mut config.checks {
+            if let Some(file) = &mut check.password_file {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        if let Some(mysql) = &mut config.mysql {
+            for file in [
+                &mut mysql.password_file,
+                &mut mysql.admin_password_file,
+                &mut mysql.replication_password_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         if let Some(admin) = &mut config.admin {
             if let Some(file) = &mut admin.token_file {
                 if file.is_relative() {
@@ -650,6 +828,7 @@ impl Config {
             errors: Vec::new(),
         };
         config.validate(&mut v);
+        config.validate_mysql(&mut v);
         if v.errors.is_empty() {
             Ok(config)
         } else {
@@ -780,7 +959,10 @@ impl Config {
                     "expect_rcode",
                     "expect_answer",
                 ],
-                CheckKind::Tcp | CheckKind::Ssh => &[],
+                CheckKind::Tcp
+                | CheckKind::Ssh
+                | CheckKind::Mysql
+                | CheckKind::MysqlReplication => &[],
             };
             for (key, set) in [
                 ("path", check.path.is_some()),
@@ -1072,6 +1254,7 @@ impl Config {
             CheckKind::Http => 80,
             CheckKind::Ssh => 22,
             CheckKind::Dns => 53,
+            CheckKind::Mysql | CheckKind::MysqlReplication => 3306,
             CheckKind::Tcp => 0,
         })
     }

@@ -76,6 +76,14 @@ pub enum DaemonError {
         /// Why.
         message: String,
     },
+    /// `[mysql]` cannot be used (a password file, fencing without the `mysql` feature).
+    #[error("{path}: [mysql]: {message}")]
+    Mysql {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The zone cannot be loaded or served.
     #[error(transparent)]
     Dns(#[from] failover_dns::DnsError),
@@ -185,6 +193,15 @@ pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
                         check: c.name.clone(),
                         message: e.to_string(),
                     })?)
+                }
+                CheckKind::Mysql | CheckKind::MysqlReplication => {
+                    crate::mysql_cli::check(config, c, port).map_err(|message| {
+                        DaemonError::Check {
+                            path: config.path.clone(),
+                            check: c.name.clone(),
+                            message,
+                        }
+                    })?
                 }
                 CheckKind::Http => {
                     let defaults = HttpOptions::new(port);
@@ -364,6 +381,14 @@ pub fn writers(config: &Config) -> Result<Vec<Arc<dyn ZoneWriter>>, DaemonError>
         .collect()
 }
 
+/// The fence of `[mysql.fencing]`, when it is configured.
+pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, DaemonError> {
+    crate::mysql_cli::fence(config).map_err(|message| DaemonError::Mysql {
+        path: config.path.clone(),
+        message,
+    })
+}
+
 /// Loads the zone file named by the config and checks the managed names against it.
 pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
     let zone = Zone::from_file_for(&config.zone.file, &config.zone.name)?;
@@ -469,6 +494,14 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
         }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
+    if let Some(fencing) = config.mysql.as_ref().and_then(|m| m.fencing.as_ref()) {
+        let _ = writeln!(
+            out,
+            "mysql fencing: before the answer moves, read_only = 1 on the old primary and 0 on the new; a new primary lagging more than {} is not promoted unless the old one has been down for {}",
+            humantime::format_duration(fencing.max_promote_lag),
+            humantime::format_duration(fencing.promote_after_down)
+        );
+    }
     if !config.zone.allow_transfer.is_empty() || !config.zone.notify.is_empty() {
         let _ = writeln!(
             out,
@@ -544,6 +577,7 @@ fn list_or_none<T: ToString>(items: &[T]) -> String {
 pub fn check(config: &Config) -> Result<String, DaemonError> {
     let zone = load_zone(config)?;
     checks(config)?;
+    fence(config)?;
     notifiers(config)?;
     writers(config)?;
     Ok(plan(config, &zone))
@@ -587,6 +621,9 @@ fn build_supervisor(config: &Config, served: &ServedZone) -> Result<Supervisor, 
     }
     for notifier in notifiers(config)? {
         supervisor = supervisor.notifier(notifier);
+    }
+    if let Some(fence) = fence(config)? {
+        supervisor = supervisor.fence(fence);
     }
     if let Some(admin) = &config.admin {
         admin.token().map_err(|message| DaemonError::Admin {

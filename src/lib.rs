@@ -7,10 +7,13 @@
 //! - [`core`] (`failover-core`): traits, arbiter, policies, supervisor, probes, notifiers.
 //! - [`dns`] (`failover-dns`, feature `dns`): the built-in authoritative DNS server.
 //! - [`sync`] (`failover-sync`, feature `sync`): the two-way file mirror.
+//! - [`mysql`] (`failover-mysql`, feature `mysql`): MySQL checks, pair status and setup, fencing.
 
 pub use failover_core as core;
 #[cfg(feature = "dns")]
 pub use failover_dns as dns;
+#[cfg(feature = "mysql")]
+pub use failover_mysql as mysql;
 #[cfg(feature = "sync")]
 pub use failover_sync as sync;
 
@@ -22,6 +25,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "dns")]
 pub mod demo;
+pub mod mysql_cli;
 
 /// Resolves on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
 pub async fn shutdown_signal() {

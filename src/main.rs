@@ -63,6 +63,12 @@ enum Command {
         #[arg(long)]
         show: bool,
     },
+    /// The MySQL/MariaDB pair on the nodes ([mysql] in the config).
+    #[cfg(feature = "mysql")]
+    Mysql {
+        #[command(subcommand)]
+        action: MysqlAction,
+    },
     /// A self-contained demonstration on loopback: two web nodes, the zone, a failover and back.
     Demo {
         /// Where to serve the demo zone.
@@ -190,6 +196,25 @@ fn mirror(args: MirrorArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "mysql")]
+#[derive(Debug, Subcommand)]
+enum MysqlAction {
+    /// Print both directions of the pair: threads, lag, errors, read_only, GTID positions, and
+    /// warnings. Exits 0 when all is well, 1 otherwise.
+    Status {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Make the two nodes a master-master pair (replication user, CHANGE MASTER TO, start) with
+    /// [mysql] admin_user; refuses a server that replicates from elsewhere; safe to run again.
+    Setup {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +441,42 @@ fn main() -> ExitCode {
                     Ok(done) => {
                         println!("done: {done}");
                         ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            #[cfg(feature = "mysql")]
+            Command::Mysql { action } => {
+                let (MysqlAction::Status { config } | MysqlAction::Setup { config }) = &action;
+                let config = match load(config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                let result =
+                    match action {
+                        MysqlAction::Status { .. } => failover::mysql_cli::status(&config)
+                            .await
+                            .map(|(text, healthy)| {
+                                (
+                                    text,
+                                    if healthy {
+                                        ExitCode::SUCCESS
+                                    } else {
+                                        ExitCode::FAILURE
+                                    },
+                                )
+                            }),
+                        MysqlAction::Setup { .. } => failover::mysql_cli::setup(&config)
+                            .await
+                            .map(|text| (text, ExitCode::SUCCESS)),
+                    };
+                match result {
+                    Ok((text, code)) => {
+                        print!("{text}");
+                        code
                     }
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -28,6 +28,7 @@ fn sources() -> Vec<PathBuf> {
         "failover-core",
         "failover-dns",
         "failover-sync",
+        "failover-mysql",
         "examples",
         "benches",
         "tests",
@@ -65,6 +66,7 @@ fn library_code_has_no_bare_unwrap_or_anyhow() {
         let library = path.starts_with("failover-core/src")
             || path.starts_with("failover-dns/src")
             || path.starts_with("failover-sync/src");
+        || path.starts_with("failover-mysql/src");
         if !library {
             continue;
         }
@@ -95,6 +97,7 @@ fn every_crate_uses_the_workspace_lints() {
         "failover-core/Cargo.toml",
         "failover-dns/Cargo.toml",
         "failover-sync/Cargo.toml",
+        "failover-mysql/Cargo.toml",
     ] {
         let text = std::fs::read_to_string(manifest).unwrap_or_default();
         assert!(

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::damping::{Damper, Damping};
 use crate::event::{Event, EventKind};
+use crate::fence::{FenceStep, LeavingNode, PublishContext, Veto};
 use crate::model::{CheckName, Health, Moment, NodeName, Observation, Outcome};
 use crate::policy::{AllDown, ClusterView, NodeView, Policy};
 use crate::zone::{ManagedAnswer, Publication};
@@ -285,6 +286,8 @@ pub struct Arbiter {
     failback_requested: bool,
     damper: Damper,
     overrides: std::collections::BTreeSet<Override>,
+    /// An answer a fence refused, held back until the instant.
+    vetoed: Option<(Vec<NodeName>, Instant)>,
 }
 
 impl std::fmt::Debug for Arbiter {
@@ -354,6 +357,7 @@ impl Arbiter {
             failback_requested: false,
             damper,
             overrides: std::collections::BTreeSet::new(),
+            vetoed: None,
         };
         // A node without critical checks is up from the start.
         for index in 0..arbiter.nodes.len() {
@@ -399,7 +403,12 @@ impl Arbiter {
     /// Lets time pass: runs timers (`failback_after`, damping windows) due by `now`.
     pub fn tick(&mut self, now: Moment) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.recheck_at.is_some_and(|at| at <= now.mono) {
+        let recheck = self.recheck_at.is_some_and(|at| at <= now.mono);
+        let veto_over = self.vetoed.as_ref().is_some_and(|(_, at)| *at <= now.mono);
+        if veto_over {
+            self.vetoed = None;
+        }
+        if recheck || veto_over {
             self.recheck_at = None;
             self.evaluate(now, &mut out);
         }
@@ -409,10 +418,14 @@ impl Arbiter {
 
     /// When [`tick`](Arbiter::tick) next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.recheck_at, self.damper.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.recheck_at,
+            self.damper.next_deadline(),
+            self.vetoed.as_ref().map(|(_, at)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// An operator asks to move the answer back to the preferred node (`failback = "manual"`).
@@ -465,6 +478,101 @@ impl Arbiter {
         let mut out = Vec::new();
         self.damper.pass(event, now, &mut out);
         out
+    }
+
+    /// What a [`Fence`](crate::Fence) needs to judge moving the answer from `from` (what the
+    /// writers publish) to `publication`'s nodes: who leaves, their health, how long they have
+    /// been down at `now`.
+    pub fn publish_context(
+        &self,
+        now: Moment,
+        from: &[NodeName],
+        publication: &Publication,
+    ) -> PublishContext {
+        let leaving = from
+            .iter()
+            .filter(|n| !publication.nodes.contains(n))
+            .map(|name| {
+                let view = self.nodes.iter().find(|v| &v.name == name);
+                let health = view.map_or(Health::Unknown, |v| v.health);
+                LeavingNode {
+                    node: name.clone(),
+                    health,
+                    down_for: view
+                        .filter(|v| v.health == Health::Down)
+                        .and_then(|v| v.since)
+                        .map(|since| now.since(since)),
+                }
+            })
+            .collect();
+        PublishContext {
+            from: from.to_vec(),
+            to: publication.nodes.clone(),
+            leaving,
+            publication: publication.clone(),
+        }
+    }
+
+    /// A fence approved a move; its steps become `fence-step` events.
+    pub fn fenced(&mut self, now: Moment, fence: &str, steps: Vec<FenceStep>) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.fence_events(now, fence, steps, &mut out);
+        out
+    }
+
+    /// A fence refused to move the answer from `kept` (what the writers publish) to `refused`.
+    ///
+    /// If `refused` is still the current answer, the arbiter goes back to `kept` and will not
+    /// decide `refused` again before `veto.retry_after` has passed (another answer may come
+    /// sooner). Either way the steps and the refusal are events.
+    pub fn publish_vetoed(
+        &mut self,
+        now: Moment,
+        fence: &str,
+        kept: Vec<NodeName>,
+        refused: Vec<NodeName>,
+        veto: Veto,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.fence_events(now, fence, veto.steps, &mut out);
+        if self.current == refused {
+            self.current = kept.clone();
+            self.vetoed = Some((refused.clone(), now.mono + veto.retry_after));
+        }
+        let event = Event {
+            at: now.wall,
+            kind: EventKind::PublishVetoed {
+                fence: fence.to_owned(),
+                kept,
+                refused,
+                reason: veto.reason,
+                retry_after: veto.retry_after,
+            },
+        };
+        self.damper.pass(event, now, &mut out);
+        out
+    }
+
+    fn fence_events(
+        &mut self,
+        now: Moment,
+        fence: &str,
+        steps: Vec<FenceStep>,
+        out: &mut Vec<Action>,
+    ) {
+        for step in steps {
+            let event = Event {
+                at: now.wall,
+                kind: EventKind::FenceStep {
+                    fence: fence.to_owned(),
+                    node: step.node,
+                    action: step.action,
+                    done: step.done,
+                    detail: step.detail,
+                },
+            };
+            self.damper.pass(event, now, out);
+        }
     }
 
     /// The nodes published now.
@@ -820,6 +928,11 @@ impl Arbiter {
         if answer.is_empty() || answer == previous {
             return;
         }
+        if let Some((refused, until)) = &self.vetoed {
+            if *refused == answer && now.mono < *until {
+                return;
+            }
+        }
         let kind = self.classify(&previous, &answer);
         self.current = answer;
         self.damper.pass(Event { at: now.wall, kind }, now, out);
@@ -899,6 +1012,7 @@ impl Arbiter {
 #[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
+    use crate::fence::{FenceStep, Veto};
     use crate::model::FailureClass;
     use crate::policy::{ActivePassive, AllHealthy, Failback};
     use std::time::Duration;
@@ -1418,5 +1532,104 @@ mod tests {
             Arbiter::new(s, auto_30s()),
             Err(ArbiterError::ZeroThreshold(_))
         ));
+    }
+
+    #[test]
+    fn the_publish_context_says_how_long_the_old_primary_has_been_down() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.round(true, true);
+        let failed_at = s.now;
+        let mut moved = Vec::new();
+        for _ in 0..3 {
+            moved.extend(s.round(false, true));
+        }
+        let publication = match moved.iter().find(|a| matches!(a, Action::Publish(_))) {
+            Some(Action::Publish(p)) => p.clone(),
+            _ => panic!("no failover: {moved:?}"),
+        };
+        // The third failure came two intervals after the first; one more interval has passed.
+        let context = s
+            .arbiter
+            .publish_context(s.now, &names(&["master"]), &publication);
+        assert_eq!(context.to, names(&["slave"]));
+        assert_eq!(context.leaving.len(), 1);
+        assert_eq!(context.leaving[0].health, Health::Down);
+        assert_eq!(context.leaving[0].down_for, Some(INTERVAL));
+        assert!(s.now.since(failed_at) > INTERVAL);
+        // A failback leaves a node that is up: no down time.
+        let back = s.arbiter.publish_context(
+            s.now,
+            &names(&["slave"]),
+            &s.arbiter.publication_for(&names(&["master"])),
+        );
+        assert_eq!(back.leaving[0].health, Health::Up);
+        assert_eq!(back.leaving[0].down_for, None);
+    }
+
+    #[test]
+    fn a_vetoed_failover_keeps_the_answer_and_is_decided_again_after_retry_after() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.round(true, true);
+        for _ in 0..3 {
+            s.round(false, true);
+        }
+        assert_eq!(s.arbiter.answer(), names(&["slave"]));
+        let veto = Veto {
+            reason: "slave's SQL thread is 42 s behind".into(),
+            steps: vec![FenceStep::done(&"master".into(), "set read_only = 1", "ok")],
+            retry_after: Duration::from_secs(10),
+        };
+        let actions = s.arbiter.publish_vetoed(
+            s.now,
+            "mysql fencing",
+            names(&["master"]),
+            names(&["slave"]),
+            veto,
+        );
+        let kinds: Vec<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Notify(e) => Some(e.name()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["fence-step", "publish-vetoed"]);
+        let Some(Action::Notify(refusal)) = actions.last() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "mysql fencing refused to move the answer to slave: slave's SQL thread is 42 s behind; the answer stays on master, decided again in 10s"
+        );
+        assert_eq!(s.arbiter.answer(), names(&["master"]));
+        assert!(published(&actions).is_empty());
+        // New probes within the hold do not publish the refused answer again...
+        let before = s.published().len();
+        for _ in 0..4 {
+            s.round(false, true);
+        }
+        assert_eq!(s.published().len(), before);
+        assert_eq!(s.arbiter.answer(), names(&["master"]));
+        // ...and once it has passed (10 s after the veto) the arbiter decides again.
+        s.round(false, true);
+        assert_eq!(s.published().len(), before + 1);
+        assert_eq!(s.arbiter.answer(), names(&["slave"]));
+    }
+
+    #[test]
+    fn a_veto_of_an_answer_no_longer_current_changes_nothing() {
+        let mut s = Script::new(spec(AllDown::KeepLast), auto_30s());
+        s.round(true, true);
+        let veto = Veto {
+            reason: "late".into(),
+            steps: Vec::new(),
+            retry_after: Duration::from_secs(10),
+        };
+        let actions =
+            s.arbiter
+                .publish_vetoed(s.now, "f", names(&["master"]), names(&["slave"]), veto);
+        assert_eq!(actions.len(), 1, "the refusal is still reported");
+        assert_eq!(s.arbiter.answer(), names(&["master"]));
+        assert!(s.arbiter.next_deadline().is_none());
     }
 }

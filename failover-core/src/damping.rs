@@ -140,13 +140,15 @@ fn state_word(event: &Event) -> String {
         EventKind::Failover { to, .. }
         | EventKind::Failback { to, .. }
         | EventKind::AnswerChanged { to, .. }
-        | EventKind::AllDown { answer: to, .. } => format!(
+        | EventKind::AllDown { answer: to, .. }
+        | EventKind::PublishVetoed { kept: to, .. } => format!(
             "answer {}",
             to.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
         ),
         EventKind::PublishFailed { .. } => "failing".to_owned(),
         EventKind::PublishRecovered { .. } => "published".to_owned(),
         EventKind::Override { action } => action.clone(),
+        EventKind::FenceStep { action, .. } => action.clone(),
         EventKind::Flapping { .. } | EventKind::Settled { .. } => String::new(),
     }
 }

@@ -141,6 +141,33 @@ pub enum EventKind {
         /// What was done (`drain master`, `undo force http on slave down`).
         action: String,
     },
+    /// A fence did (or failed to do) one step before the answer moved.
+    FenceStep {
+        /// The fence (`mysql fencing`).
+        fence: String,
+        /// The node the step was done to.
+        node: NodeName,
+        /// What was done (`set read_only = 1`).
+        action: String,
+        /// Whether it succeeded.
+        done: bool,
+        /// What the node said, or why it failed.
+        detail: String,
+    },
+    /// A fence refused to let the answer move; the answer stays and is decided again later.
+    PublishVetoed {
+        /// The fence.
+        fence: String,
+        /// Nodes still published.
+        kept: Vec<NodeName>,
+        /// Nodes the answer would have moved to.
+        refused: Vec<NodeName>,
+        /// Why.
+        reason: String,
+        /// When the arbiter decides again.
+        #[serde(with = "humantime_serde")]
+        retry_after: Duration,
+    },
     /// A flapping subject has been stable for a whole window.
     Settled {
         /// What had flapped.
@@ -173,6 +200,8 @@ impl Event {
                 subject.clone()
             }
             EventKind::Override { action } => format!("override {action}"),
+            EventKind::FenceStep { node, .. } => format!("fence on {node}"),
+            EventKind::PublishVetoed { .. } => "answer".to_owned(),
         }
     }
 
@@ -192,6 +221,8 @@ impl Event {
             EventKind::Flapping { .. } => "flapping",
             EventKind::Settled { .. } => "settled",
             EventKind::Override { .. } => "override",
+            EventKind::FenceStep { .. } => "fence-step",
+            EventKind::PublishVetoed { .. } => "publish-vetoed",
         }
     }
 
@@ -333,6 +364,30 @@ impl fmt::Display for Event {
                 humantime::format_duration(*window)
             ),
             EventKind::Override { action } => write!(f, "operator override: {action}"),
+            EventKind::FenceStep {
+                fence,
+                node,
+                action,
+                done,
+                detail,
+            } => write!(
+                f,
+                "{fence}: {action} on {node}: {} ({detail})",
+                if *done { "done" } else { "FAILED" }
+            ),
+            EventKind::PublishVetoed {
+                fence,
+                kept,
+                refused,
+                reason,
+                retry_after,
+            } => write!(
+                f,
+                "{fence} refused to move the answer to {}: {reason}; the answer stays on {}, decided again in {}",
+                list(refused),
+                list(kept),
+                humantime::format_duration(*retry_after)
+            ),
             EventKind::Settled {
                 subject,
                 suppressed,

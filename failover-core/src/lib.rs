@@ -2,7 +2,8 @@
 //! a site's name points, the policies it consults, and the supervisor that runs probes and
 //! effects on tokio.
 //!
-//! What is here: [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`] and [`Policy`];
+//! What is here: [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`], [`Policy`] and
+//! [`Fence`] (a pre-publish hook);
 //! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the built-in policies
 //! [`ActivePassive`] and [`AllHealthy`]; the [`Supervisor`]; the built-in probes (`tcp`, `http`,
 //! `ssh`) and notifiers (log, command hook).
@@ -50,6 +51,7 @@
 mod arbiter;
 mod damping;
 mod event;
+mod fence;
 mod health;
 mod mirror;
 mod model;
@@ -66,6 +68,7 @@ pub use arbiter::{
 };
 pub use damping::Damping;
 pub use event::{Event, EventKind};
+pub use fence::{Fence, FenceReport, FenceStep, LeavingNode, PublishContext, Veto};
 pub use health::{HealthCheck, Target};
 pub use mirror::{
     Conflict, FailedPath, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport,

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::arbiter::{Action, Arbiter, ArbiterError, ClusterStatus, Override};
 use crate::event::Event;
+use crate::fence::{Fence, FenceReport, Veto};
 use crate::health::{HealthCheck, Target};
 use crate::model::{CheckName, FailureClass, Moment, NodeName, Observation, Outcome};
 use crate::notify::Notifier;
@@ -94,6 +95,7 @@ pub struct Supervisor {
     checks: Vec<CheckEntry>,
     writers: Vec<Arc<dyn ZoneWriter>>,
     notifiers: Vec<Arc<dyn Notifier>>,
+    fence: Option<Arc<dyn Fence>>,
     status: watch::Sender<StatusReport>,
 }
 
@@ -227,8 +229,16 @@ impl Supervisor {
             checks: Vec::new(),
             writers: Vec::new(),
             notifiers: Vec::new(),
+            fence: None,
             status,
         }
+    }
+
+    /// Runs `fence` before every publication that moves the answer to other nodes (see
+    /// [`Fence`] for when); the writers get such a publication only once the fence approves it.
+    pub fn fence(mut self, fence: Arc<dyn Fence>) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// Probes node `name` at `address`. Must be a node of the arbiter's spec.
@@ -345,6 +355,14 @@ impl Supervisor {
             notify_to: &notify_to,
             recent: &mut recent,
         };
+        let (fence_results, mut fenced) = mpsc::channel::<FenceResult>(4);
+        let mut gate = Gate {
+            fence: self.fence.clone(),
+            granted: Vec::new(),
+            in_flight: None,
+            waiting: None,
+            results: fence_results,
+        };
         tokio::pin!(shutdown);
         loop {
             let deadline = self.arbiter.next_deadline();
@@ -371,6 +389,7 @@ impl Supervisor {
                     }
                 },
                 () = sleep_until(deadline), if deadline.is_some() => self.arbiter.tick(now()),
+                Some(result) = fenced.recv() => gate.finished(result, &mut self.arbiter, &mut effects),
                 Some((command, reply)) = commands.recv() => {
                     let result = match command {
                         AdminCommand::Override { what, set } => {
@@ -390,7 +409,21 @@ impl Supervisor {
                     }
                 }
             };
-            effects.apply(actions);
+            // Publications pass the gate (the fence, when there is one) before the writers.
+            let mut actions = actions;
+            while !actions.is_empty() {
+                let mut publications = Vec::new();
+                effects.apply(actions, &mut publications);
+                actions = Vec::new();
+                for publication in publications {
+                    actions.extend(gate.admit(
+                        publication,
+                        &self.arbiter,
+                        &mut effects,
+                        &mut tasks,
+                    ));
+                }
+            }
             self.status.send_replace(StatusReport {
                 cluster: self.arbiter.status(),
                 publication: self.arbiter.publication(),
@@ -411,6 +444,114 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     }
 }
 
+/// What a fence said about a publication.
+struct FenceResult {
+    publication: Publication,
+    from: Vec<NodeName>,
+    verdict: Result<FenceReport, Veto>,
+}
+
+/// Holds publications that move the answer until the fence approves them; one fence call at a
+/// time, and only the newest waiting publication is fenced next.
+struct Gate {
+    fence: Option<Arc<dyn Fence>>,
+    /// The nodes the writers were last handed.
+    granted: Vec<NodeName>,
+    /// The nodes being fenced now.
+    in_flight: Option<Vec<NodeName>>,
+    /// The newest publication decided while a fence ran.
+    waiting: Option<Publication>,
+    results: mpsc::Sender<FenceResult>,
+}
+
+/// How long the arbiter holds back an answer whose fence gave no verdict in time.
+const FENCE_TIMEOUT_RETRY: Duration = Duration::from_secs(5);
+
+impl Gate {
+    /// A publication the arbiter decided: straight to the writers, or to the fence.
+    fn admit(
+        &mut self,
+        publication: Publication,
+        arbiter: &Arbiter,
+        effects: &mut Effects<'_>,
+        tasks: &mut JoinSet<()>,
+    ) -> Vec<Action> {
+        let Some(fence) = self.fence.clone() else {
+            effects.publish(publication);
+            return Vec::new();
+        };
+        if self.in_flight.is_some() {
+            self.waiting = Some(publication);
+            return Vec::new();
+        }
+        if publication.nodes == self.granted {
+            // Back to what the writers have: nothing to fence, nothing to publish.
+            return Vec::new();
+        }
+        if self.granted.is_empty() {
+            self.granted = publication.nodes.clone();
+            effects.publish(publication);
+            return Vec::new();
+        }
+        let context = arbiter.publish_context(now(), &self.granted, &publication);
+        tracing::info!(from = ?context.from, to = ?context.to, fence = fence.describe(), "fencing before publishing");
+        self.in_flight = Some(publication.nodes.clone());
+        let results = self.results.clone();
+        tasks.spawn(async move {
+            let timeout = fence.timeout();
+            let verdict = match tokio::time::timeout(timeout, fence.before_publish(&context)).await
+            {
+                Ok(verdict) => verdict,
+                Err(_) => Err(Veto {
+                    reason: format!("no verdict within {}", humantime::format_duration(timeout)),
+                    steps: Vec::new(),
+                    retry_after: FENCE_TIMEOUT_RETRY,
+                }),
+            };
+            let _ = results
+                .send(FenceResult {
+                    publication: context.publication,
+                    from: context.from,
+                    verdict,
+                })
+                .await;
+        });
+        Vec::new()
+    }
+
+    /// The fence answered: approve (the publication goes to the writers) or veto (the arbiter
+    /// goes back to what the writers have). Then the newest waiting publication, if any.
+    fn finished(
+        &mut self,
+        result: FenceResult,
+        arbiter: &mut Arbiter,
+        effects: &mut Effects<'_>,
+    ) -> Vec<Action> {
+        self.in_flight = None;
+        let fence = self
+            .fence
+            .as_ref()
+            .map(|f| f.describe())
+            .unwrap_or_default();
+        let mut actions = match result.verdict {
+            Ok(report) => {
+                self.granted = result.publication.nodes.clone();
+                let actions = arbiter.fenced(now(), &fence, report.steps);
+                effects.publish(result.publication);
+                actions
+            }
+            Err(veto) => {
+                arbiter.publish_vetoed(now(), &fence, result.from, result.publication.nodes, veto)
+            }
+        };
+        // The newest answer decided meanwhile goes through the gate again.
+        if let Some(waiting) = self.waiting.take() {
+            actions.push(Action::Publish(waiting));
+        }
+        actions
+    }
+}
+
 struct Effects<'a> {
     publish_to: &'a [watch::Sender<Option<Publication>>],
     notify_to: &'a [mpsc::Sender<Event>],
@@ -418,15 +559,11 @@ struct Effects<'a> {
 }
 
 impl Effects<'_> {
-    fn apply(&mut self, actions: Vec<Action>) {
+    /// Carries out notifications and records; publications are handed back for the gate.
+    fn apply(&mut self, actions: Vec<Action>, publications: &mut Vec<Publication>) {
         for action in actions {
             match action {
-                Action::Publish(publication) => {
-                    tracing::info!(nodes = ?publication.nodes, "publishing");
-                    for writer in self.publish_to {
-                        writer.send_replace(Some(publication.clone()));
-                    }
-                }
+                Action::Publish(publication) => publications.push(publication),
                 Action::Notify(event) => {
                     for queue in self.notify_to {
                         if let Err(mpsc::error::TrySendError::Full(event)) =
@@ -445,6 +582,13 @@ impl Effects<'_> {
                     self.remember(event);
                 }
             }
+        }
+    }
+
+    fn publish(&mut self, publication: Publication) {
+        tracing::info!(nodes = ?publication.nodes, "publishing");
+        for writer in self.publish_to {
+            writer.send_replace(Some(publication.clone()));
         }
     }
 

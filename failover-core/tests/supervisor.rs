@@ -214,3 +214,107 @@ async fn a_failed_publish_is_reported_and_retried() {
         .any(|e| e.name() == "publish-recovered"));
     handle.shutdown().await;
 }
+
+/// A fence that refuses the first `refuse_first` calls and records every context it is given.
+#[derive(Default)]
+struct ScriptedFence {
+    refuse_first: AtomicU32,
+    contexts: Mutex<Vec<PublishContext>>,
+}
+
+#[async_trait]
+impl Fence for ScriptedFence {
+    fn describe(&self) -> String {
+        "scripted fence".into()
+    }
+
+    async fn before_publish(&self, context: &PublishContext) -> Result<FenceReport, Veto> {
+        self.contexts.lock().unwrap().push(context.clone());
+        // Fencing takes time; the writers must wait for it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let step = FenceStep::done(&context.from[0], "set read_only = 1", "ok");
+        if self
+            .refuse_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Veto {
+                reason: "replica 42 s behind".into(),
+                steps: vec![step],
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        Ok(FenceReport { steps: vec![step] })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fence_holds_the_failover_until_it_approves() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let recorder = Arc::new(Recorder::default());
+    let fence = Arc::new(ScriptedFence {
+        refuse_first: AtomicU32::new(1),
+        ..ScriptedFence::default()
+    });
+    let handle = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(recorder.clone())
+        .fence(fence.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first publication is not a move: nothing to fence.
+    assert_eq!(
+        *recorder.published.lock().unwrap(),
+        vec![names(&["master"])]
+    );
+    assert!(fence.contexts.lock().unwrap().is_empty());
+
+    switch.set("master", false);
+    // Down with the probe at 6 s; the fence refuses at 6.3 s.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    assert_eq!(
+        *recorder.published.lock().unwrap(),
+        vec![names(&["master"])],
+        "a refused failover is not published"
+    );
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.cluster.answer, names(&["master"]));
+    let kinds: Vec<&str> = status.recent_events.iter().map(|e| e.name()).collect();
+    assert!(
+        kinds.ends_with(&["fence-step", "publish-vetoed"]),
+        "{kinds:?}"
+    );
+    {
+        let contexts = fence.contexts.lock().unwrap();
+        assert_eq!(contexts.len(), 1);
+        assert_eq!(contexts[0].from, names(&["master"]));
+        assert_eq!(contexts[0].to, names(&["slave"]));
+        assert_eq!(contexts[0].leaving[0].health, Health::Down);
+        assert_eq!(contexts[0].leaving[0].down_for, Some(Duration::ZERO));
+    }
+
+    // Decided again 5 s after the refusal (11.3 s); approved 0.3 s later.
+    tokio::time::sleep(Duration::from_millis(4_900)).await;
+    assert_eq!(fence.contexts.lock().unwrap().len(), 2);
+    assert_eq!(recorder.published.lock().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        recorder.published.lock().unwrap().last().unwrap(),
+        &names(&["slave"])
+    );
+    {
+        let contexts = fence.contexts.lock().unwrap();
+        assert_eq!(
+            contexts[1].leaving[0].down_for,
+            Some(Duration::from_millis(5_300))
+        );
+    }
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.cluster.answer, names(&["slave"]));
+    assert_eq!(status.recent_events.last().unwrap().name(), "fence-step");
+    handle.shutdown().await;
+}

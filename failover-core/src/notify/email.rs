@@ -261,6 +261,8 @@ fn importance(event: &Event) -> u8 {
         EventKind::CheckUp { .. } | EventKind::Settled { .. } => 1,
         EventKind::PublishRecovered { .. } => 0,
         EventKind::Override { .. } => 5,
+        EventKind::PublishVetoed { .. } => 8,
+        EventKind::FenceStep { .. } => 6,
     }
 }
 
@@ -301,6 +303,13 @@ fn action_taken(event: &Event) -> Option<String> {
         )),
         EventKind::PublishFailed { writer, .. } => Some(format!(
             "publishing to {writer} failed; it is being retried with backoff."
+        )),
+        EventKind::PublishVetoed { kept, .. } => Some(format!(
+            "the answer was not moved; it stays on {}.",
+            kept.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         _ => None,
     }

@@ -104,6 +104,8 @@ pub const EVENT_NAMES: &[&str] = &[
     "flapping",
     "settled",
     "override",
+    "fence-step",
+    "publish-vetoed",
 ];
 
 /// Passes only the named events on to a notifier (`events = ["failover", "node-down"]`).
