@@ -65,8 +65,8 @@ fn library_code_has_no_bare_unwrap_or_anyhow() {
     for path in sources() {
         let library = path.starts_with("failover-core/src")
             || path.starts_with("failover-dns/src")
-            || path.starts_with("failover-sync/src");
-        || path.starts_with("failover-mysql/src");
+            || path.starts_with("failover-sync/src")
+            || path.starts_with("failover-mysql/src");
         if !library {
             continue;
         }
