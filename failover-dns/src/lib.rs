@@ -50,6 +50,7 @@ mod answer;
 mod error;
 mod served;
 mod server;
+mod udp;
 mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
