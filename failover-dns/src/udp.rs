@@ -25,8 +25,9 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// Largest UDP query read; anything longer arrives truncated and is answered FORMERR.
 const UDP_QUERY_MAX: usize = 4096;
 
-/// Initial capacity of a response buffer: room for any UDP answer we send without EDNS and most with.
-const RESPONSE_CAPACITY: usize = 4096;
+/// Initial capacity of a response buffer: any UDP answer without EDNS. A buffer that needs more
+/// grows once and keeps its capacity, so there is no allocation per query in steady state.
+const RESPONSE_CAPACITY: usize = 512;
 
 /// A UDP socket bound to `addr`, with the read timeout the stop flag needs.
 pub(crate) fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError> {
@@ -118,8 +119,10 @@ mod batched {
     use crate::served::ServedZone;
 
     /// Most queries taken per `recvmmsg`. Under load the socket queue holds many; more per call
-    /// means fewer calls and fewer sleeps, at 4 KiB of buffer each.
-    pub(super) const BATCH: usize = 32;
+    /// means fewer calls, and fewer wake-ups of the clients (they get their responses in bursts).
+    /// Measured with dnsperf on loopback: 64 takes fewer context switches per query than 32 and
+    /// as few as 128; it costs 256 KiB of query buffers per worker.
+    pub(super) const BATCH: usize = 64;
 
     /// The buffers of one worker, allocated once.
     struct Buffers {
