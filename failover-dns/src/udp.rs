@@ -176,6 +176,8 @@ mod batched {
         gso_headers: MultiHeaders<SockaddrStorage>,
         /// Whether to group responses with GSO (cleared when the kernel refuses it).
         gso: bool,
+        /// The receivers of one `sendmmsg`.
+        scratch_peers: [Option<SockaddrStorage>; BATCH],
     }
 
     /// Batch positions of responses still to send one by one.
@@ -212,6 +214,7 @@ mod batched {
                 send_headers: MultiHeaders::preallocate(BATCH, None),
                 gso_headers: MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(u16))),
                 gso,
+                scratch_peers: [None; BATCH],
             })
         }
 
@@ -260,88 +263,81 @@ mod batched {
         /// sends many queries from one port (forwarders, load generators); otherwise the groups
         /// are single responses and the cost is one sort of the batch.
         fn send(&mut self, fd: RawFd, ready: usize) {
-            let mut order: [u8; BATCH] = std::array::from_fn(|position| position as u8);
-            let order = &mut order[..ready];
             let mut singles = Singles {
                 positions: [0; BATCH],
                 len: 0,
             };
             if self.gso && ready > 1 {
                 // By length, then client, then arrival: each group is a contiguous run.
-                order.sort_unstable_by_key(|&position| {
-                    let position = usize::from(position);
+                let mut keys: [SendKey; BATCH] = std::array::from_fn(|position| {
                     let peer = peer_key(self.peers[position].as_ref());
-                    (self.responses[position].len(), peer, position)
-                });
-                let mut start = 0;
-                while start < ready {
-                    let length = self.responses[usize::from(order[start])].len();
-                    let same_length = order[start..]
-                        .iter()
-                        .take_while(|&&position| {
-                            self.responses[usize::from(position)].len() == length
-                        })
-                        .count();
-                    let block = &order[start..start + same_length];
-                    if length <= GSO_MAX_SEGMENT_LEN && self.gso {
-                        self.send_groups(fd, block, length, &mut singles);
-                    } else {
-                        block.iter().for_each(|&position| singles.push(position));
+                    SendKey {
+                        length: self.responses[position].len(),
+                        address: peer.0,
+                        port: peer.1,
+                        position: position as u8,
                     }
-                    start += same_length;
+                });
+                let keys = &mut keys[..ready];
+                keys.sort_unstable();
+                for block in keys.chunk_by(|a, b| a.length == b.length) {
+                    if block[0].length <= GSO_MAX_SEGMENT_LEN && self.gso {
+                        self.send_trains(fd, block, &mut singles);
+                    } else {
+                        block.iter().for_each(|key| singles.push(key.position));
+                    }
                 }
             } else {
-                order.iter().for_each(|&position| singles.push(position));
+                (0..ready).for_each(|position| singles.push(position as u8));
             }
             self.send_each(fd, singles.as_slice());
         }
 
-        /// Sends `block` (responses of `length` bytes, ordered by client) with one GSO datagram
-        /// train per client; lone responses, and those of a train the kernel refuses, are left
-        /// in `singles`.
-        fn send_groups(&mut self, fd: RawFd, block: &[u8], length: usize, singles: &mut Singles) {
-            let Ok(segment) = u16::try_from(length) else {
-                block.iter().for_each(|&position| singles.push(position));
+        /// Sends `block` (responses of one length, ordered by client) as one GSO datagram train
+        /// per client; lone responses, and those of a train the kernel refuses, are left in
+        /// `singles`.
+        fn send_trains(&mut self, fd: RawFd, block: &[SendKey], singles: &mut Singles) {
+            let Ok(segment) = u16::try_from(block[0].length) else {
+                block.iter().for_each(|key| singles.push(key.position));
                 return;
             };
-            let responses = &self.responses;
+            let Self {
+                responses,
+                peers,
+                gso_headers,
+                scratch_peers,
+                gso,
+                ..
+            } = self;
             let iov: [IoSlice<'_>; BATCH] = std::array::from_fn(|index| {
-                let position = block.get(index).map(|&position| usize::from(position));
+                let position = block.get(index).map(|key| usize::from(key.position));
                 IoSlice::new(position.map_or(&[][..], |position| &responses[position]))
             });
             let mut trains: [&[IoSlice<'_>]; BATCH] = [&[]; BATCH];
-            let mut peers: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
             let mut firsts = [0usize; BATCH];
             let mut count = 0;
             let mut first = 0;
-            while first < block.len() {
-                let peer = self.peers[usize::from(block[first])];
-                let key = peer_key(peer.as_ref());
-                let same_peer = 1 + block[first + 1..]
-                    .iter()
-                    .take(GSO_MAX_SEGMENTS - 1)
-                    .take_while(|&&position| {
-                        peer_key(self.peers[usize::from(position)].as_ref()) == key
-                    })
-                    .count();
-                if same_peer == 1 {
-                    singles.push(block[first]);
-                } else {
-                    trains[count] = &iov[first..first + same_peer];
-                    peers[count] = peer;
-                    firsts[count] = first;
-                    count += 1;
+            for train in block.chunk_by(|a, b| (a.address, a.port) == (b.address, b.port)) {
+                for part in train.chunks(GSO_MAX_SEGMENTS) {
+                    if let [lone] = part {
+                        singles.push(lone.position);
+                    } else {
+                        trains[count] = &iov[first..first + part.len()];
+                        scratch_peers[count] = peers[usize::from(part[0].position)];
+                        firsts[count] = first;
+                        count += 1;
+                    }
+                    first += part.len();
                 }
-                first += same_peer;
             }
             let control = [ControlMessage::UdpGsoSegments(&segment)];
             let mut sent = 0;
             while sent < count {
                 match sendmmsg(
                     fd,
-                    &mut self.gso_headers,
+                    gso_headers,
                     &trains[sent..count],
-                    &peers[sent..count],
+                    &scratch_peers[sent..count],
                     control,
                     MsgFlags::empty(),
                 ) {
@@ -353,10 +349,10 @@ mod batched {
                         // EIO: no checksum offload on the route (older kernels) or IPsec.
                         if matches!(error, Errno::EIO | Errno::EINVAL | Errno::ENOPROTOOPT) {
                             tracing::debug!(%error, "udp gso refused, sending one by one from now on");
-                            self.gso = false;
+                            *gso = false;
                         }
                         let train = &block[firsts[sent]..firsts[sent] + trains[sent].len()];
-                        train.iter().for_each(|&position| singles.push(position));
+                        train.iter().for_each(|key| singles.push(key.position));
                         sent += 1;
                     }
                 }
@@ -366,27 +362,31 @@ mod batched {
         /// Sends the responses at batch `positions`, one datagram each. A response the kernel
         /// refuses (a spoofed broadcast sender, no route) is logged and skipped; the rest go.
         fn send_each(&mut self, fd: RawFd, positions: &[u8]) {
-            let responses = &self.responses;
+            let Self {
+                responses,
+                peers,
+                send_headers,
+                scratch_peers,
+                ..
+            } = self;
             let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|index| {
                 let position = positions.get(index).map(|&position| usize::from(position));
                 [IoSlice::new(
                     position.map_or(&[][..], |position| &responses[position]),
                 )]
             });
-            let peers: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|index| {
-                positions
-                    .get(index)
-                    .and_then(|&position| self.peers[usize::from(position)])
-            });
+            for (slot, &position) in scratch_peers.iter_mut().zip(positions) {
+                *slot = peers[usize::from(position)];
+            }
             let count = positions.len();
             let no_control: [ControlMessage<'_>; 0] = [];
             let mut start = 0;
             while start < count {
                 match sendmmsg(
                     fd,
-                    &mut self.send_headers,
+                    send_headers,
                     &slices[start..count],
-                    &peers[start..count],
+                    &scratch_peers[start..count],
                     no_control,
                     MsgFlags::empty(),
                 ) {
@@ -395,12 +395,21 @@ mod batched {
                     Ok(results) => start += results.count().max(1),
                     Err(Errno::EINTR) => {}
                     Err(error) => {
-                        tracing::debug!(%error, peer = ?peers[start], "udp send failed");
+                        tracing::debug!(%error, peer = ?scratch_peers[start], "udp send failed");
                         start += 1;
                     }
                 }
             }
         }
+    }
+
+    /// Where a response goes in the send order: by length, then client, then arrival.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct SendKey {
+        length: usize,
+        address: u128,
+        port: u16,
+        position: u8,
     }
 
     /// A client's address and port as one sortable key; port 0 (never a real sender) for an
