@@ -58,17 +58,16 @@ pub(crate) fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool
     serve_one_by_one(socket, zone, stop);
 }
 
-/// What a worker does after a receive error; `true` means "just try again".
-fn receive_error_is_transient(error: &io::Error) -> bool {
-    match error.kind() {
-        // The read timeout (WouldBlock on Unix, TimedOut on Windows) or a signal.
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => true,
-        _ => {
-            // ICMP errors from earlier sends and the like; never spin on a broken socket.
-            tracing::debug!(%error, "udp receive failed");
-            thread::sleep(Duration::from_millis(1));
-            false
-        }
+/// After a failed receive: nothing for the read timeout (WouldBlock on Unix, TimedOut on
+/// Windows) or a signal; otherwise (ICMP errors from earlier sends and the like) a log line and a
+/// pause, never a spin on a broken socket.
+fn back_off_after(error: &io::Error) {
+    if !matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    ) {
+        tracing::debug!(%error, "udp receive failed");
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -85,7 +84,7 @@ fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
         let (len, peer) = match socket.recv_from(&mut query) {
             Ok(received) => received,
             Err(error) => {
-                receive_error_is_transient(&error);
+                back_off_after(&error);
                 continue;
             }
         };
@@ -115,7 +114,7 @@ mod batched {
         SockaddrStorage,
     };
 
-    use super::{receive_error_is_transient, RESPONSE_CAPACITY, UDP_QUERY_MAX};
+    use super::{back_off_after, RESPONSE_CAPACITY, UDP_QUERY_MAX};
     use crate::answer::Transport;
     use crate::served::ServedZone;
 
@@ -150,23 +149,16 @@ mod batched {
         };
         let fd = socket.as_raw_fd();
         while !stop.load(Ordering::Relaxed) {
-            let received = match buffers.receive(fd) {
-                Ok(received) => received,
-                Err(error) => {
-                    receive_error_is_transient(&error);
-                    continue;
-                }
-            };
-            let ready = buffers.answer(received, zone);
-            buffers.send(fd, ready);
+            match buffers.receive_and_answer(fd, zone) {
+                Ok(ready) => buffers.send(fd, ready),
+                Err(error) => back_off_after(&error),
+            }
         }
     }
 
     /// The buffers of one worker, allocated once.
     struct Buffers {
         queries: Box<[[u8; UDP_QUERY_MAX]; BATCH]>,
-        /// Length and sender of each query of the current batch.
-        received: [(usize, Option<SockaddrStorage>); BATCH],
         responses: [Vec<u8>; BATCH],
         /// The receiver of each response of the current batch.
         peers: [Option<SockaddrStorage>; BATCH],
@@ -207,7 +199,6 @@ mod batched {
                 .ok()?;
             Some(Self {
                 queries,
-                received: [(0, None); BATCH],
                 responses: std::array::from_fn(|_| Vec::with_capacity(RESPONSE_CAPACITY)),
                 peers: [None; BATCH],
                 receive_headers: MultiHeaders::preallocate(BATCH, None),
@@ -218,41 +209,39 @@ mod batched {
             })
         }
 
-        /// Waits (up to the socket's read timeout) for one query, then takes whatever else is
-        /// queued, up to [`BATCH`]; returns how many.
-        fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-            let mut slices = self
-                .queries
-                .each_mut()
-                .map(|query| [IoSliceMut::new(query)]);
+        /// Waits (up to the socket's read timeout) for one query, takes whatever else is
+        /// queued (up to [`BATCH`]) and answers them all; returns how many responses are ready.
+        fn receive_and_answer(&mut self, fd: RawFd, zone: &ServedZone) -> io::Result<usize> {
+            let Self {
+                queries,
+                responses,
+                peers,
+                receive_headers,
+                ..
+            } = self;
+            let mut slices = queries.each_mut().map(|query| [IoSliceMut::new(query)]);
             let results = recvmmsg(
                 fd,
-                &mut self.receive_headers,
+                receive_headers,
                 &mut slices,
                 MsgFlags::MSG_WAITFORONE,
                 None,
             )?;
-            let mut count = 0;
-            for (slot, message) in self.received.iter_mut().zip(results) {
-                *slot = (message.bytes, message.address);
-                count += 1;
-            }
-            Ok(count)
-        }
-
-        /// Answers the first `received` queries; returns how many responses are ready to send.
-        fn answer(&mut self, received: usize, zone: &ServedZone) -> usize {
             let mut ready = 0;
-            for (&(len, peer), query) in self.received[..received].iter().zip(&*self.queries) {
-                let Some(peer) = peer.filter(|peer| peer_key(Some(peer)).1 != 0) else {
+            for message in results {
+                let Some(peer) = message.address.filter(|peer| peer_key(Some(peer)).1 != 0) else {
                     continue;
                 };
-                if zone.answer(&query[..len], Transport::Udp, &mut self.responses[ready]) {
-                    self.peers[ready] = Some(peer);
+                // Empty datagrams have no slice; they would not be answered anyway.
+                let Some(query) = message.iovs().next() else {
+                    continue;
+                };
+                if zone.answer(query, Transport::Udp, &mut responses[ready]) {
+                    peers[ready] = Some(peer);
                     ready += 1;
                 }
             }
-            ready
+            Ok(ready)
         }
 
         /// Sends the first `ready` responses.
