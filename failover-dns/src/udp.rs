@@ -412,6 +412,48 @@ mod batched {
             (0, 0)
         }
     }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)] // tests
+    mod tests {
+        use std::net::SocketAddr;
+        use std::time::Duration;
+
+        use super::*;
+
+        #[test]
+        fn a_refused_response_does_not_stop_the_others() {
+            // Broadcast without SO_BROADCAST: the kernel refuses it (EACCES), as it would a
+            // query with a spoofed broadcast sender.
+            let refused: SocketAddr = "255.255.255.255:53".parse().unwrap();
+            for gso in [true, false] {
+                let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+                client
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                let receivers = [client.local_addr().unwrap(), refused];
+                let mut buffers = Buffers::new(gso).unwrap();
+                // Equal lengths, alternating receivers: with GSO, one train each.
+                for position in 0..6 {
+                    buffers.responses[position] = vec![position as u8; 40];
+                    buffers.peers[position] = Some(SockaddrStorage::from(receivers[position % 2]));
+                }
+                buffers.send(server.as_raw_fd(), 6);
+                let mut got = Vec::new();
+                let mut buffer = [0u8; 100];
+                while let Ok(len) = client.recv(&mut buffer) {
+                    got.push(buffer[..len].to_vec());
+                }
+                let expected: Vec<Vec<u8>> = [0u8, 2, 4].iter().map(|&b| vec![b; 40]).collect();
+                assert_eq!(got, expected, "gso {gso}");
+                assert_eq!(
+                    buffers.gso, gso,
+                    "a refused receiver is no reason to give up GSO"
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
