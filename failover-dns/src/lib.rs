@@ -66,6 +66,7 @@ mod probe;
 mod served;
 mod server;
 mod tsig;
+mod udp;
 mod writer;
 mod xfr;
 mod zone;

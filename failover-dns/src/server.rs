@@ -18,13 +18,8 @@ use crate::answer::Transport;
 use crate::error::DnsError;
 use crate::notify::{NotifyConfig, NotifySender};
 use crate::served::ServedZone;
+use crate::udp::{serve_udp, udp_socket};
 use crate::xfr::{self, TransferAcl};
-
-/// How often a UDP worker blocked in `recv_from` looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(100);
-
-/// Largest UDP query read; anything longer arrives truncated and is answered FORMERR.
-const UDP_QUERY_MAX: usize = 4096;
 
 /// Where and how the server listens.
 #[derive(Clone, Debug)]
@@ -213,26 +208,6 @@ fn bind_pair(
     Err(last_error.unwrap_or_else(|| bind_error("tcp", requested, io::ErrorKind::AddrInUse.into())))
 }
 
-fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError> {
-    let error = |source| bind_error("udp", addr, source);
-    let socket =
-        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true).map_err(error)?;
-    }
-    #[cfg(unix)]
-    if reuse_port {
-        socket.set_reuse_port(true).map_err(error)?;
-    }
-    #[cfg(not(unix))]
-    let _ = reuse_port;
-    // Room for bursts; the kernel caps it at net.core.rmem_max, which is fine.
-    let _ = socket.set_recv_buffer_size(1 << 20);
-    socket.bind(&addr.into()).map_err(error)?;
-    socket.set_read_timeout(Some(STOP_POLL)).map_err(error)?;
-    Ok(socket.into())
-}
-
 fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
     let error = |source| bind_error("tcp", addr, source);
     let socket =
@@ -248,7 +223,7 @@ fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
 }
 
 /// A bind error with the likely fix.
-fn bind_error(protocol: &'static str, addr: SocketAddr, source: io::Error) -> DnsError {
+pub(crate) fn bind_error(protocol: &'static str, addr: SocketAddr, source: io::Error) -> DnsError {
     let hint = match source.kind() {
         io::ErrorKind::AddrInUse => format!(
             "; another program already listens on {protocol} port {} (often systemd-resolved, \
@@ -271,40 +246,6 @@ fn bind_error(protocol: &'static str, addr: SocketAddr, source: io::Error) -> Dn
         addr,
         source,
         hint,
-    }
-}
-
-/// One UDP worker: receive, answer, send, until `stop` is set.
-fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
-    let mut query = vec![0u8; UDP_QUERY_MAX];
-    let mut response = Vec::with_capacity(4096);
-    while !stop.load(Ordering::Relaxed) {
-        let (len, peer) = match socket.recv_from(&mut query) {
-            Ok(received) => received,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                // ICMP errors from earlier sends and the like; never spin on a broken socket.
-                tracing::debug!(%error, "udp receive failed");
-                thread::sleep(Duration::from_millis(1));
-                continue;
-            }
-        };
-        if peer.port() == 0 {
-            continue;
-        }
-        if zone.answer(&query[..len], Transport::Udp, &mut response) {
-            if let Err(error) = socket.send_to(&response, peer) {
-                tracing::debug!(%error, %peer, "udp send failed");
-            }
-        }
     }
 }
 
