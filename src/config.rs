@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use failover_core::{AllDown, NodeName};
+use failover_core::peer::Fingerprint;
+use failover_core::{AllDown, NodeName, OnPartition};
 
 /// The whole config file.
 #[derive(Clone, Debug, Deserialize)]
@@ -39,6 +40,11 @@ pub struct Config {
     pub damping: DampingConfig,
     /// The admin listener (status, metrics, overrides); off when absent.
     pub admin: Option<AdminConfig>,
+    /// This daemon as one observer among several (shared observations); alone when absent.
+    pub cluster: Option<ClusterConfig>,
+    /// The other observers: the other daemons and a witness.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerEntry>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
@@ -471,6 +477,53 @@ impl AdminConfig {
     }
 }
 
+/// `[cluster]`: this daemon (or witness) as one observer among several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This observer's name, told to peers: its `[[node]]` name on a daemon, e.g. `witness` on
+    /// a witness.
+    pub observer: String,
+    /// Where peers dial in to send their verdicts (`"0.0.0.0:8054"`); none when nobody does.
+    pub listen: Option<SocketAddr>,
+    /// This observer's certificate, made by `failoverd keygen` (default `node.crt` beside the
+    /// config file).
+    #[serde(default = "default_certificate")]
+    pub certificate: PathBuf,
+    /// Its private key (default `node.key` beside the config file).
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+    /// An observer not heard from for this long is out of the vote.
+    #[serde(default = "default_observer_timeout", with = "humantime_serde")]
+    pub observer_timeout: Duration,
+    /// When this observer is cut off from the majority: `fail-over` (decide alone) or `hold`
+    /// (keep every verdict). Default: `fail-over` with two observers, `hold` with more.
+    pub on_partition: Option<OnPartition>,
+}
+
+fn default_certificate() -> PathBuf {
+    PathBuf::from("node.crt")
+}
+fn default_key() -> PathBuf {
+    PathBuf::from("node.key")
+}
+fn default_observer_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[[peer]]`: another observer (a daemon or a witness).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// Its name, as in its own `[cluster] observer`.
+    pub name: String,
+    /// Where to send it this observer's verdicts (`"10.0.2.1:8054"`); leave it out for a peer
+    /// that only reports here.
+    pub address: Option<SocketAddr>,
+    /// Its certificate's fingerprint, as `failoverd keygen` prints it (`"sha256:..."`).
+    pub fingerprint: Fingerprint,
+}
+
 /// `[damping]`: how many changes of one thing are notified before it counts as flapping.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -632,6 +685,13 @@ impl Config {
                 .into_iter()
                 .flatten()
             {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        if let Some(cluster) = &mut config.cluster {
+            for file in [&mut cluster.certificate, &mut cluster.key] {
                 if file.is_relative() {
                     *file = base.join(&*file);
                 }
@@ -997,11 +1057,70 @@ impl Config {
                 );
             }
         }
+        self.validate_cluster(v);
         if self.damping.max_changes == 0 {
             v.fail(
                 &[Key("damping"), Key("max_changes")],
                 "0 would silence every change (expected at least 1)",
             );
+        }
+    }
+
+    fn validate_cluster(&self, v: &mut Validator<'_>) {
+        use Seg::{Index, Key};
+        let Some(cluster) = &self.cluster else {
+            if !self.peers.is_empty() {
+                v.fail(&[Key("peer")], "[[peer]] needs a [cluster] section (observer = this node's name; the key made by failoverd keygen)");
+            }
+            return;
+        };
+        if cluster.observer.is_empty() {
+            v.fail(
+                &[Key("cluster"), Key("observer")],
+                "empty name (expected this node's [[node]] name, or e.g. \"witness\")",
+            );
+        }
+        if self.peers.is_empty() {
+            v.fail(&[Key("cluster")], "no [[peer]]: nobody to share observations with (add the other daemon, and a witness, each with name, address and fingerprint)");
+        }
+        if cluster.observer_timeout < Duration::from_millis(500) {
+            v.fail(
+                &[Key("cluster"), Key("observer_timeout")],
+                format!(
+                    "{} is too short (expected at least 500ms; heartbeats go every quarter of it)",
+                    humantime::format_duration(cluster.observer_timeout)
+                ),
+            );
+        }
+        for (i, peer) in self.peers.iter().enumerate() {
+            let at = [Key("peer"), Index(i), Key("name")];
+            if peer.name.is_empty() {
+                v.fail(&at, "empty name");
+            }
+            if peer.name == cluster.observer {
+                v.fail(&at, format!("{:?} is this observer's own name ([cluster] observer); list only the others", peer.name));
+            }
+            if self.peers[..i].iter().any(|p| p.name == peer.name) {
+                v.fail(&at, format!("peer {:?} is listed twice", peer.name));
+            }
+            if self.peers[..i]
+                .iter()
+                .any(|p| p.fingerprint == peer.fingerprint)
+            {
+                v.fail(&[Key("peer"), Index(i), Key("fingerprint")], format!("peer {:?} has the same fingerprint as another peer: each observer needs its own key (failoverd keygen on each)", peer.name));
+            }
+        }
+    }
+
+    /// The rule an observer cut off from the majority follows.
+    pub fn on_partition(&self) -> OnPartition {
+        match &self.cluster {
+            Some(ClusterConfig {
+                on_partition: Some(rule),
+                ..
+            }) => *rule,
+            _ if self.peers.len() >= 2 => OnPartition::Hold,
+            _ => OnPartition::FailOver,
         }
     }
 
@@ -1104,6 +1223,20 @@ impl Config {
         }
         if self.nodes.len() < 2 {
             warnings.push("one node only: there is nothing to fail over to".to_owned());
+        }
+        if self.nodes.len() == 2 && self.peers.len() < 2 {
+            warnings.push(match &self.cluster {
+                None => "two nodes, each deciding alone: when the link between them breaks, each sees the other down and serves itself (split brain); add [cluster] and [[peer]]s, with a witness in a third place".to_owned(),
+                Some(_) => format!("two nodes and no witness: when the link between them breaks, on_partition = {} decides ({}); a witness in a third place breaks the tie", self.on_partition(), match self.on_partition() {
+                    OnPartition::FailOver => "each serves itself",
+                    OnPartition::Hold => "nothing changes, even if a node really died",
+                }),
+            });
+        }
+        if let Some(cluster) = &self.cluster {
+            if cluster.listen.is_none() && !self.peers.is_empty() {
+                warnings.push("[cluster] has no listen: peers cannot send their verdicts here, and will be out of this observer's vote".to_owned());
+            }
         }
         for record in &self.zone.records {
             if record.ttl > 60 {

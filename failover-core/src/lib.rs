@@ -54,9 +54,11 @@ mod health;
 mod mirror;
 mod model;
 mod notify;
+mod observers;
 pub mod peer;
 mod policy;
 pub mod probe;
+mod quorum;
 mod supervisor;
 mod zone;
 
@@ -65,7 +67,7 @@ pub use arbiter::{
     NodeSpec, NodeStatus, Override,
 };
 pub use damping::Damping;
-pub use event::{Event, EventKind};
+pub use event::{DegradedCheck, Event, EventKind};
 pub use health::{HealthCheck, Target};
 pub use mirror::{Conflict, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
@@ -73,8 +75,15 @@ pub use notify::{
     host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, Filtered, LogNotifier,
     Notifier, NotifyError, SubjectTemplate, WebhookNotifier, WebhookOptions, EVENT_NAMES,
 };
+pub use observers::{
+    ObserverInjector, ObserverLinkConfig, ObserverNetwork, ObserverPeer, SharedObservations,
+    OBSERVATIONS_SERVICE,
+};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
+};
+pub use quorum::{
+    LocalResult, MembershipChange, ObserverStatus, OnPartition, Quorum, QuorumSpec, Report,
 };
 pub use supervisor::{
     AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,

@@ -15,6 +15,8 @@ use crate::event::Event;
 use crate::health::{HealthCheck, Target};
 use crate::model::{CheckName, FailureClass, Moment, NodeName, Observation, Outcome};
 use crate::notify::Notifier;
+use crate::observers::SharedObservations;
+use crate::quorum::ObserverStatus;
 use crate::zone::{Publication, ZoneWriter};
 
 /// How often and how patiently a check probes.
@@ -63,6 +65,8 @@ pub struct StatusReport {
     pub writers: Vec<WriterStatus>,
     /// The most recent events, oldest first (at most [`RECENT_EVENTS`]).
     pub recent_events: Vec<Event>,
+    /// The other observers whose verdicts count (empty without shared observations).
+    pub observers: Vec<ObserverStatus>,
 }
 
 /// How many events a [`StatusReport`] keeps.
@@ -95,6 +99,7 @@ pub struct Supervisor {
     writers: Vec<Arc<dyn ZoneWriter>>,
     notifiers: Vec<Arc<dyn Notifier>>,
     status: watch::Sender<StatusReport>,
+    shared: Option<SharedObservations>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -220,6 +225,7 @@ impl Supervisor {
             publication: None,
             writers: Vec::new(),
             recent_events: Vec::new(),
+            observers: Vec::new(),
         });
         Self {
             arbiter,
@@ -228,7 +234,16 @@ impl Supervisor {
             writers: Vec::new(),
             notifiers: Vec::new(),
             status,
+            shared: None,
         }
+    }
+
+    /// Puts a quorum of observers between the probes and the arbiter: local results go out to
+    /// the peers, and a failure reaches the arbiter only when the observers agree (see
+    /// [`Quorum`](crate::Quorum)).
+    pub fn shared_observations(mut self, shared: SharedObservations) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Probes node `name` at `address`. Must be a node of the arbiter's spec.
@@ -345,12 +360,20 @@ impl Supervisor {
             notify_to: &notify_to,
             recent: &mut recent,
         };
+        let mut shared = self.shared.take();
         tokio::pin!(shutdown);
         loop {
             let deadline = self.arbiter.next_deadline();
             let actions = tokio::select! {
                 () = &mut shutdown => break,
-                Some(observation) = observed.recv() => self.arbiter.observe(observation),
+                Some(observation) = observed.recv() => match shared.as_mut() {
+                    Some(shared) => shared.local(observation, &mut self.arbiter),
+                    None => self.arbiter.observe(observation),
+                },
+                input = next_shared(&mut shared) => match shared.as_mut() {
+                    Some(shared) => shared.input(input, &mut self.arbiter),
+                    None => Vec::new(),
+                },
                 Some(report) = reported.recv() => match report {
                     WriterReport::Failed { index, error, attempt } => {
                         writer_status[index].failing = Some(error.clone());
@@ -396,11 +419,23 @@ impl Supervisor {
                 publication: self.arbiter.publication(),
                 writers: writer_status.clone(),
                 recent_events: effects.recent.iter().cloned().collect(),
+                observers: shared
+                    .as_ref()
+                    .map(SharedObservations::status)
+                    .unwrap_or_default(),
             });
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         tracing::info!("supervisor stopped");
+    }
+}
+
+/// The next word from the peers, or never without shared observations.
+async fn next_shared(shared: &mut Option<SharedObservations>) -> crate::observers::SharedInput {
+    match shared {
+        Some(shared) => shared.next().await,
+        None => std::future::pending().await,
     }
 }
 
