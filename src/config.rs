@@ -1412,4 +1412,121 @@ all_down = "keep-last"
         let errors = errors_of(&GOOD.replace("critical = true", "critical = false"));
         assert!(errors[0].contains("no check is critical"), "{errors:?}");
     }
+    const FP1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const FP2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn with_cluster(cluster: &str, peers: &[(&str, &str)]) -> String {
+        let mut source = format!("{GOOD}\n[cluster]\n{cluster}\n");
+        for (name, fingerprint) in peers {
+            source.push_str(&format!(
+                "\n[[peer]]\nname = \"{name}\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"{fingerprint}\"\n"
+            ));
+        }
+        source
+    }
+
+    #[test]
+    fn cluster_and_peers_parse_with_their_defaults() {
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(cluster.key, Path::new("/etc/failoverd/node.key"));
+        assert_eq!(cluster.observer_timeout, Duration::from_secs(10));
+        assert_eq!(config.on_partition(), OnPartition::FailOver);
+        assert_eq!(config.peers[0].fingerprint.to_string(), FP1);
+        // A witness makes three observers: a node cut off from two of them holds by default.
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+        let config = parse(&with_cluster(
+            "observer = \"master\"\non_partition = \"hold\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+    }
+
+    #[test]
+    fn cluster_mistakes_name_the_key_and_the_fix() {
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"\non_partition = \"failover\"",
+            &[("slave", FP1)],
+        ));
+        assert!(
+            errors[0].contains("unknown variant `failover`, expected `fail-over` or `hold`"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("slave", "sha256:abc")],
+        ));
+        assert!(
+            errors[0].contains(
+                "is not sha256:<64 hex digits> (print yours with failoverd keygen --show)"
+            ),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("master", FP1), ("slave", FP1)],
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("peer[1].name: \"master\" is this observer's own name")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("peer[2].fingerprint: peer \"slave\" has the same fingerprint")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster("observer = \"master\"", &[]));
+        assert!(errors[0].contains("cluster: no [[peer]]"), "{errors:?}");
+        let errors = errors_of(&format!(
+            "{GOOD}\n[[peer]]\nname = \"slave\"\nfingerprint = \"{FP1}\"\n"
+        ));
+        assert!(
+            errors[0].contains("peer: [[peer]] needs a [cluster] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn two_nodes_without_a_witness_are_warned_about() {
+        let alone = parse(GOOD).unwrap().warnings();
+        assert!(
+            alone
+                .iter()
+                .any(|w| w.contains("each deciding alone") && w.contains("split brain")),
+            "{alone:?}"
+        );
+        let pair = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            pair.iter().any(|w| w.contains("two nodes and no witness")
+                && w.contains("on_partition = fail-over decides (each serves itself)")),
+            "{pair:?}"
+        );
+        let with_witness = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            !with_witness.iter().any(|w| w.contains("witness")),
+            "{with_witness:?}"
+        );
+    }
 }

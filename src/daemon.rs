@@ -530,6 +530,34 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
             })
             .collect::<String>()
     );
+    if let (Some(cluster), Some(quorum)) = (&config.cluster, quorum_spec(config)) {
+        let _ = writeln!(
+            out,
+            "observers: {} (this one{}), {}",
+            cluster.observer,
+            cluster
+                .listen
+                .map(|l| format!(", peers dial {l}"))
+                .unwrap_or_default(),
+            config
+                .peers
+                .iter()
+                .map(|p| match p.address {
+                    Some(address) => format!("{} at {address}", p.name),
+                    None => format!("{} (dials in)", p.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "a node is declared down when {} of {} observers agree; an observer silent for {} is out of the vote; cut off from the majority: {}",
+            quorum.majority(),
+            quorum.peers.len() + 1,
+            humantime::format_duration(quorum.observer_timeout),
+            quorum.on_partition
+        );
+    }
     for warning in config.warnings() {
         let _ = writeln!(out, "warning: {warning}");
     }
