@@ -3,7 +3,9 @@
 //! effects on tokio.
 //!
 //! What is here: [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`] and [`Policy`];
-//! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the built-in policies
+//! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the [`Quorum`] that
+//! lets a failure through only when the observers (daemons, a witness) agree, and the
+//! [`ObserverNetwork`] that carries their verdicts over the [`peer`] link; the built-in policies
 //! [`ActivePassive`] and [`AllHealthy`]; the [`Supervisor`]; the built-in probes (`tcp`, `http`,
 //! `ssh`) and notifiers (log, command hook).
 //!

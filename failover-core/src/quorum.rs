@@ -66,7 +66,8 @@ pub struct QuorumSpec {
 impl QuorumSpec {
     /// How many observers make a majority: 2 of 2, 2 of 3, 3 of 4.
     pub fn majority(&self) -> usize {
-        (self.peers.len() + 1) / 2 + 1
+        let observers = self.peers.len() + 1;
+        observers / 2 + 1
     }
 }
 
