@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr), then format, lints, and the tests (unit, integration against real
+# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, iproute2, nftables), then format, lints, and the tests (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 # The status page is loaded in a real browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The two-sites lab (tests/sites_e2e.rs): network namespaces and nftables faults.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)

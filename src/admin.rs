@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use failover_core::{AdminCommand, Commander, Health, NodeName, Override, StatusReport};
 use http_body_util::{BodyExt, Full};
@@ -391,6 +392,35 @@ pub fn render_text(state: &AdminState, report: &StatusReport) -> String {
         let _ = writeln!(out, "\noverrides:");
         for o in &report.cluster.overrides {
             let _ = writeln!(out, "  {o}");
+        }
+    }
+    if !report.observers.is_empty() {
+        let _ = writeln!(out, "\nobservers:");
+        for o in &report.observers {
+            let heard = o.last_heard.map_or_else(
+                || "never heard".to_owned(),
+                |ago| {
+                    format!(
+                        "heard {} ago",
+                        humantime::format_duration(Duration::from_secs(ago.as_secs()))
+                    )
+                },
+            );
+            let down = if o.reports_down.is_empty() {
+                String::new()
+            } else {
+                format!("; sees down: {}", o.reports_down.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "  {}: {} ({heard}){down}",
+                o.observer,
+                if o.live {
+                    "in the vote"
+                } else {
+                    "OUT of the vote"
+                }
+            );
         }
     }
     let _ = writeln!(out, "\nrecent events:");

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use failover_core::{AllDown, NodeName};
+use failover_core::peer::Fingerprint;
+use failover_core::{AllDown, NodeName, OnPartition};
 
 /// The whole config file.
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +42,11 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// The MySQL/MariaDB pair: credentials, and fencing on failover.
     pub mysql: Option<MysqlConfig>,
+    /// This daemon as one observer among several (shared observations); alone when absent.
+    pub cluster: Option<ClusterConfig>,
+    /// The other observers: the other daemons and a witness.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerEntry>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
@@ -628,6 +634,53 @@ impl Config {
     }
 }
 
+/// `[cluster]`: this daemon (or witness) as one observer among several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This observer's name, told to peers: its `[[node]]` name on a daemon, e.g. `witness` on
+    /// a witness.
+    pub observer: String,
+    /// Where peers dial in to send their verdicts (`"0.0.0.0:8054"`); none when nobody does.
+    pub listen: Option<SocketAddr>,
+    /// This observer's certificate, made by `failoverd keygen` (default `node.crt` beside the
+    /// config file).
+    #[serde(default = "default_certificate")]
+    pub certificate: PathBuf,
+    /// Its private key (default `node.key` beside the config file).
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+    /// An observer not heard from for this long is out of the vote.
+    #[serde(default = "default_observer_timeout", with = "humantime_serde")]
+    pub observer_timeout: Duration,
+    /// When this observer is cut off from the majority: `fail-over` (decide alone) or `hold`
+    /// (keep every verdict). Default: `fail-over` with two observers, `hold` with more.
+    pub on_partition: Option<OnPartition>,
+}
+
+fn default_certificate() -> PathBuf {
+    PathBuf::from("node.crt")
+}
+fn default_key() -> PathBuf {
+    PathBuf::from("node.key")
+}
+fn default_observer_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[[peer]]`: another observer (a daemon or a witness).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// Its name, as in its own `[cluster] observer`.
+    pub name: String,
+    /// Where to send it this observer's verdicts (`"10.0.2.1:8054"`); leave it out for a peer
+    /// that only reports here.
+    pub address: Option<SocketAddr>,
+    /// Its certificate's fingerprint, as `failoverd keygen` prints it (`"sha256:..."`).
+    pub fingerprint: Fingerprint,
+}
+
 /// `[damping]`: how many changes of one thing are notified before it counts as flapping.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -810,6 +863,13 @@ impl Config {
             .into_iter()
             .flatten()
             {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        if let Some(cluster) = &mut config.cluster {
+            for file in [&mut cluster.certificate, &mut cluster.key] {
                 if file.is_relative() {
                     *file = base.join(&*file);
                 }
@@ -1179,11 +1239,70 @@ impl Config {
                 );
             }
         }
+        self.validate_cluster(v);
         if self.damping.max_changes == 0 {
             v.fail(
                 &[Key("damping"), Key("max_changes")],
                 "0 would silence every change (expected at least 1)",
             );
+        }
+    }
+
+    fn validate_cluster(&self, v: &mut Validator<'_>) {
+        use Seg::{Index, Key};
+        let Some(cluster) = &self.cluster else {
+            if !self.peers.is_empty() {
+                v.fail(&[Key("peer")], "[[peer]] needs a [cluster] section (observer = this node's name; the key made by failoverd keygen)");
+            }
+            return;
+        };
+        if cluster.observer.is_empty() {
+            v.fail(
+                &[Key("cluster"), Key("observer")],
+                "empty name (expected this node's [[node]] name, or e.g. \"witness\")",
+            );
+        }
+        if self.peers.is_empty() {
+            v.fail(&[Key("cluster")], "no [[peer]]: nobody to share observations with (add the other daemon, and a witness, each with name, address and fingerprint)");
+        }
+        if cluster.observer_timeout < Duration::from_millis(500) {
+            v.fail(
+                &[Key("cluster"), Key("observer_timeout")],
+                format!(
+                    "{} is too short (expected at least 500ms; heartbeats go every quarter of it)",
+                    humantime::format_duration(cluster.observer_timeout)
+                ),
+            );
+        }
+        for (i, peer) in self.peers.iter().enumerate() {
+            let at = [Key("peer"), Index(i), Key("name")];
+            if peer.name.is_empty() {
+                v.fail(&at, "empty name");
+            }
+            if peer.name == cluster.observer {
+                v.fail(&at, format!("{:?} is this observer's own name ([cluster] observer); list only the others", peer.name));
+            }
+            if self.peers[..i].iter().any(|p| p.name == peer.name) {
+                v.fail(&at, format!("peer {:?} is listed twice", peer.name));
+            }
+            if self.peers[..i]
+                .iter()
+                .any(|p| p.fingerprint == peer.fingerprint)
+            {
+                v.fail(&[Key("peer"), Index(i), Key("fingerprint")], format!("peer {:?} has the same fingerprint as another peer: each observer needs its own key (failoverd keygen on each)", peer.name));
+            }
+        }
+    }
+
+    /// The rule an observer cut off from the majority follows.
+    pub fn on_partition(&self) -> OnPartition {
+        match &self.cluster {
+            Some(ClusterConfig {
+                on_partition: Some(rule),
+                ..
+            }) => *rule,
+            _ if self.peers.len() >= 2 => OnPartition::Hold,
+            _ => OnPartition::FailOver,
         }
     }
 
@@ -1287,6 +1406,20 @@ impl Config {
         }
         if self.nodes.len() < 2 {
             warnings.push("one node only: there is nothing to fail over to".to_owned());
+        }
+        if self.nodes.len() == 2 && self.peers.len() < 2 {
+            warnings.push(match &self.cluster {
+                None => "two nodes, each deciding alone: when the link between them breaks, each sees the other down and serves itself (split brain); add [cluster] and [[peer]]s, with a witness in a third place".to_owned(),
+                Some(_) => format!("two nodes and no witness: when the link between them breaks, on_partition = {} decides ({}); a witness in a third place breaks the tie", self.on_partition(), match self.on_partition() {
+                    OnPartition::FailOver => "each serves itself",
+                    OnPartition::Hold => "nothing changes, even if a node really died",
+                }),
+            });
+        }
+        if let Some(cluster) = &self.cluster {
+            if cluster.listen.is_none() && !self.peers.is_empty() {
+                warnings.push("[cluster] has no listen: peers cannot send their verdicts here, and will be out of this observer's vote".to_owned());
+            }
         }
         for record in &self.zone.records {
             if record.ttl > 60 {
@@ -1461,5 +1594,122 @@ all_down = "keep-last"
         );
         let errors = errors_of(&GOOD.replace("critical = true", "critical = false"));
         assert!(errors[0].contains("no check is critical"), "{errors:?}");
+    }
+    const FP1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const FP2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn with_cluster(cluster: &str, peers: &[(&str, &str)]) -> String {
+        let mut source = format!("{GOOD}\n[cluster]\n{cluster}\n");
+        for (name, fingerprint) in peers {
+            source.push_str(&format!(
+                "\n[[peer]]\nname = \"{name}\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"{fingerprint}\"\n"
+            ));
+        }
+        source
+    }
+
+    #[test]
+    fn cluster_and_peers_parse_with_their_defaults() {
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(cluster.key, Path::new("/etc/failoverd/node.key"));
+        assert_eq!(cluster.observer_timeout, Duration::from_secs(10));
+        assert_eq!(config.on_partition(), OnPartition::FailOver);
+        assert_eq!(config.peers[0].fingerprint.to_string(), FP1);
+        // A witness makes three observers: a node cut off from two of them holds by default.
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+        let config = parse(&with_cluster(
+            "observer = \"master\"\non_partition = \"hold\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+    }
+
+    #[test]
+    fn cluster_mistakes_name_the_key_and_the_fix() {
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"\non_partition = \"failover\"",
+            &[("slave", FP1)],
+        ));
+        assert!(
+            errors[0].contains("unknown variant `failover`, expected `fail-over` or `hold`"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("slave", "sha256:abc")],
+        ));
+        assert!(
+            errors[0].contains(
+                "is not sha256:<64 hex digits> (print yours with failoverd keygen --show)"
+            ),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("master", FP1), ("slave", FP1)],
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("peer[1].name: \"master\" is this observer's own name")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("peer[2].fingerprint: peer \"slave\" has the same fingerprint")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster("observer = \"master\"", &[]));
+        assert!(errors[0].contains("cluster: no [[peer]]"), "{errors:?}");
+        let errors = errors_of(&format!(
+            "{GOOD}\n[[peer]]\nname = \"slave\"\nfingerprint = \"{FP1}\"\n"
+        ));
+        assert!(
+            errors[0].contains("peer: [[peer]] needs a [cluster] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn two_nodes_without_a_witness_are_warned_about() {
+        let alone = parse(GOOD).unwrap().warnings();
+        assert!(
+            alone
+                .iter()
+                .any(|w| w.contains("each deciding alone") && w.contains("split brain")),
+            "{alone:?}"
+        );
+        let pair = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            pair.iter().any(|w| w.contains("two nodes and no witness")
+                && w.contains("on_partition = fail-over decides (each serves itself)")),
+            "{pair:?}"
+        );
+        let with_witness = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            !with_witness.iter().any(|w| w.contains("witness")),
+            "{with_witness:?}"
+        );
     }
 }

@@ -9,8 +9,9 @@ use failover_core::probe::{HttpCheck, HttpOptions, SshCheck, TcpCheck};
 use failover_core::{
     ActivePassive, AllHealthy, Arbiter, CheckName, CheckSpec, ClusterSpec, CommandNotifier,
     Damping, EmailNotifier, EmailOptions, EmailSecurity, Failback, Filtered, HealthCheck,
-    LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, Policy, ProbeSchedule, StatusReport,
-    SubjectTemplate, Supervisor, SupervisorHandle, WebhookNotifier, WebhookOptions, ZoneWriter,
+    LogNotifier, ManagedName, NodeName, NodeSpec, Notifier, ObserverLinkConfig, ObserverNetwork,
+    ObserverPeer, Policy, ProbeSchedule, QuorumSpec, StatusReport, SubjectTemplate, Supervisor,
+    SupervisorHandle, WebhookNotifier, WebhookOptions, ZoneWriter,
 };
 use failover_dns::{
     DnsCheck, DnsCheckOptions, DnsServer, DynamicUpdateOptions, DynamicUpdateWriter,
@@ -82,6 +83,14 @@ pub enum DaemonError {
         /// The config file.
         path: std::path::PathBuf,
         /// Why.
+        message: String,
+    },
+    /// The observation links cannot start (key files, listen address).
+    #[error("{path}: [cluster]: {message}")]
+    Observers {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why, and the fix.
         message: String,
     },
     /// The zone cannot be loaded or served.
@@ -554,6 +563,34 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
             })
             .collect::<String>()
     );
+    if let (Some(cluster), Some(quorum)) = (&config.cluster, quorum_spec(config)) {
+        let _ = writeln!(
+            out,
+            "observers: {} (this one{}), {}",
+            cluster.observer,
+            cluster
+                .listen
+                .map(|l| format!(", peers dial {l}"))
+                .unwrap_or_default(),
+            config
+                .peers
+                .iter()
+                .map(|p| match p.address {
+                    Some(address) => format!("{} at {address}", p.name),
+                    None => format!("{} (dials in)", p.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "a node is declared down when {} of {} observers agree; an observer silent for {} is out of the vote; cut off from the majority: {}",
+            quorum.majority(),
+            quorum.peers.len() + 1,
+            humantime::format_duration(quorum.observer_timeout),
+            quorum.on_partition
+        );
+    }
     for warning in config.warnings() {
         let _ = writeln!(out, "warning: {warning}");
     }
@@ -573,26 +610,88 @@ fn list_or_none<T: ToString>(items: &[T]) -> String {
 }
 
 /// Everything `failoverd check` verifies beyond the config file itself: the zone file, the
-/// checks, the notifiers and the writers can all be built. Returns the plan to print.
+/// checks, the notifiers, the writers and this observer's key can all be built. Returns the
+/// plan to print.
 pub fn check(config: &Config) -> Result<String, DaemonError> {
     let zone = load_zone(config)?;
     checks(config)?;
     fence(config)?;
     notifiers(config)?;
     writers(config)?;
+    observer_links(config)?;
     Ok(plan(config, &zone))
+}
+
+/// The observation links' settings from `[cluster]` and `[[peer]]` (the key is loaded here);
+/// `None` when the daemon decides alone.
+pub fn observer_links(config: &Config) -> Result<Option<ObserverLinkConfig>, DaemonError> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(None);
+    };
+    let identity = failover_core::peer::Identity::load(&cluster.certificate, &cluster.key)
+        .map_err(|e| DaemonError::Observers {
+            path: config.path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(ObserverLinkConfig {
+        identity: Arc::new(identity),
+        local: cluster.observer.clone(),
+        listen: cluster.listen,
+        peers: config
+            .peers
+            .iter()
+            .map(|p| ObserverPeer {
+                name: p.name.clone(),
+                address: p.address,
+                fingerprint: p.fingerprint,
+            })
+            .collect(),
+        observer_timeout: cluster.observer_timeout,
+    }))
+}
+
+/// The quorum's view of the config (`None` without `[cluster]`).
+pub fn quorum_spec(config: &Config) -> Option<QuorumSpec> {
+    let cluster = config.cluster.as_ref()?;
+    Some(QuorumSpec {
+        local: cluster.observer.clone(),
+        peers: config.peers.iter().map(|p| p.name.clone()).collect(),
+        observer_timeout: cluster.observer_timeout,
+        on_partition: config.on_partition(),
+    })
+}
+
+/// Starts the observation links when `[cluster]` is configured.
+async fn start_observers(config: &Config) -> Result<Option<ObserverNetwork>, DaemonError> {
+    let Some(links) = observer_links(config)? else {
+        return Ok(None);
+    };
+    let network = ObserverNetwork::start(links)
+        .await
+        .map_err(|e| DaemonError::Observers {
+            path: config.path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(network))
 }
 
 /// Builds (without starting) the supervisor for `config`, publishing into `served`: every part
 /// is checked here, so that a failure leaves a running daemon untouched.
-fn build_supervisor(config: &Config, served: &ServedZone) -> Result<Supervisor, DaemonError> {
-    let arbiter = Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| {
-        DaemonError::Cluster {
-            path: config.path.clone(),
-            source,
-        }
+fn build_supervisor(
+    config: &Config,
+    served: &ServedZone,
+    observers: Option<&ObserverNetwork>,
+) -> Result<Supervisor, DaemonError> {
+    let spec = cluster_spec(config);
+    let checks_spec = spec.checks.clone();
+    let arbiter = Arbiter::new(spec, policy(config)).map_err(|source| DaemonError::Cluster {
+        path: config.path.clone(),
+        source,
     })?;
     let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+    if let (Some(network), Some(quorum)) = (observers, quorum_spec(config)) {
+        supervisor = supervisor.shared_observations(network.attach(quorum, &checks_spec));
+    }
     for writer in writers(config)? {
         supervisor = supervisor.writer(writer);
     }
@@ -666,6 +765,69 @@ async fn start_admin(
     Ok((Some(server), persist))
 }
 
+/// A witness: a third observer that probes every node and sends its verdicts to the daemons, so
+/// that two of three decide. It serves no DNS and publishes nothing; its log shows what it sees.
+pub struct Witness {
+    supervisor: SupervisorHandle,
+    observers: ObserverNetwork,
+}
+
+impl std::fmt::Debug for Witness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Witness").finish_non_exhaustive()
+    }
+}
+
+impl Witness {
+    /// Starts the links and the probes (the config's `[zone]`, `[policy]`, `[[writer]]`,
+    /// `[[notify]]` and `[admin]` are not used). Must run inside a tokio runtime.
+    pub async fn start(config: &Config) -> Result<Self, DaemonError> {
+        let (Some(network), Some(quorum)) = (start_observers(config).await?, quorum_spec(config))
+        else {
+            return Err(DaemonError::Observers {
+                path: config.path.clone(),
+                message: "a witness needs [cluster] (its observer name, key and listen address) and the daemons as [[peer]]s".to_owned(),
+            });
+        };
+        let spec = cluster_spec(config);
+        let checks_spec = spec.checks.clone();
+        let arbiter =
+            Arbiter::new(spec, policy(config)).map_err(|source| DaemonError::Cluster {
+                path: config.path.clone(),
+                source,
+            })?;
+        let mut supervisor = Supervisor::new(arbiter)
+            .notifier(Arc::new(LogNotifier))
+            .shared_observations(network.attach(quorum, &checks_spec));
+        for node in &config.nodes {
+            supervisor = supervisor.node(NodeName::new(&node.name), node.address);
+        }
+        for (name, check, schedule) in checks(config)? {
+            supervisor = supervisor.check(name, check, schedule);
+        }
+        Ok(Self {
+            supervisor: supervisor.spawn(),
+            observers: network,
+        })
+    }
+
+    /// What the witness sees.
+    pub fn status(&self) -> watch::Receiver<StatusReport> {
+        self.supervisor.status()
+    }
+
+    /// Where it accepts the daemons' links.
+    pub fn observer_address(&self) -> Option<SocketAddr> {
+        self.observers.local_addr()
+    }
+
+    /// Stops probing and reporting.
+    pub async fn shutdown(self) {
+        self.supervisor.shutdown().await;
+        self.observers.shutdown().await;
+    }
+}
+
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.
 pub struct Daemon {
     supervisor: SupervisorHandle,
@@ -673,6 +835,7 @@ pub struct Daemon {
     served: ServedZone,
     admin: Option<AdminServer>,
     persist: tokio::task::JoinHandle<()>,
+    observers: Option<ObserverNetwork>,
     config: Config,
 }
 
@@ -699,7 +862,8 @@ impl Daemon {
                 .with_notify(DnsNotifyConfig::new(config.zone.notify.clone()));
             Some(DnsServer::start(served.clone(), &server_config)?)
         };
-        let supervisor = build_supervisor(config, &served)?.spawn();
+        let observers = start_observers(config).await?;
+        let supervisor = build_supervisor(config, &served, observers.as_ref())?.spawn();
         let (admin, persist) = start_admin(config, &served, &supervisor).await?;
         Ok(Self {
             supervisor,
@@ -707,6 +871,7 @@ impl Daemon {
             served,
             admin,
             persist,
+            observers,
             config: config.clone(),
         })
     }
@@ -718,10 +883,38 @@ impl Daemon {
     /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
-        let mut supervisor = build_supervisor(config, &self.served)?;
+        let mut supervisor = build_supervisor(config, &self.served, self.observers.as_ref())?;
         // What is live stays live: the new arbiter starts from it, not from a first publication.
         let answer = self.supervisor.status().borrow().cluster.answer.clone();
         supervisor.arbiter_mut().assume_published(answer);
+        if self.config.cluster.as_ref().map(|c| {
+            (
+                &c.observer,
+                c.listen,
+                &c.certificate,
+                &c.key,
+                c.observer_timeout,
+            )
+        }) != config.cluster.as_ref().map(|c| {
+            (
+                &c.observer,
+                c.listen,
+                &c.certificate,
+                &c.key,
+                c.observer_timeout,
+            )
+        }) || self
+            .config
+            .peers
+            .iter()
+            .map(|p| (&p.name, p.address, p.fingerprint))
+            .ne(config
+                .peers
+                .iter()
+                .map(|p| (&p.name, p.address, p.fingerprint)))
+        {
+            tracing::warn!("[cluster] and [[peer]] changes take effect at the next restart (on_partition applies now)");
+        }
         let old = &self.config.zone;
         let new = &config.zone;
         if old.listen != new.listen
@@ -763,6 +956,13 @@ impl Daemon {
             .unwrap_or_default()
     }
 
+    /// Where the observation listener is bound, when `[cluster] listen` is set.
+    pub fn observer_address(&self) -> Option<SocketAddr> {
+        self.observers
+            .as_ref()
+            .and_then(ObserverNetwork::local_addr)
+    }
+
     /// The served zone (its serial and answers).
     pub fn zone(&self) -> &ServedZone {
         &self.served
@@ -784,6 +984,9 @@ impl Daemon {
             admin.shutdown().await;
         }
         self.supervisor.shutdown().await;
+        if let Some(observers) = self.observers {
+            observers.shutdown().await;
+        }
         // The status channel is closed now: the persisting task ends after its last write.
         let _ = self.persist.await;
         if let Some(server) = self.server {

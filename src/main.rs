@@ -51,6 +51,13 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Be the witness: probe every node and report to the daemons (two of three then decide),
+    /// serving no DNS, until SIGINT or SIGTERM.
+    Witness {
+        /// The config file (the daemons' one, with this witness's [cluster] and [[peer]]s).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Make this node's key for the peer link (node.crt, node.key) and print what peers pin.
     Keygen {
         /// Directory to write node.crt and node.key into.
@@ -355,6 +362,39 @@ async fn run(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `failoverd witness`: probe and report until SIGINT/SIGTERM.
+async fn witness(config: Config) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let witness = match daemon::Witness::start(&config).await {
+        Ok(witness) => witness,
+        Err(e @ daemon::DaemonError::Observers { .. }) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(e) => {
+            eprintln!("error: cannot handle signals: {e}");
+            witness.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(listen = ?witness.observer_address(), "witness observing");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping");
+    witness.shutdown().await;
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(feature = "sync")]
@@ -407,6 +447,13 @@ fn main() -> ExitCode {
                 run(config).await
             }
             Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
+            Command::Witness { config } => {
+                let config = match load(&config) {
+                    Ok(config) => config,
+                    Err(code) => return code,
+                };
+                witness(config).await
+            }
             Command::Status { config, json } => {
                 let config = match load(&config) {
                     Ok(config) => config,

@@ -141,3 +141,98 @@ fn the_demo_moves_the_answer_and_back() {
         "{stdout}"
     );
 }
+
+/// The example config in a temporary directory, with a `[cluster]` of master, slave and
+/// (when `witness`) a witness; master's key made by `failoverd keygen` there.
+fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
+    std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
+    let keygen = failoverd()
+        .args(["keygen", "--name", "master", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let mut config = std::fs::read_to_string("examples/failoverd.toml").unwrap();
+    config.push_str(
+        "\n[cluster]\nobserver = \"master\"\nlisten = \"0.0.0.0:8054\"\n\n[[peer]]\nname = \"slave\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n",
+    );
+    if witness {
+        config.push_str("\n[[peer]]\nname = \"witness\"\naddress = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
+    }
+    let path = dir.join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), false);
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "observers: master (this one, peers dial 0.0.0.0:8054), slave at 198.51.100.2:8054",
+        "a node is declared down when 2 of 2 observers agree; an observer silent for 10s is out of the vote; cut off from the majority: fail-over",
+        "warning: two nodes and no witness",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("2 of 3 observers agree"), "{stdout}");
+    assert!(
+        stdout.contains("cut off from the majority: hold"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no witness"), "{stdout}");
+}
+
+#[test]
+fn a_missing_key_is_refused_naming_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    std::fs::remove_file(dir.path().join("node.key")).unwrap();
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("[cluster]"), "{stderr}");
+    assert!(stderr.contains("node.key"), "{stderr}");
+    assert!(
+        stderr.contains("make one with failoverd keygen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_witness_without_a_cluster_is_refused() {
+    let output = failoverd()
+        .args(["witness", "--config", "examples/failoverd.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("a witness needs [cluster]"), "{stderr}");
+}

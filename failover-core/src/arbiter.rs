@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use crate::damping::{Damper, Damping};
-use crate::event::{Event, EventKind};
+use crate::event::{DegradedCheck, Event, EventKind};
 use crate::fence::{FenceStep, LeavingNode, PublishContext, Veto};
 use crate::model::{CheckName, Health, Moment, NodeName, Observation, Outcome};
 use crate::policy::{AllDown, ClusterView, NodeView, Policy};
@@ -960,6 +960,7 @@ impl Arbiter {
         let (from, to) = (from.to_vec(), to.to_vec());
         if !from.is_empty() && failover {
             EventKind::Failover {
+                degraded: self.degraded_checks(&to),
                 from,
                 to,
                 from_addresses,
@@ -1005,6 +1006,35 @@ impl Arbiter {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Arbiter {
+    /// The non-critical checks of `nodes` that are down (forced or probed), with their last
+    /// error: what a failover to them may be missing.
+    fn degraded_checks(&self, nodes: &[NodeName]) -> Vec<DegradedCheck> {
+        let mut degraded = Vec::new();
+        for name in nodes {
+            let Some(index) = self.spec.nodes.iter().position(|n| &n.name == name) else {
+                continue;
+            };
+            for (spec, state) in self.spec.checks.iter().zip(&self.checks[index]) {
+                let health = self.forced(name, &spec.name).unwrap_or(state.health);
+                if spec.critical || health != Health::Down {
+                    continue;
+                }
+                let error = match &state.last_outcome {
+                    Some(Outcome::Failed { error, .. }) => error.clone(),
+                    _ => String::new(),
+                };
+                degraded.push(DegradedCheck {
+                    node: name.clone(),
+                    check: spec.name.clone(),
+                    error,
+                });
+            }
+        }
+        degraded
     }
 }
 

@@ -20,6 +20,28 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// A non-critical check of a node the answer moved to that is down: something the new answer
+/// may be missing (files not yet mirrored, replication behind).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DegradedCheck {
+    /// The node.
+    pub node: NodeName,
+    /// The check (`mirror`, `mysql-replication`).
+    pub check: CheckName,
+    /// Its last probe's error (`3 files pending`, `replication 42 s behind`).
+    pub error: String,
+}
+
+impl fmt::Display for DegradedCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {} is down", self.check, self.node)?;
+        if !self.error.is_empty() {
+            write!(f, " ({})", self.error)?;
+        }
+        Ok(())
+    }
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -77,6 +99,10 @@ pub enum EventKind {
         from_addresses: Vec<IpAddr>,
         /// Addresses published now.
         to_addresses: Vec<IpAddr>,
+        /// The new nodes' non-critical checks that are down (a mirror behind, replication
+        /// broken): the failover still happens, and this says what may be missing.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        degraded: Vec<DegradedCheck>,
     },
     /// The answer moved back to the preferred node.
     Failback {
@@ -308,12 +334,27 @@ impl fmt::Display for Event {
                 to,
                 from_addresses,
                 to_addresses,
-            } => write!(
-                f,
-                "failover: answer moved from {} to {}",
-                with_addresses(from, from_addresses),
-                with_addresses(to, to_addresses)
-            ),
+                degraded,
+            } => {
+                write!(
+                    f,
+                    "failover: answer moved from {} to {}",
+                    with_addresses(from, from_addresses),
+                    with_addresses(to, to_addresses)
+                )?;
+                if !degraded.is_empty() {
+                    write!(
+                        f,
+                        "; it may be missing data: {}",
+                        degraded
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )?;
+                }
+                Ok(())
+            }
             EventKind::Failback {
                 from,
                 to,

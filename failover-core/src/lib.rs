@@ -4,7 +4,9 @@
 //!
 //! What is here: [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`], [`Policy`] and
 //! [`Fence`] (a pre-publish hook);
-//! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the built-in policies
+//! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the [`Quorum`] that
+//! lets a failure through only when the observers (daemons, a witness) agree, and the
+//! [`ObserverNetwork`] that carries their verdicts over the [`peer`] link; the built-in policies
 //! [`ActivePassive`] and [`AllHealthy`]; the [`Supervisor`]; the built-in probes (`tcp`, `http`,
 //! `ssh`) and notifiers (log, command hook).
 //!
@@ -56,9 +58,11 @@ mod health;
 mod mirror;
 mod model;
 mod notify;
+mod observers;
 pub mod peer;
 mod policy;
 pub mod probe;
+mod quorum;
 mod supervisor;
 mod zone;
 
@@ -67,7 +71,7 @@ pub use arbiter::{
     NodeSpec, NodeStatus, Override,
 };
 pub use damping::Damping;
-pub use event::{Event, EventKind};
+pub use event::{DegradedCheck, Event, EventKind};
 pub use fence::{Fence, FenceReport, FenceStep, LeavingNode, PublishContext, Veto};
 pub use health::{HealthCheck, Target};
 pub use mirror::{
@@ -78,8 +82,15 @@ pub use notify::{
     host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, Filtered, LogNotifier,
     Notifier, NotifyError, SubjectTemplate, WebhookNotifier, WebhookOptions, EVENT_NAMES,
 };
+pub use observers::{
+    ObserverInjector, ObserverLinkConfig, ObserverNetwork, ObserverPeer, SharedObservations,
+    OBSERVATIONS_SERVICE,
+};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
+};
+pub use quorum::{
+    LocalResult, MembershipChange, ObserverStatus, OnPartition, Quorum, QuorumSpec, Report,
 };
 pub use supervisor::{
     AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,

@@ -580,6 +580,16 @@ impl PeerStream {
         &self.peer
     }
 
+    /// The fingerprint of the certificate the peer authenticated with (one of the pinned ones):
+    /// what ties the name in its hello to a key, when several peers share a listener.
+    pub fn peer_fingerprint(&self) -> Option<Fingerprint> {
+        let (_, connection) = self.io.get_ref();
+        connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|certificate| Fingerprint::of(certificate))
+    }
+
     /// Splits into halves that can be used from two tasks.
     pub fn into_split(self) -> (PeerReader, PeerWriter) {
         let (read, write) = tokio::io::split(self.io);

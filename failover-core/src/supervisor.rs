@@ -16,6 +16,8 @@ use crate::fence::{Fence, FenceReport, Veto};
 use crate::health::{HealthCheck, Target};
 use crate::model::{CheckName, FailureClass, Moment, NodeName, Observation, Outcome};
 use crate::notify::Notifier;
+use crate::observers::SharedObservations;
+use crate::quorum::ObserverStatus;
 use crate::zone::{Publication, ZoneWriter};
 
 /// How often and how patiently a check probes.
@@ -64,6 +66,8 @@ pub struct StatusReport {
     pub writers: Vec<WriterStatus>,
     /// The most recent events, oldest first (at most [`RECENT_EVENTS`]).
     pub recent_events: Vec<Event>,
+    /// The other observers whose verdicts count (empty without shared observations).
+    pub observers: Vec<ObserverStatus>,
 }
 
 /// How many events a [`StatusReport`] keeps.
@@ -97,6 +101,7 @@ pub struct Supervisor {
     notifiers: Vec<Arc<dyn Notifier>>,
     fence: Option<Arc<dyn Fence>>,
     status: watch::Sender<StatusReport>,
+    shared: Option<SharedObservations>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -222,6 +227,7 @@ impl Supervisor {
             publication: None,
             writers: Vec::new(),
             recent_events: Vec::new(),
+            observers: Vec::new(),
         });
         Self {
             arbiter,
@@ -231,6 +237,7 @@ impl Supervisor {
             notifiers: Vec::new(),
             fence: None,
             status,
+            shared: None,
         }
     }
 
@@ -238,6 +245,14 @@ impl Supervisor {
     /// [`Fence`] for when); the writers get such a publication only once the fence approves it.
     pub fn fence(mut self, fence: Arc<dyn Fence>) -> Self {
         self.fence = Some(fence);
+        self
+    }
+
+    /// Puts a quorum of observers between the probes and the arbiter: local results go out to
+    /// the peers, and a failure reaches the arbiter only when the observers agree (see
+    /// [`Quorum`](crate::Quorum)).
+    pub fn shared_observations(mut self, shared: SharedObservations) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -363,12 +378,20 @@ impl Supervisor {
             waiting: None,
             results: fence_results,
         };
+        let mut shared = self.shared.take();
         tokio::pin!(shutdown);
         loop {
             let deadline = self.arbiter.next_deadline();
             let actions = tokio::select! {
                 () = &mut shutdown => break,
-                Some(observation) = observed.recv() => self.arbiter.observe(observation),
+                Some(observation) = observed.recv() => match shared.as_mut() {
+                    Some(shared) => shared.local(observation, &mut self.arbiter),
+                    None => self.arbiter.observe(observation),
+                },
+                input = next_shared(&mut shared) => match shared.as_mut() {
+                    Some(shared) => shared.input(input, &mut self.arbiter),
+                    None => Vec::new(),
+                },
                 Some(report) = reported.recv() => match report {
                     WriterReport::Failed { index, error, attempt } => {
                         writer_status[index].failing = Some(error.clone());
@@ -429,11 +452,23 @@ impl Supervisor {
                 publication: self.arbiter.publication(),
                 writers: writer_status.clone(),
                 recent_events: effects.recent.iter().cloned().collect(),
+                observers: shared
+                    .as_ref()
+                    .map(SharedObservations::status)
+                    .unwrap_or_default(),
             });
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         tracing::info!("supervisor stopped");
+    }
+}
+
+/// The next word from the peers, or never without shared observations.
+async fn next_shared(shared: &mut Option<SharedObservations>) -> crate::observers::SharedInput {
+    match shared {
+        Some(shared) => shared.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -344,6 +344,7 @@ async fn a_webhook_gets_the_event_as_json() {
             to: vec!["slave".into()],
             from_addresses: vec!["10.1.0.1".parse().unwrap()],
             to_addresses: vec!["10.2.0.2".parse().unwrap()],
+            degraded: Vec::new(),
         },
     };
     hook.notify(&event).await.unwrap();
