@@ -49,6 +49,7 @@ mod entry;
 mod error;
 mod fsx;
 mod index;
+pub mod live;
 mod path;
 mod progress;
 mod protocol;
@@ -64,8 +65,8 @@ use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
 pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader};
-pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, Outcome, Scope};
 pub use echo::{Echo, Verdict};
+pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, Outcome, Scope};
 pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};
 pub use error::SyncError;
 pub use index::{Index, Loaded};

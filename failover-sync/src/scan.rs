@@ -64,7 +64,8 @@ impl Excludes {
     pub fn is_excluded(&self, path: &str, is_dir: bool) -> bool {
         if self.fixed.iter().any(|fixed| {
             path == fixed
-                || (path.starts_with(fixed.as_str()) && path.as_bytes().get(fixed.len()) == Some(&b'/'))
+                || (path.starts_with(fixed.as_str())
+                    && path.as_bytes().get(fixed.len()) == Some(&b'/'))
         }) {
             return true;
         }
@@ -191,9 +192,10 @@ fn scan_one(
             }
         }
         FileType::Symlink => match fsx::read_link(dir.as_fd(), name) {
-            Ok(target) => out
-                .entries
-                .push((path.clone(), fsx::entry_from(&stat, Kind::Symlink { target }))),
+            Ok(target) => out.entries.push((
+                path.clone(),
+                fsx::entry_from(&stat, Kind::Symlink { target }),
+            )),
             Err(e) => out.problems.push((path.to_string(), e.to_string())),
         },
         FileType::RegularFile => {
@@ -211,9 +213,10 @@ fn scan_one(
                 _ => None,
             });
             match known {
-                Some(hash) => out
-                    .entries
-                    .push((path.clone(), fsx::entry_from(&stat, Kind::File { size, hash }))),
+                Some(hash) => out.entries.push((
+                    path.clone(),
+                    fsx::entry_from(&stat, Kind::File { size, hash }),
+                )),
                 None => match fsx::current_entry(dir.as_fd(), name) {
                     Ok(Some(entry)) => {
                         out.hashed_bytes += entry.size();
