@@ -132,11 +132,17 @@ enum Input {
 pub struct LiveMirror {
     input: mpsc::Sender<Input>,
     shared: SharedStatus,
+    parts: Mutex<Parts>,
+    listening: Option<SocketAddr>,
+    config: LiveConfig,
+}
+
+/// What [`LiveMirror::shutdown`] stops.
+#[derive(Default)]
+struct Parts {
     watcher: Option<TreeWatcher>,
     node_loop: Option<JoinHandle<()>>,
     listener: Option<tokio::task::JoinHandle<()>>,
-    listening: Option<SocketAddr>,
-    config: LiveConfig,
 }
 
 impl std::fmt::Debug for LiveMirror {
@@ -246,9 +252,11 @@ impl LiveMirror {
         Ok(LiveMirror {
             input,
             shared,
-            watcher: Some(watcher),
-            node_loop: Some(node_loop),
-            listener,
+            parts: Mutex::new(Parts {
+                watcher: Some(watcher),
+                node_loop: Some(node_loop),
+                listener,
+            }),
             listening,
             config,
         })
@@ -264,19 +272,20 @@ impl LiveMirror {
         &self.config
     }
 
-    /// Stops the watcher, the link and the node's loop, and waits for them.
-    pub async fn shutdown(mut self) {
-        self.stop_all().await;
-    }
-
-    async fn stop_all(&mut self) {
-        if let Some(listener) = self.listener.take() {
+    /// Stops the watcher, the link and the node's loop, and waits for them (the replica's
+    /// lock is released when they are gone). Later calls do nothing.
+    pub async fn shutdown(&self) {
+        let parts = match self.parts.lock() {
+            Ok(mut parts) => std::mem::take(&mut *parts),
+            Err(_) => return,
+        };
+        if let Some(listener) = parts.listener {
             listener.abort();
             let _ = listener.await;
         }
         let _ = self.input.send(Input::Stop);
-        let watcher = self.watcher.take();
-        let node_loop = self.node_loop.take();
+        let watcher = parts.watcher;
+        let node_loop = parts.node_loop;
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(watcher) = watcher {
                 watcher.stop();
@@ -291,8 +300,10 @@ impl LiveMirror {
 
 impl Drop for LiveMirror {
     fn drop(&mut self) {
-        if let Some(listener) = self.listener.take() {
-            listener.abort();
+        if let Ok(mut parts) = self.parts.lock() {
+            if let Some(listener) = parts.listener.take() {
+                listener.abort();
+            }
         }
         let _ = self.input.send(Input::Stop);
         // The watcher stops itself when dropped; the loop ends on Stop.
