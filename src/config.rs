@@ -652,24 +652,22 @@ impl Config {
                 ),
             );
         }
+        let known = self.nodes.iter().any(|n| n.name == mirror.node);
         match self.mirror_peer() {
-            None => v.fail(
+            None if known => v.fail(
                 &at("peer_node"),
                 "set peer_node: the other node's name (needed when there are not exactly two [[node]]s)",
             ),
             Some(peer) if peer == mirror.node => {
                 v.fail(&at("peer_node"), "the peer must be another node")
             }
-            Some(_) => {}
+            _ => {}
         }
         if let Err(e) = mirror
             .peer_fingerprint
             .parse::<failover_core::peer::Fingerprint>()
         {
-            v.fail(
-                &at("peer_fingerprint"),
-                format!("{e} (run `failoverd keygen --show` on the peer and copy its fingerprint)"),
-            );
+            v.fail(&at("peer_fingerprint"), format!("{e} on the peer"));
         }
         if mirror.coalesce.is_zero() || mirror.coalesce > Duration::from_secs(60) {
             v.fail(
@@ -686,14 +684,20 @@ impl Config {
         if mirror.max_delete == 0 || mirror.max_delete > 100 {
             v.fail(
                 &at("max_delete"),
-                format!("{} is out of range (expected a percentage, 1 to 100)", mirror.max_delete),
+                format!(
+                    "{} is out of range (expected a percentage, 1 to 100)",
+                    mirror.max_delete
+                ),
             );
         }
         if mirror.listen.port() == 0 || mirror.peer.port() == 0 {
             v.fail(&at("listen"), "port 0 (expected e.g. \"0.0.0.0:7480\")");
         }
         if !mirror.root.is_absolute() {
-            v.fail(&at("root"), "must be an absolute path (e.g. \"/var/www/site\")");
+            v.fail(
+                &at("root"),
+                "must be an absolute path (e.g. \"/var/www/site\")",
+            );
         }
     }
 }
@@ -1545,6 +1549,51 @@ all_down = "keep-last"
         assert!(
             e.contains("unknown variant `htpp`, expected one of `tcp`, `http`, `ssh`"),
             "{e}"
+        );
+    }
+
+    const MIRROR: &str = r#"
+[mirror]
+root = "/var/www/site"
+node = "master"
+listen = "0.0.0.0:7480"
+peer = "198.51.100.2:7480"
+peer_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+exclude = ["*.log"]
+"#;
+
+    #[test]
+    fn a_mirror_section_gets_its_defaults_and_its_errors_name_the_key() {
+        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        let mirror = config.mirror.as_ref().unwrap();
+        assert_eq!(config.mirror_peer().as_deref(), Some("slave"));
+        assert_eq!(mirror.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(
+            mirror.state_dir.as_deref(),
+            Some(Path::new("/etc/failoverd/state/mirror"))
+        );
+        assert_eq!(mirror.coalesce, Duration::from_millis(100));
+        assert_eq!(mirror.rescan_interval, Duration::from_secs(3600));
+        assert_eq!(mirror.max_delete, 50);
+
+        let bad = format!("{GOOD}{MIRROR}")
+            .replace("node = \"master\"\nlisten", "node = \"mastr\"\nlisten")
+            .replace("sha256:00", "sha256:zz")
+            .replace("exclude", "max_delete = 0\nexclude");
+        let errors = errors_of(&bad);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("line 42: mirror.node: \"mastr\" is not a [[node]] (expected one of: master, slave)"), "{errors:?}");
+        assert!(errors[1].contains("mirror.peer_fingerprint:"), "{errors:?}");
+        assert!(
+            errors[2].contains("mirror.max_delete: 0 is out of range"),
+            "{errors:?}"
+        );
+
+        let check = GOOD.replace("kind = \"ssh\"", "kind = \"mirror\"");
+        let errors = errors_of(&check);
+        assert!(
+            errors[0].contains("check[2].kind: kind = \"mirror\" needs a [mirror] section"),
+            "{errors:?}"
         );
     }
 

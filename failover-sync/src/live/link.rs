@@ -46,6 +46,20 @@ pub enum Message {
     Ping,
 }
 
+impl Message {
+    /// The kind of message, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Call(_) => "call",
+            Message::Reply(_) => "reply",
+            Message::Changed(_) => "changed",
+            Message::Rescan => "rescan",
+            Message::Report(_) => "report",
+            Message::Ping => "ping",
+        }
+    }
+}
+
 /// How the last run went, as the driving node tells the other.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -123,8 +137,8 @@ impl Assembler {
 /// What a link delivers to the loop that owns it.
 #[derive(Debug)]
 pub(crate) enum Delivery {
-    /// A message other than a reply or a ping.
-    Message(u64, Message),
+    /// A message other than a reply or a ping (boxed: requests are large).
+    Message(u64, Box<Message>),
     /// The link ended, and why.
     Closed(u64, String),
 }
@@ -194,7 +208,7 @@ impl Link {
                     Ok(Some(Message::Call(_))) if answers.is_some() => {
                         break "sent a request to the driving node; link dropped".to_owned()
                     }
-                    Ok(Some(message)) => deliver(Delivery::Message(id, message)),
+                    Ok(Some(message)) => deliver(Delivery::Message(id, Box::new(message))),
                 }
             };
             close_reader(reason);

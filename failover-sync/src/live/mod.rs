@@ -120,7 +120,7 @@ enum Input {
     /// From a link.
     Link(Delivery),
     /// The listener accepted the other node (served side).
-    Accepted(failover_core::peer::PeerStream),
+    Accepted(Box<failover_core::peer::PeerStream>),
     /// `sync_once`: a full run now, its report to this channel.
     RunNow(mpsc::Sender<Result<SyncReport, String>>),
     /// Stop.
@@ -206,7 +206,7 @@ impl LiveMirror {
                 loop {
                     match listener.accept().await {
                         Ok(stream) if stream.hello().node == peer_node => {
-                            if input.send(Input::Accepted(stream)).is_err() {
+                            if input.send(Input::Accepted(Box::new(stream))).is_err() {
                                 return;
                             }
                         }
@@ -516,14 +516,19 @@ impl Driver {
 
     fn take(&mut self, input: Input) {
         match input {
-            Input::Local(paths) | Input::Link(Delivery::Message(_, Message::Changed(paths))) => {
-                self.mark(paths)
+            Input::Local(paths) => self.mark(paths),
+            Input::Link(Delivery::Message(_, message))
+                if matches!(*message, Message::Changed(_)) =>
+            {
+                if let Message::Changed(paths) = *message {
+                    self.mark(paths)
+                }
             }
             Input::LocalRescan(why) => {
                 tracing::warn!("mirror: {why}; a full run follows");
                 self.full_needed = true;
             }
-            Input::Link(Delivery::Message(_, Message::Rescan)) => {
+            Input::Link(Delivery::Message(_, message)) if matches!(*message, Message::Rescan) => {
                 tracing::info!(
                     "mirror: {} asks for a full run (its watcher lost events)",
                     self.config.peer_node
@@ -532,9 +537,9 @@ impl Driver {
             }
             Input::Link(Delivery::Message(_, other)) => {
                 tracing::warn!(
-                    "mirror: {} sent an unexpected {:?}; ignored",
+                    "mirror: {} sent an unexpected {}; ignored",
                     self.config.peer_node,
-                    std::mem::discriminant(&other)
+                    other.name()
                 );
             }
             Input::Link(Delivery::Closed(id, reason)) => {
@@ -788,7 +793,7 @@ impl Served {
                     self.next_link += 1;
                     let input = self.input.clone();
                     let link = Link::start(
-                        stream,
+                        *stream,
                         id,
                         &self.runtime,
                         move |delivery| {
@@ -813,7 +818,7 @@ impl Served {
                 }
                 Input::Link(Delivery::Message(id, message)) => {
                     if self.link.as_ref().is_some_and(|l| l.id == id) {
-                        self.answer(message);
+                        self.answer(*message);
                     }
                 }
                 Input::Local(paths) => {
@@ -862,9 +867,9 @@ impl Served {
                 s.queued = 0;
             }),
             other => tracing::warn!(
-                "mirror: {} sent an unexpected {:?}; ignored",
+                "mirror: {} sent an unexpected {}; ignored",
                 link.peer,
-                std::mem::discriminant(&other)
+                other.name()
             ),
         }
     }
