@@ -125,9 +125,12 @@ impl Assembler {
             1 => Ok(None),
             0 => {
                 let bytes = std::mem::take(&mut self.pending);
-                postcard::from_bytes(&bytes)
-                    .map(Some)
-                    .map_err(|e| SyncError::Protocol(format!("an unreadable message: {e}")))
+                postcard::from_bytes(&bytes).map(Some).map_err(|e| {
+                    SyncError::Protocol(format!(
+                        "an unreadable message ({e}): garbage, another version, or a path \
+                             that is absolute, has a `..` component or names a temp file"
+                    ))
+                })
             }
             other => Err(SyncError::Protocol(format!("a frame marked {other}"))),
         }
@@ -350,6 +353,6 @@ mod tests {
         let at = frame.windows(4).position(|w| w == b"aa/x").unwrap();
         frame[at..at + 2].copy_from_slice(b"..");
         let err = Assembler::default().push(&frame).unwrap_err().to_string();
-        assert!(err.contains("`.` or `..` component"), "{err}");
+        assert!(err.contains("an unreadable message"), "{err}");
     }
 }
