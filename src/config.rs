@@ -47,6 +47,8 @@ pub struct Config {
     /// The other observers: the other daemons and a witness.
     #[serde(rename = "peer", default)]
     pub peers: Vec<PeerEntry>,
+    /// The live mirror of the web root with the peer; off when absent.
+    pub mirror: Option<MirrorConfig>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
@@ -193,6 +195,8 @@ pub enum CheckKind {
     Mysql,
     /// MySQL replication: both replica threads run and the lag is at most `max_lag`.
     MysqlReplication,
+    /// The live mirror (`[mirror]`): connected, and nothing waiting longer than `max_lag`.
+    Mirror,
 }
 
 impl fmt::Display for CheckKind {
@@ -204,6 +208,7 @@ impl fmt::Display for CheckKind {
             CheckKind::Dns => "dns",
             CheckKind::Mysql => "mysql",
             CheckKind::MysqlReplication => "mysql-replication",
+            CheckKind::Mirror => "mirror",
         })
     }
 }
@@ -257,7 +262,8 @@ pub struct CheckConfig {
     pub user: Option<String>,
     /// mysql, mysql-replication: file holding its password (default `[mysql] password_file`).
     pub password_file: Option<PathBuf>,
-    /// mysql-replication: the most lag that is still healthy (default `"30s"`).
+    /// mysql-replication: the most lag that is still healthy (default `"30s"`); mirror: how
+    /// long a change may wait (default `"60s"`).
     #[serde(default, with = "humantime_serde")]
     pub max_lag: Option<Duration>,
 }
@@ -552,6 +558,156 @@ fn default_promote_after_down() -> Duration {
 fn default_fencing_retry() -> Duration {
     Duration::from_secs(5)
 }
+/// `[mirror]`: the live mirror of a directory (the web root) with the peer node.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The directory mirrored (must exist).
+    pub root: PathBuf,
+    /// This node's name: one of the `[[node]]`s.
+    pub node: String,
+    /// The other node's name (default: the other `[[node]]` when there are two).
+    pub peer_node: Option<String>,
+    /// Where this node listens for the other (`"0.0.0.0:7480"`).
+    pub listen: SocketAddr,
+    /// Where the other node listens (`"10.2.0.2:7480"`).
+    pub peer: SocketAddr,
+    /// This node's certificate, from `failoverd keygen` (default `node.crt` beside the config).
+    #[serde(default = "default_mirror_certificate")]
+    pub certificate: PathBuf,
+    /// Its key (default `node.key` beside the config).
+    #[serde(default = "default_mirror_key")]
+    pub key: PathBuf,
+    /// The other node's certificate fingerprint (`"sha256:..."`, what keygen printed there).
+    pub peer_fingerprint: String,
+    /// Where the mirror's index is kept (default `[zone] state_dir`/mirror).
+    pub state_dir: Option<PathBuf>,
+    /// Paths not mirrored, gitignore syntax (`["*.log", "/cache/"]`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Most a change waits for the changes after it before a run starts.
+    #[serde(default = "default_mirror_coalesce", with = "humantime_serde")]
+    pub coalesce: Duration,
+    /// Time between two full runs (a rescan of both trees).
+    #[serde(default = "default_mirror_rescan", with = "humantime_serde")]
+    pub rescan_interval: Duration,
+    /// Share (percent) of the files of the last sync one run may delete.
+    #[serde(default = "default_mirror_max_delete")]
+    pub max_delete: u32,
+}
+
+fn default_mirror_certificate() -> PathBuf {
+    PathBuf::from("node.crt")
+}
+fn default_mirror_key() -> PathBuf {
+    PathBuf::from("node.key")
+}
+fn default_mirror_coalesce() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_mirror_rescan() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_mirror_max_delete() -> u32 {
+    50
+}
+/// Wait a `mirror` check accepts when `max_lag` is not set.
+pub const DEFAULT_MIRROR_MAX_LAG: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// The `[mirror]` peer's node name: `peer_node`, or the other of two `[[node]]`s.
+    pub fn mirror_peer(&self) -> Option<String> {
+        let mirror = self.mirror.as_ref()?;
+        if let Some(peer) = &mirror.peer_node {
+            return Some(peer.clone());
+        }
+        let others: Vec<&NodeConfig> = self
+            .nodes
+            .iter()
+            .filter(|n| n.name != mirror.node)
+            .collect();
+        match others.as_slice() {
+            [one] => Some(one.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn validate_mirror(&self, v: &mut Validator<'_>) {
+        use Seg::{Index, Key};
+        for (i, check) in self.checks.iter().enumerate() {
+            if check.kind == CheckKind::Mirror && self.mirror.is_none() {
+                v.fail(
+                    &[Key("check"), Index(i), Key("kind")],
+                    "kind = \"mirror\" needs a [mirror] section",
+                );
+            }
+        }
+        let Some(mirror) = &self.mirror else { return };
+        let at = |key| [Key("mirror"), Key(key)];
+        if !self.nodes.iter().any(|n| n.name == mirror.node) {
+            v.fail(
+                &at("node"),
+                format!(
+                    "{:?} is not a [[node]] (expected one of: {})",
+                    mirror.node,
+                    self.nodes
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        let known = self.nodes.iter().any(|n| n.name == mirror.node);
+        match self.mirror_peer() {
+            None if known => v.fail(
+                &at("peer_node"),
+                "set peer_node: the other node's name (needed when there are not exactly two [[node]]s)",
+            ),
+            Some(peer) if peer == mirror.node => {
+                v.fail(&at("peer_node"), "the peer must be another node")
+            }
+            _ => {}
+        }
+        if let Err(e) = mirror
+            .peer_fingerprint
+            .parse::<failover_core::peer::Fingerprint>()
+        {
+            v.fail(&at("peer_fingerprint"), format!("{e} on the peer"));
+        }
+        if mirror.coalesce.is_zero() || mirror.coalesce > Duration::from_secs(60) {
+            v.fail(
+                &at("coalesce"),
+                "out of range (expected 1ms to 60s, e.g. \"100ms\")",
+            );
+        }
+        if mirror.rescan_interval < Duration::from_secs(60) {
+            v.fail(
+                &at("rescan_interval"),
+                "below a minute: full rescans that often keep both disks busy (expected e.g. \"1h\")",
+            );
+        }
+        if mirror.max_delete == 0 || mirror.max_delete > 100 {
+            v.fail(
+                &at("max_delete"),
+                format!(
+                    "{} is out of range (expected a percentage, 1 to 100)",
+                    mirror.max_delete
+                ),
+            );
+        }
+        if mirror.listen.port() == 0 || mirror.peer.port() == 0 {
+            v.fail(&at("listen"), "port 0 (expected e.g. \"0.0.0.0:7480\")");
+        }
+        if !mirror.root.is_absolute() {
+            v.fail(
+                &at("root"),
+                "must be an absolute path (e.g. \"/var/www/site\")",
+            );
+        }
+    }
+}
+
 /// Lag a `mysql-replication` check accepts when `max_lag` is not set.
 pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
 
@@ -581,12 +737,12 @@ impl Config {
                 (
                     "max_lag",
                     check.max_lag.is_some(),
-                    check.kind == CheckKind::MysqlReplication,
+                    matches!(check.kind, CheckKind::MysqlReplication | CheckKind::Mirror),
                 ),
             ] {
                 if set && !applies {
                     let owner = if key == "max_lag" {
-                        "mysql-replication"
+                        "mysql-replication\" or \"mirror"
                     } else {
                         "mysql\" or \"mysql-replication"
                     };
@@ -875,6 +1031,18 @@ impl Config {
                 }
             }
         }
+        if let Some(mirror) = &mut config.mirror {
+            for file in [&mut mirror.certificate, &mut mirror.key] {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+            match &mut mirror.state_dir {
+                Some(dir) if dir.is_relative() => *dir = base.join(&*dir),
+                Some(_) => {}
+                None => mirror.state_dir = Some(config.zone.state_dir.join("mirror")),
+            }
+        }
         if let Some(admin) = &mut config.admin {
             if let Some(file) = &mut admin.token_file {
                 if file.is_relative() {
@@ -889,6 +1057,7 @@ impl Config {
         };
         config.validate(&mut v);
         config.validate_mysql(&mut v);
+        config.validate_mirror(&mut v);
         if v.errors.is_empty() {
             Ok(config)
         } else {
@@ -1022,7 +1191,8 @@ impl Config {
                 CheckKind::Tcp
                 | CheckKind::Ssh
                 | CheckKind::Mysql
-                | CheckKind::MysqlReplication => &[],
+                | CheckKind::MysqlReplication
+                | CheckKind::Mirror => &[],
             };
             for (key, set) in [
                 ("path", check.path.is_some()),
@@ -1374,7 +1544,7 @@ impl Config {
             CheckKind::Ssh => 22,
             CheckKind::Dns => 53,
             CheckKind::Mysql | CheckKind::MysqlReplication => 3306,
-            CheckKind::Tcp => 0,
+            CheckKind::Tcp | CheckKind::Mirror => 0,
         })
     }
 
@@ -1512,6 +1682,51 @@ all_down = "keep-last"
         assert!(
             e.contains("unknown variant `htpp`, expected one of `tcp`, `http`, `ssh`"),
             "{e}"
+        );
+    }
+
+    const MIRROR: &str = r#"
+[mirror]
+root = "/var/www/site"
+node = "master"
+listen = "0.0.0.0:7480"
+peer = "198.51.100.2:7480"
+peer_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+exclude = ["*.log"]
+"#;
+
+    #[test]
+    fn a_mirror_section_gets_its_defaults_and_its_errors_name_the_key() {
+        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        let mirror = config.mirror.as_ref().unwrap();
+        assert_eq!(config.mirror_peer().as_deref(), Some("slave"));
+        assert_eq!(mirror.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(
+            mirror.state_dir.as_deref(),
+            Some(Path::new("/etc/failoverd/state/mirror"))
+        );
+        assert_eq!(mirror.coalesce, Duration::from_millis(100));
+        assert_eq!(mirror.rescan_interval, Duration::from_secs(3600));
+        assert_eq!(mirror.max_delete, 50);
+
+        let bad = format!("{GOOD}{MIRROR}")
+            .replace("node = \"master\"\nlisten", "node = \"mastr\"\nlisten")
+            .replace("sha256:00", "sha256:zz")
+            .replace("exclude", "max_delete = 0\nexclude");
+        let errors = errors_of(&bad);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("line 42: mirror.node: \"mastr\" is not a [[node]] (expected one of: master, slave)"), "{errors:?}");
+        assert!(errors[1].contains("mirror.peer_fingerprint:"), "{errors:?}");
+        assert!(
+            errors[2].contains("mirror.max_delete: 0 is out of range"),
+            "{errors:?}"
+        );
+
+        let check = GOOD.replace("kind = \"ssh\"", "kind = \"mirror\"");
+        let errors = errors_of(&check);
+        assert!(
+            errors[0].contains("check[2].kind: kind = \"mirror\" needs a [mirror] section"),
+            "{errors:?}"
         );
     }
 

@@ -93,6 +93,14 @@ pub enum DaemonError {
         /// Why, and the fix.
         message: String,
     },
+    /// `[mirror]` cannot be used or started.
+    #[error("{path}: [mirror]: {message}")]
+    Mirror {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why, and the fix.
+        message: String,
+    },
     /// The zone cannot be loaded or served.
     #[error(transparent)]
     Dns(#[from] failover_dns::DnsError),
@@ -169,8 +177,17 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
 /// A check built from the config: its name, the probe, and its schedule.
 pub type BuiltCheck = (CheckName, Arc<dyn HealthCheck>, ProbeSchedule);
 
-/// The checks the config asks for, each with its schedule.
+/// The checks the config asks for, each with its schedule (`mirror` checks see no mirror:
+/// for `failoverd check`).
 pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
+    checks_with(config, None)
+}
+
+/// The checks the config asks for, `mirror` checks reading `mirror`.
+pub fn checks_with(
+    config: &Config,
+    mirror: Option<Arc<dyn failover_core::FileMirror>>,
+) -> Result<Vec<BuiltCheck>, DaemonError> {
     config
         .checks
         .iter()
@@ -202,6 +219,15 @@ pub fn checks(config: &Config) -> Result<Vec<BuiltCheck>, DaemonError> {
                         check: c.name.clone(),
                         message: e.to_string(),
                     })?)
+                }
+                CheckKind::Mirror => {
+                    crate::mirror::check(config, c, mirror.clone()).map_err(|message| {
+                        DaemonError::Check {
+                            path: config.path.clone(),
+                            check: c.name.clone(),
+                            message,
+                        }
+                    })?
                 }
                 CheckKind::Mysql | CheckKind::MysqlReplication => {
                     crate::mysql_cli::check(config, c, port).map_err(|message| {
@@ -461,10 +487,13 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
         let detection = interval * fall + timeout;
         let _ = writeln!(
             out,
-            "  {} ({} port {}){}: every {}, timeout {}, down after {fall} failures (about {}), up after {rise} success{}",
+            "  {} ({}{}){}: every {}, timeout {}, down after {fall} failures (about {}), up after {rise} success{}",
             check.name,
             check.kind,
-            Config::port(check),
+            match check.kind {
+                CheckKind::Mirror => " of this node's [mirror]".to_owned(),
+                _ => format!(" port {}", Config::port(check)),
+            },
             if check.critical { " critical" } else { "" },
             humantime::format_duration(interval),
             humantime::format_duration(timeout),
@@ -509,6 +538,23 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
             "mysql fencing: before the answer moves, read_only = 1 on the old primary and 0 on the new; a new primary lagging more than {} is not promoted unless the old one has been down for {}",
             humantime::format_duration(fencing.max_promote_lag),
             humantime::format_duration(fencing.promote_after_down)
+        );
+    }
+    if let Some(mirror) = &config.mirror {
+        let peer = config.mirror_peer().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files",
+            mirror.root.display(),
+            mirror.peer_fingerprint,
+            if mirror.node < peer {
+                format!("this node drives, connecting to {}", mirror.peer)
+            } else {
+                format!("{peer} drives, this node listens on {}", mirror.listen)
+            },
+            humantime::format_duration(mirror.coalesce),
+            humantime::format_duration(mirror.rescan_interval),
+            mirror.max_delete
         );
     }
     if !config.zone.allow_transfer.is_empty() || !config.zone.notify.is_empty() {
@@ -615,6 +661,10 @@ fn list_or_none<T: ToString>(items: &[T]) -> String {
 pub fn check(config: &Config) -> Result<String, DaemonError> {
     let zone = load_zone(config)?;
     checks(config)?;
+    crate::mirror::live_config(config).map_err(|message| DaemonError::Mirror {
+        path: config.path.clone(),
+        message,
+    })?;
     fence(config)?;
     notifiers(config)?;
     writers(config)?;
@@ -681,6 +731,7 @@ fn build_supervisor(
     config: &Config,
     served: &ServedZone,
     observers: Option<&ObserverNetwork>,
+    mirror: Option<&crate::mirror::Running>,
 ) -> Result<Supervisor, DaemonError> {
     let spec = cluster_spec(config);
     let checks_spec = spec.checks.clone();
@@ -715,7 +766,7 @@ fn build_supervisor(
     for node in &config.nodes {
         supervisor = supervisor.node(NodeName::new(&node.name), node.address);
     }
-    for (name, check, schedule) in checks(config)? {
+    for (name, check, schedule) in checks_with(config, mirror.map(|m| m.file_mirror()))? {
         supervisor = supervisor.check(name, check, schedule);
     }
     for notifier in notifiers(config)? {
@@ -828,6 +879,15 @@ impl Witness {
     }
 }
 
+async fn start_mirror(config: &Config) -> Result<Option<crate::mirror::Running>, DaemonError> {
+    crate::mirror::start(config)
+        .await
+        .map_err(|message| DaemonError::Mirror {
+            path: config.path.clone(),
+            message,
+        })
+}
+
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.
 pub struct Daemon {
     supervisor: SupervisorHandle,
@@ -836,6 +896,7 @@ pub struct Daemon {
     admin: Option<AdminServer>,
     persist: tokio::task::JoinHandle<()>,
     observers: Option<ObserverNetwork>,
+    mirror: Option<crate::mirror::Running>,
     config: Config,
 }
 
@@ -863,7 +924,9 @@ impl Daemon {
             Some(DnsServer::start(served.clone(), &server_config)?)
         };
         let observers = start_observers(config).await?;
-        let supervisor = build_supervisor(config, &served, observers.as_ref())?.spawn();
+        let mirror = start_mirror(config).await?;
+        let supervisor =
+            build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?.spawn();
         let (admin, persist) = start_admin(config, &served, &supervisor).await?;
         Ok(Self {
             supervisor,
@@ -872,6 +935,7 @@ impl Daemon {
             admin,
             persist,
             observers,
+            mirror,
             config: config.clone(),
         })
     }
@@ -883,7 +947,24 @@ impl Daemon {
     /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
-        let mut supervisor = build_supervisor(config, &self.served, self.observers.as_ref())?;
+        if config.mirror != self.config.mirror {
+            // Checked in full before the running mirror is stopped.
+            crate::mirror::live_config(config).map_err(|message| DaemonError::Mirror {
+                path: config.path.clone(),
+                message,
+            })?;
+            build_supervisor(config, &self.served, self.observers.as_ref(), None)?;
+            if let Some(old) = self.mirror.take() {
+                old.shutdown().await;
+            }
+            self.mirror = start_mirror(config).await?;
+        }
+        let mut supervisor = build_supervisor(
+            config,
+            &self.served,
+            self.observers.as_ref(),
+            self.mirror.as_ref(),
+        )?;
         // What is live stays live: the new arbiter starts from it, not from a first publication.
         let answer = self.supervisor.status().borrow().cluster.answer.clone();
         supervisor.arbiter_mut().assume_published(answer);
@@ -989,6 +1070,9 @@ impl Daemon {
         }
         // The status channel is closed now: the persisting task ends after its last write.
         let _ = self.persist.await;
+        if let Some(mirror) = self.mirror {
+            mirror.shutdown().await;
+        }
         if let Some(server) = self.server {
             server.shutdown().await;
         }

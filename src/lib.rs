@@ -25,6 +25,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "dns")]
 pub mod demo;
+pub mod mirror;
 pub mod mysql_cli;
 
 /// Resolves on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).

@@ -59,6 +59,9 @@ pub struct MirrorStatus {
     pub last_sync: Option<SystemTime>,
     /// Conflicts resolved since start.
     pub conflicts: u64,
+    /// Why the mirror is not in step when that needs a person (a refused mass deletion, a
+    /// path that keeps failing), naming the fix.
+    pub problem: Option<String>,
 }
 
 /// Why a reconciliation did not happen or stopped.

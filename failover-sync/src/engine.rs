@@ -60,6 +60,16 @@ pub struct Outcome {
     pub changes: Vec<String>,
 }
 
+/// What a run looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Both whole trees (a full run).
+    All,
+    /// Only these paths and what lies beneath them (the changes a watcher reported), as made
+    /// by [`minimal_scope`](crate::minimal_scope): none beneath another.
+    Paths(Vec<RelPath>),
+}
+
 /// One run of the mirror between `a` and `b`.
 pub fn sync_pair(
     a: &mut dyn Transport,
@@ -67,6 +77,19 @@ pub fn sync_pair(
     config: &EngineConfig,
     options: &SyncOptions,
     progress: &dyn Progress,
+) -> Result<Outcome, SyncError> {
+    sync_scope(a, b, config, options, progress, &Scope::All)
+}
+
+/// One run of the mirror between `a` and `b` over `scope`: the same rules as a full run
+/// within the scope; the mass-deletion rule still measures against the whole index.
+pub fn sync_scope(
+    a: &mut dyn Transport,
+    b: &mut dyn Transport,
+    config: &EngineConfig,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+    scope: &Scope,
 ) -> Result<Outcome, SyncError> {
     let mut outcome = Outcome::default();
     let mut transports: [&mut dyn Transport; 2] = [a, b];
@@ -90,7 +113,13 @@ pub fn sync_pair(
     let scans: Vec<ScanReply> = {
         // Scanning is the slow part of a run with few changes: both sides at once.
         let [ta, tb] = &mut transports;
-        let (sa, sb) = rayon::join(|| ta.call(Request::Scan), || tb.call(Request::Scan));
+        let request = || match scope {
+            Scope::All => Request::Scan,
+            Scope::Paths(paths) => Request::ScanPaths {
+                scope: paths.clone(),
+            },
+        };
+        let (sa, sb) = rayon::join(|| ta.call(request()), || tb.call(request()));
         vec![scanned(sa?)?, scanned(sb?)?]
     };
     let now: Vec<BTreeMap<RelPath, Entry>> = scans
@@ -126,9 +155,15 @@ pub fn sync_pair(
         },
         fsx::now_ns(),
     );
+    let base_files = match scope {
+        Scope::All => plan.base_files,
+        Scope::Paths(_) => plan
+            .base_files
+            .max(scans[0].index_files.min(scans[1].index_files)),
+    };
     if !options.force {
         for (i, side_now) in now.iter().enumerate() {
-            if side_now.is_empty() && !base[i].is_empty() {
+            if *scope == Scope::All && side_now.is_empty() && !base[i].is_empty() {
                 return Err(SyncError::Refused(format!(
                     "{} is empty but held {} paths at the last sync; if it was emptied on \
                      purpose run again with --force, otherwise check that it is mounted",
@@ -137,15 +172,13 @@ pub fn sync_pair(
                 )));
             }
         }
-        if plan.base_files > 0
-            && plan.deletions as f64 > config.max_delete_share * plan.base_files as f64
-        {
+        if base_files > 0 && plan.deletions as f64 > config.max_delete_share * base_files as f64 {
             return Err(SyncError::Refused(format!(
                 "this run would delete {} of the {} files of the last sync (more than {:.0} %); \
                  nothing was changed; check both trees, then run again with --force if that \
                  is what you want",
                 plan.deletions,
-                plan.base_files,
+                base_files,
                 config.max_delete_share * 100.0
             )));
         }
@@ -172,7 +205,14 @@ pub fn sync_pair(
                     .all(|(x, y)| x == y);
             if !unchanged {
                 let entries = std::mem::take(&mut run.index[i]).into_iter().collect();
-                match run.transports[i].call(Request::Commit { entries })? {
+                let request = match scope {
+                    Scope::All => Request::Commit { entries },
+                    Scope::Paths(paths) => Request::CommitPaths {
+                        scope: paths.clone(),
+                        entries,
+                    },
+                };
+                match run.transports[i].call(request)? {
                     Response::Done => {}
                     other => return Err(unexpected(&other)),
                 }
@@ -181,6 +221,18 @@ pub fn sync_pair(
     }
     progress.finish();
     Ok(run.outcome)
+}
+
+/// The answers of a batch of `count` requests.
+fn batch(response: Response, count: usize) -> Result<Vec<Response>, SyncError> {
+    match response {
+        Response::Batch(answers) if answers.len() == count => Ok(answers),
+        Response::Batch(answers) => Err(SyncError::Protocol(format!(
+            "a batch of {count} requests got {} answers",
+            answers.len()
+        ))),
+        other => Err(unexpected(&other)),
+    }
 }
 
 fn scanned(response: Response) -> Result<ScanReply, SyncError> {
@@ -231,6 +283,11 @@ struct Pending {
     entries: [Option<Entry>; 2],
 }
 
+/// Small files sent in one batch of requests (one round trip to each side).
+const BATCH_FILES: usize = 256;
+/// Bytes of small files sent in one batch.
+const BATCH_BYTES: u64 = 8 << 20;
+
 /// Staged writes on one side before the engine asks for a flush.
 const FLUSH_FILES: usize = 512;
 /// Staged bytes on one side before the engine asks for a flush.
@@ -270,7 +327,23 @@ impl Run<'_> {
         self.progress.start(changing as u64, bytes);
         let mut deletions: Vec<&Item> = Vec::new();
         let mut replaced_dirs: Vec<&Item> = Vec::new();
+        let mut small: Vec<(&Item, Side, Entry)> = Vec::new();
+        let mut small_bytes = 0;
         for item in &items {
+            if let Some((from, source)) = self.small_take(item) {
+                small_bytes += source.size();
+                small.push((item, from, source));
+                if small.len() >= BATCH_FILES || small_bytes >= BATCH_BYTES {
+                    self.take_small(std::mem::take(&mut small))?;
+                    small_bytes = 0;
+                }
+                continue;
+            }
+            if !small.is_empty() {
+                // Keep the order: a directory made below comes after the files before it.
+                self.take_small(std::mem::take(&mut small))?;
+                small_bytes = 0;
+            }
             match &item.decision {
                 Decision::Equal => {
                     self.record(item, Ok([item.now[0].clone(), item.now[1].clone()]))
@@ -294,6 +367,7 @@ impl Run<'_> {
                 }
             }
         }
+        self.take_small(small)?;
         self.flush_all()?;
         // Deletions, children before parents.
         let mut deleted_dirs: BTreeSet<RelPath> = BTreeSet::new();
@@ -350,6 +424,98 @@ impl Run<'_> {
             }
         }
         self.flush_all()
+    }
+
+    /// The side and entry of a small file that `item` copies whole to the other side, when
+    /// it is one (not a dry run, the receiver has no directory or same data there).
+    fn small_take(&self, item: &Item) -> Option<(Side, Entry)> {
+        if self.dry_run {
+            return None;
+        }
+        let Decision::Take { from } = item.decision else {
+            return None;
+        };
+        let source = item.now[from.index()].as_ref()?;
+        if !matches!(source.kind, Kind::File { .. }) || source.size() >= DELTA_MIN {
+            return None;
+        }
+        match &item.now[from.other().index()] {
+            Some(dest) if dest.is_dir() || dest.same_data(source) => None,
+            _ if self.under_failed_dir(&item.path) => None,
+            _ => Some((from, source.clone())),
+        }
+    }
+
+    /// Copies small files whole: one batch of reads from each sending side, one batch of
+    /// writes to each receiving side.
+    fn take_small(&mut self, group: Vec<(&Item, Side, Entry)>) -> Result<(), SyncError> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        for from in [Side::A, Side::B] {
+            let mine: Vec<&(&Item, Side, Entry)> =
+                group.iter().filter(|(_, side, _)| *side == from).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let to = from.other();
+            let reads = mine
+                .iter()
+                .map(|(item, _, source)| Request::ReadWhole {
+                    path: item.path.clone(),
+                    expect: source.clone(),
+                })
+                .collect();
+            let read = batch(self.call(from, Request::Batch(reads))?, mine.len())?;
+            let mut writes = Vec::new();
+            let mut written: Vec<&(&Item, Side, Entry)> = Vec::new();
+            for (one, response) in mine.iter().zip(read) {
+                let (item, _, source) = *one;
+                self.outcome.report.copied += 1;
+                self.outcome.report.file_bytes += source.size();
+                self.outcome.changes.push(format!(
+                    "{} <- {}  {}",
+                    self.nodes[to.index()],
+                    self.nodes[from.index()],
+                    item.path
+                ));
+                match response {
+                    Response::Data(data) => {
+                        self.outcome.report.bytes_transferred += data.len() as u64 + 5;
+                        self.outcome.literal_bytes += data.len() as u64;
+                        writes.push(Request::WriteWhole {
+                            path: item.path.clone(),
+                            replace: item.now[to.index()].clone(),
+                            target: source.clone(),
+                            data,
+                        });
+                        written.push(one);
+                    }
+                    Response::Failed(failure) => {
+                        self.progress.advance(source.size());
+                        self.record(item, Err(reason(&failure)));
+                    }
+                    other => return Err(unexpected(&other)),
+                }
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            let answers = batch(self.call(to, Request::Batch(writes))?, written.len())?;
+            for ((item, _, source), response) in written.into_iter().zip(answers) {
+                self.progress.advance(source.size());
+                let mut entries = [None, None];
+                entries[from.index()] = Some(source.clone());
+                let done = match response {
+                    Response::StagedAs(handle) => Ok(Done::Later(handle)),
+                    Response::Installed(entry) => Ok(Done::Now(entry)),
+                    Response::Failed(failure) => Err(reason(&failure)),
+                    other => return Err(unexpected(&other)),
+                };
+                self.record_or_defer(item, done.map(|done| fill(entries, to, done)))?;
+            }
+        }
+        Ok(())
     }
 
     /// Records now, or once the staged write is installed.

@@ -43,11 +43,13 @@
 //! ```
 
 mod delta;
+mod echo;
 mod engine;
 mod entry;
 mod error;
 mod fsx;
 mod index;
+pub mod live;
 mod path;
 mod progress;
 mod protocol;
@@ -63,11 +65,12 @@ use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
 pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader};
-pub use engine::{human_bytes, sync_pair, EngineConfig, Outcome};
+pub use echo::{Echo, Verdict};
+pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, Outcome, Scope};
 pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};
 pub use error::SyncError;
 pub use index::{Index, Loaded};
-pub use path::{RelPath, TEMP_PREFIX};
+pub use path::{minimal_scope, RelPath, TEMP_PREFIX};
 pub use progress::{Progress, Silent, TerminalBar};
 pub use protocol::{
     Failure, Handle, Handler, InProcess, Request, Response, ScanReply, Transport, PROTOCOL_VERSION,

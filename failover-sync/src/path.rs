@@ -88,6 +88,38 @@ impl RelPath {
     pub fn join(&self, name: &str) -> Result<RelPath, SyncError> {
         RelPath::new(format!("{}/{name}", self.0))
     }
+
+    /// Whether `self` is `scope` or beneath it.
+    pub fn is_within(&self, scope: &RelPath) -> bool {
+        self.0 == scope.0
+            || (self.0.len() > scope.0.len()
+                && self.0.starts_with(&scope.0)
+                && self.0.as_bytes()[scope.0.len()] == b'/')
+    }
+}
+
+/// `paths` sorted, without duplicates and without any path beneath another of them: a scope
+/// whose parts do not overlap.
+pub fn minimal_scope(paths: impl IntoIterator<Item = RelPath>) -> Vec<RelPath> {
+    let sorted: std::collections::BTreeSet<RelPath> = paths.into_iter().collect();
+    let mut scope: Vec<RelPath> = Vec::with_capacity(sorted.len());
+    for path in sorted {
+        // Sorted order puts `a/b` after `a` but `a.txt` between them: check every ancestor.
+        let covered = path
+            .ancestors()
+            .any(|a| scope.binary_search_by(|s| s.as_str().cmp(a)).is_ok());
+        if !covered {
+            scope.push(path);
+        }
+    }
+    scope.sort();
+    scope
+}
+
+impl std::borrow::Borrow<str> for RelPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl<'de> Deserialize<'de> for RelPath {
@@ -139,6 +171,17 @@ mod tests {
     fn deserializing_validates() {
         let bytes = postcard::to_allocvec(&"../../etc/passwd").unwrap();
         assert!(postcard::from_bytes::<RelPath>(&bytes).is_err());
+    }
+
+    #[test]
+    fn scopes_do_not_overlap() {
+        let p = |s: &str| RelPath::new(s).unwrap();
+        assert!(p("a/b").is_within(&p("a")));
+        assert!(p("a").is_within(&p("a")));
+        assert!(!p("ab").is_within(&p("a")));
+        assert!(!p("a").is_within(&p("a/b")));
+        let scope = minimal_scope([p("a/b/c"), p("a.txt"), p("a"), p("b/x"), p("a/z"), p("b")]);
+        assert_eq!(scope, [p("a"), p("a.txt"), p("b")]);
     }
 
     #[test]

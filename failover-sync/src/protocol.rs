@@ -10,7 +10,7 @@ use crate::error::SyncError;
 use crate::path::RelPath;
 
 /// Version of the conversation; both ends must speak the same.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
@@ -30,6 +30,12 @@ pub enum Request {
     },
     /// Scan the tree and return it with the index of the last sync.
     Scan,
+    /// Scan only these paths and everything beneath them (the changes a watcher saw), with
+    /// the index entries of the same paths.
+    ScanPaths {
+        /// The paths; none is beneath another.
+        scope: Vec<RelPath>,
+    },
     /// Signature of the file at `path` (the basis of a delta), which must still be `expect`.
     Signature {
         /// The basis.
@@ -135,6 +141,37 @@ pub enum Request {
         /// The complete index.
         entries: Vec<(RelPath, Entry)>,
     },
+    /// Like [`Request::Commit`] after a [`Request::ScanPaths`]: the index entries at and
+    /// beneath `scope` are replaced by `entries`; the rest of the index is kept.
+    CommitPaths {
+        /// The scope of the scan.
+        scope: Vec<RelPath>,
+        /// The new entries within it.
+        entries: Vec<(RelPath, Entry)>,
+    },
+    /// The whole content of the small file `path`, which must still be `expect`: one request
+    /// instead of a read conversation.
+    ReadWhole {
+        /// The file.
+        path: RelPath,
+        /// What it is believed to be.
+        expect: Entry,
+    },
+    /// [`Request::WriteBegin`] + [`Request::WriteOps`] + [`Request::WriteCommit`] of a small
+    /// file in one request; answers [`Response::StagedAs`].
+    WriteWhole {
+        /// The file to write.
+        path: RelPath,
+        /// What is there now (`None`: nothing).
+        replace: Option<Entry>,
+        /// The file as it must be.
+        target: Entry,
+        /// Its content.
+        data: Vec<u8>,
+    },
+    /// Several requests answered in one [`Response::Batch`], in order: what lets a burst of
+    /// small files cross a network link in a few round trips. Batches do not nest.
+    Batch(Vec<Request>),
 }
 
 /// A replica's answer.
@@ -166,6 +203,13 @@ pub enum Response {
     Flushed(Vec<(Handle, Result<Entry, Failure>)>),
     /// The request failed for this path; the conversation goes on.
     Failed(Failure),
+    /// The content of a file ([`Request::ReadWhole`]).
+    Data(Vec<u8>),
+    /// A [`Request::WriteWhole`] passed its hash check and is staged under this handle until
+    /// the next flush.
+    StagedAs(Handle),
+    /// The answers of a [`Request::Batch`], in order.
+    Batch(Vec<Response>),
 }
 
 /// The tree of a replica and its index.
@@ -181,6 +225,9 @@ pub struct ScanReply {
     pub problems: Vec<(String, String)>,
     /// Bytes hashed by this scan.
     pub hashed_bytes: u64,
+    /// Files (not directories) in the whole index, also when `base` holds only a scope: the
+    /// measure of the mass-deletion rule.
+    pub index_files: u64,
 }
 
 /// Why a request failed.
@@ -197,7 +244,7 @@ pub enum Failure {
 }
 
 /// Something that takes requests to a replica and brings back its answers: the replica in this
-/// process ([`InProcess`]) or, in the next step, a connection to the peer.
+/// process ([`InProcess`]) or a connection to the peer ([`crate::live::RemoteReplica`]).
 ///
 /// # Contract
 ///

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 
-use crate::delta::{Applier, DeltaReader};
+use crate::delta::{Applier, DeltaOp, DeltaReader};
+use crate::echo::Echo;
 use crate::entry::{Entry, Kind, MODE_MASK};
 use crate::error::SyncError;
 use crate::fsx;
@@ -53,6 +54,10 @@ pub struct LocalReplica {
     touched_dirs: BTreeSet<String>,
     /// Written and verified files waiting for the next flush.
     staged: Vec<Staged>,
+    /// The index as last read or written (this replica holds the lock: nobody else writes it).
+    cached_index: Option<Index>,
+    /// Where the paths this replica changes are recorded for the watcher, if one watches.
+    echo: Option<Echo>,
 }
 
 struct Staged {
@@ -150,7 +155,47 @@ impl LocalReplica {
             next_handle: 1,
             touched_dirs: BTreeSet::new(),
             staged: Vec::new(),
+            cached_index: None,
+            echo: None,
         })
+    }
+
+    /// Records every path this replica changes in `echo`, so that a watcher of the same root
+    /// can tell the mirror's own writes from other changes.
+    pub fn set_echo(&mut self, echo: Echo) {
+        self.echo = Some(echo);
+    }
+
+    /// A directory handle of the root.
+    pub fn root_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+
+    /// The index: the cached one, or read from the state directory (with why it was
+    /// ignored, when it was).
+    fn index(&mut self) -> Result<(Index, Option<String>), SyncError> {
+        if let Some(index) = &self.cached_index {
+            return Ok((index.clone(), None));
+        }
+        Ok(match Index::load(&self.index_path)? {
+            Loaded::Found(index) => {
+                self.cached_index = Some(index.clone());
+                (index, None)
+            }
+            Loaded::Missing => (Index::default(), None),
+            Loaded::Damaged(problem) => (Index::default(), Some(problem)),
+        })
+    }
+
+    /// Drops what an interrupted conversation left open.
+    fn reset(&mut self) {
+        self.reads.clear();
+        for (_, write) in self.writes.drain() {
+            let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+        }
+        for staged in self.staged.drain(..) {
+            let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
+        }
     }
 
     /// The root (canonical).
@@ -189,28 +234,33 @@ impl LocalReplica {
         id
     }
 
-    fn scan(&mut self) -> Result<Response, SyncError> {
-        let (index, index_problem) = match Index::load(&self.index_path)? {
-            Loaded::Found(index) => (index, None),
-            Loaded::Missing => (Index::default(), None),
-            Loaded::Damaged(problem) => (Index::default(), Some(problem)),
-        };
+    fn scan(&mut self, scope: Option<&[RelPath]>) -> Result<Response, SyncError> {
+        let (index, index_problem) = self.index()?;
         let mut base = index.entries;
         // A path excluded now is neither deleted nor copied: it leaves the index.
         base.retain(|path, entry| !self.excludes.is_excluded(path.as_str(), entry.is_dir()));
+        let index_files = base.values().filter(|e| !e.is_dir()).count() as u64;
         let previous = Previous {
             entries: &base,
             trust_before_ns: index.written_at_ns.saturating_sub(1_000_000_000),
         };
-        let scanned = scan::scan(self.root.as_fd(), &self.excludes, &previous);
+        let scanned = match scope {
+            None => scan::scan(self.root.as_fd(), &self.excludes, &previous),
+            Some(scope) => scan::scan_scope(self.root.as_fd(), scope, &self.excludes, &previous),
+        };
         let mut current = scanned.entries;
         current.sort_by(|a, b| a.0.cmp(&b.0));
+        let base: Vec<(RelPath, Entry)> = match scope {
+            None => base.into_iter().collect(),
+            Some(scope) => in_scope(&base, scope),
+        };
         Ok(Response::Scanned(ScanReply {
             current,
-            base: base.into_iter().collect(),
+            base,
             index_problem,
             problems: scanned.problems,
             hashed_bytes: scanned.hashed_bytes,
+            index_files,
         }))
     }
 
@@ -688,6 +738,54 @@ impl LocalReplica {
     }
 
     fn commit(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<Response, SyncError> {
+        self.sync_touched()?;
+        self.store(entries.into_iter().collect())
+    }
+
+    fn commit_paths(
+        &mut self,
+        scope: &[RelPath],
+        entries: Vec<(RelPath, Entry)>,
+    ) -> Result<Response, SyncError> {
+        self.sync_touched()?;
+        let (index, _) = self.index()?;
+        let mut all = index.entries;
+        for part in scope {
+            all.remove(part);
+            let beneath: Vec<RelPath> = all
+                .range::<str, _>((
+                    std::ops::Bound::Excluded(part.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(path, _)| path.as_str().starts_with(part.as_str()))
+                .filter(|(path, _)| path.is_within(part))
+                .map(|(path, _)| path.clone())
+                .collect();
+            for path in beneath {
+                all.remove(&path);
+            }
+        }
+        all.extend(entries);
+        self.store(all)
+    }
+
+    fn store(
+        &mut self,
+        entries: std::collections::BTreeMap<RelPath, Entry>,
+    ) -> Result<Response, SyncError> {
+        let index = Index {
+            entries,
+            written_at_ns: fsx::now_ns(),
+        };
+        self.cached_index = None;
+        index.store(&self.index_path)?;
+        self.cached_index = Some(index);
+        Ok(Response::Done)
+    }
+
+    /// Every rename of this run is on disk before the index says it happened (the files
+    /// themselves were fsynced before their rename).
+    fn sync_touched(&mut self) -> Result<(), SyncError> {
         if self.config.fsync {
             // Every rename of this run is on disk before the index says it happened (the
             // files themselves were fsynced before their rename).
@@ -732,18 +830,123 @@ impl LocalReplica {
             if let Some((dir, e)) = failures.into_iter().next() {
                 return Err(SyncError::io(self.config.root.join(dir), e));
             }
+        } else {
+            self.touched_dirs.clear();
         }
-        let index = Index {
-            entries: entries.into_iter().collect(),
-            written_at_ns: fsx::now_ns(),
+        Ok(())
+    }
+
+    fn read_whole(&self, path: &RelPath, expect: &Entry) -> Response {
+        use std::io::Read;
+        let file = match self.open_expected(path, expect) {
+            Ok(file) => file,
+            Err(response) => return response,
         };
-        index.store(&self.index_path)?;
-        Ok(Response::Done)
+        let mut data = Vec::with_capacity(expect.size() as usize);
+        match file.take(expect.size() + 1).read_to_end(&mut data) {
+            Ok(_) if data.len() as u64 == expect.size() => Response::Data(data),
+            Ok(_) => Response::Failed(Failure::Changed),
+            Err(e) => self.io_failure(path, e),
+        }
+    }
+
+    fn write_whole(
+        &mut self,
+        path: RelPath,
+        replace: Option<Entry>,
+        target: Entry,
+        data: Vec<u8>,
+    ) -> Response {
+        let handle = match self.write_begin(path, replace, None, target) {
+            Response::Opened(handle) => handle,
+            other => return other,
+        };
+        if !data.is_empty() {
+            match self.write_ops(handle, &[DeltaOp::Literal(data)]) {
+                Response::Done => {}
+                other => return other,
+            }
+        }
+        match self.write_commit(handle) {
+            Response::Staged => Response::StagedAs(handle),
+            other => other,
+        }
+    }
+
+    /// Answers one request (not a batch), recording what it changes for the watcher.
+    fn handle_one(&mut self, request: Request) -> Result<Response, SyncError> {
+        let Some(echo) = self.echo.clone() else {
+            return self.dispatch(request);
+        };
+        let touched: Vec<(Option<Handle>, RelPath)> = match &request {
+            Request::Delete { path, .. }
+            | Request::Mkdir { path, .. }
+            | Request::Symlink { path, .. }
+            | Request::Chmod { path, .. } => vec![(None, path.clone())],
+            Request::Rename { from, to, .. } => vec![(None, from.clone()), (None, to.clone())],
+            Request::Flush => self
+                .staged
+                .iter()
+                .map(|s| (Some(s.handle), s.path.clone()))
+                .collect(),
+            _ => return self.dispatch(request),
+        };
+        for (_, path) in &touched {
+            echo.begin(path);
+        }
+        let response = self.dispatch(request);
+        match &response {
+            Ok(Response::Done) => echo.left(&touched[0].1, None),
+            Ok(Response::Installed(entry)) => {
+                if touched.len() == 2 {
+                    echo.left(&touched[0].1, None);
+                }
+                if let Some((_, path)) = touched.last() {
+                    echo.left(path, Some(entry));
+                }
+            }
+            Ok(Response::Flushed(results)) => {
+                for (handle, result) in results {
+                    if let Some((_, path)) = touched.iter().find(|(h, _)| *h == Some(*handle)) {
+                        match result {
+                            Ok(entry) => echo.left(path, Some(entry)),
+                            Err(_) => echo.forget(path),
+                        }
+                    }
+                }
+            }
+            _ => {
+                for (_, path) in &touched {
+                    echo.forget(path);
+                }
+            }
+        }
+        response
     }
 }
 
 impl Handler for LocalReplica {
     fn handle(&mut self, request: Request) -> Result<Response, SyncError> {
+        match request {
+            Request::Batch(requests) => {
+                let mut responses = Vec::with_capacity(requests.len());
+                for request in requests {
+                    responses.push(match request {
+                        Request::Batch(_) => {
+                            Response::Failed(Failure::Invalid("batches do not nest".to_owned()))
+                        }
+                        one => self.handle_one(one)?,
+                    });
+                }
+                Ok(Response::Batch(responses))
+            }
+            one => self.handle_one(one),
+        }
+    }
+}
+
+impl LocalReplica {
+    fn dispatch(&mut self, request: Request) -> Result<Response, SyncError> {
         Ok(match request {
             Request::Hello { version } => {
                 if version != PROTOCOL_VERSION {
@@ -752,12 +955,14 @@ impl Handler for LocalReplica {
                          run the same failoverd version on both servers"
                     )));
                 }
+                self.reset();
                 Response::Hello {
                     node: self.config.node.clone(),
                     root: self.config.root.display().to_string(),
                 }
             }
-            Request::Scan => self.scan()?,
+            Request::Scan => self.scan(None)?,
+            Request::ScanPaths { scope } => self.scan(Some(&scope))?,
             Request::Signature { path, expect } => match self.open_expected(&path, &expect) {
                 Ok(file) => match crate::delta::signature(&file, expect.size()) {
                     Ok(signature) => Response::Signature(signature),
@@ -830,6 +1035,17 @@ impl Handler for LocalReplica {
             Request::Rename { from, to, expect } => self.rename(&from, &to, &expect),
             Request::Flush => self.flush(),
             Request::Commit { entries } => self.commit(entries)?,
+            Request::CommitPaths { scope, entries } => self.commit_paths(&scope, entries)?,
+            Request::ReadWhole { path, expect } => self.read_whole(&path, &expect),
+            Request::WriteWhole {
+                path,
+                replace,
+                target,
+                data,
+            } => self.write_whole(path, replace, target, data),
+            Request::Batch(_) => {
+                Response::Failed(Failure::Invalid("batches do not nest".to_owned()))
+            }
         })
     }
 }
@@ -843,6 +1059,30 @@ impl Drop for LocalReplica {
             let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
         }
     }
+}
+
+/// The entries of `base` at and beneath the paths of `scope`.
+fn in_scope(
+    base: &std::collections::BTreeMap<RelPath, Entry>,
+    scope: &[RelPath],
+) -> Vec<(RelPath, Entry)> {
+    let mut found = Vec::new();
+    for part in scope {
+        if let Some(entry) = base.get(part) {
+            found.push((part.clone(), entry.clone()));
+        }
+        found.extend(
+            base.range::<str, _>((
+                std::ops::Bound::Excluded(part.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(path, _)| path.as_str().starts_with(part.as_str()))
+            .filter(|(path, _)| path.is_within(part))
+            .map(|(path, entry)| (path.clone(), entry.clone())),
+        );
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
 }
 
 /// A node name usable in a file name.

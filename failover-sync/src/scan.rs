@@ -62,7 +62,11 @@ impl Excludes {
     /// Whether `path` (a directory when `is_dir`) is excluded. A directory's exclusion covers
     /// everything beneath it.
     pub fn is_excluded(&self, path: &str, is_dir: bool) -> bool {
-        if self.fixed.iter().any(|fixed| fixed == path) {
+        if self.fixed.iter().any(|fixed| {
+            path == fixed
+                || (path.starts_with(fixed.as_str())
+                    && path.as_bytes().get(fixed.len()) == Some(&b'/'))
+        }) {
             return true;
         }
         if path
@@ -116,6 +120,119 @@ pub(crate) fn scan(root: BorrowedFd<'_>, excludes: &Excludes, previous: &Previou
             ..Scanned::default()
         },
     }
+}
+
+/// Scans only the paths of `scope` and what lies beneath them: a path that does not exist (or
+/// lies beneath a symlink or an excluded directory) is simply absent.
+pub(crate) fn scan_scope(
+    root: BorrowedFd<'_>,
+    scope: &[RelPath],
+    excludes: &Excludes,
+    previous: &Previous<'_>,
+) -> Scanned {
+    let parts: Vec<Scanned> = scope
+        .par_iter()
+        .map(|path| scan_one(root, path, excludes, previous))
+        .collect();
+    let mut out = Scanned::default();
+    for part in parts {
+        out.merge(part);
+    }
+    out
+}
+
+fn scan_one(
+    root: BorrowedFd<'_>,
+    path: &RelPath,
+    excludes: &Excludes,
+    previous: &Previous<'_>,
+) -> Scanned {
+    let mut out = Scanned::default();
+    let absent = |e: &std::io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(2) | Some(20) | Some(40) // ENOENT, ENOTDIR, ELOOP (a symlink on the way)
+        ) || e.kind() == std::io::ErrorKind::NotFound
+    };
+    let (dir, name) = match fsx::open_parent(root, path) {
+        Ok(found) => found,
+        Err(e) if absent(&e) => return out,
+        Err(e) => {
+            out.problems.push((path.to_string(), e.to_string()));
+            return out;
+        }
+    };
+    let stat = match fsx::lstat(dir.as_fd(), name) {
+        Ok(Some(stat)) => stat,
+        Ok(None) => return out,
+        Err(e) => {
+            out.problems.push((path.to_string(), e.to_string()));
+            return out;
+        }
+    };
+    let file_type = fsx::file_type(&stat);
+    if excludes.is_excluded(path.as_str(), file_type == FileType::Directory) {
+        return out;
+    }
+    match file_type {
+        FileType::Directory => {
+            out.entries
+                .push((path.clone(), fsx::entry_from(&stat, Kind::Dir)));
+            match rustix::fs::openat(
+                &dir,
+                name,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                Ok(sub) => out.merge(scan_dir(sub, Some(path), excludes, previous)),
+                Err(e) => out.problems.push((path.to_string(), e.to_string())),
+            }
+        }
+        FileType::Symlink => match fsx::read_link(dir.as_fd(), name) {
+            Ok(target) => out.entries.push((
+                path.clone(),
+                fsx::entry_from(&stat, Kind::Symlink { target }),
+            )),
+            Err(e) => out.problems.push((path.to_string(), e.to_string())),
+        },
+        FileType::RegularFile => {
+            let size = stat.st_size as u64;
+            let key = fsx::stat_key(&stat);
+            let known = previous.entries.get(path).and_then(|old| match old.kind {
+                Kind::File { size: s, hash }
+                    if s == size
+                        && old.mtime_ns == fsx::mtime_ns(&stat)
+                        && old.stat == key
+                        && key.ctime_ns < previous.trust_before_ns =>
+                {
+                    Some(hash)
+                }
+                _ => None,
+            });
+            match known {
+                Some(hash) => out.entries.push((
+                    path.clone(),
+                    fsx::entry_from(&stat, Kind::File { size, hash }),
+                )),
+                None => match fsx::current_entry(dir.as_fd(), name) {
+                    Ok(Some(entry)) => {
+                        out.hashed_bytes += entry.size();
+                        out.entries.push((path.clone(), entry));
+                    }
+                    Ok(None) => {}
+                    Err(e) => out.problems.push((path.to_string(), e.to_string())),
+                },
+            }
+        }
+        _ => out.problems.push((
+            path.to_string(),
+            "not a regular file, directory or symlink; skipped".to_owned(),
+        )),
+    }
+    out
 }
 
 /// A file whose hash must be computed.

@@ -1,0 +1,358 @@
+//! The mirror's side of the peer link: the messages, their framing over
+//! [`PeerStream`](failover_core::peer::PeerStream) frames, the two tasks that carry them, and
+//! [`RemoteReplica`], the engine's [`Transport`] to the peer's replica.
+
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use failover_core::peer::PeerStream;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::error::SyncError;
+use crate::path::RelPath;
+use crate::protocol::{Request, Response, Transport};
+
+/// The service name in the peer hello: a link meant for another service is refused.
+pub const SERVICE: &str = "mirror";
+/// Largest message (a scan of a very large tree), carried in several frames.
+pub const MAX_MESSAGE: usize = 256 << 20;
+/// Largest piece of a message in one frame (well under the link's frame limit).
+const CHUNK: usize = 4 << 20;
+/// Each end sends a ping this often, so that silence means a dead link.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A link silent for this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget of writing one frame.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget of one request to the peer's replica (a first scan of a large tree hashes it all;
+/// the link's own pings tell a dead peer much sooner).
+const CALL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What crosses the link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// A request of the driving node's engine to the other node's replica.
+    Call(Request),
+    /// Its answer, or why the replica could not go on with the conversation.
+    Reply(Result<Response, String>),
+    /// Paths the sending node's watcher saw change (not the mirror's own writes).
+    Changed(Vec<RelPath>),
+    /// The sending node's watcher lost events: a full run is needed.
+    Rescan,
+    /// The driving node tells the other how the last run went, for its status and checks.
+    Report(RunReport),
+    /// Keeps a quiet link alive.
+    Ping,
+}
+
+impl Message {
+    /// The kind of message, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Call(_) => "call",
+            Message::Reply(_) => "reply",
+            Message::Changed(_) => "changed",
+            Message::Rescan => "rescan",
+            Message::Report(_) => "report",
+            Message::Ping => "ping",
+        }
+    }
+}
+
+/// How the last run went, as the driving node tells the other.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// When the last run that left nothing behind started: what changed before is in step.
+    pub in_step_since: Option<SystemTime>,
+    /// Paths still to do.
+    pub backlog_files: u64,
+    /// Bytes of files still to do.
+    pub backlog_bytes: u64,
+    /// Conflicts so far.
+    pub conflicts: u64,
+    /// What needs a person, if anything.
+    pub problem: Option<String>,
+}
+
+/// The frames of `message`: each starts with 1 when more pieces follow, 0 on the last.
+pub fn encode(message: &Message) -> Result<Vec<Vec<u8>>, SyncError> {
+    let bytes = postcard::to_allocvec(message).map_err(|e| SyncError::Peer(e.to_string()))?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(SyncError::Peer(format!(
+            "a message of {} bytes is over the limit of {MAX_MESSAGE}",
+            bytes.len()
+        )));
+    }
+    let pieces: Vec<&[u8]> = if bytes.is_empty() {
+        vec![&[]]
+    } else {
+        bytes.chunks(CHUNK).collect()
+    };
+    let last = pieces.len() - 1;
+    Ok(pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut frame = Vec::with_capacity(piece.len() + 1);
+            frame.push(u8::from(i != last));
+            frame.extend_from_slice(piece);
+            frame
+        })
+        .collect())
+}
+
+/// Puts messages back together from their frames.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    pending: Vec<u8>,
+}
+
+impl Assembler {
+    /// Adds a frame; returns the message it completes. An `Err` (an oversized message, an
+    /// unsafe path, garbage) means the link must be dropped.
+    pub fn push(&mut self, frame: &[u8]) -> Result<Option<Message>, SyncError> {
+        let Some((&more, piece)) = frame.split_first() else {
+            return Err(SyncError::Protocol("an empty frame".to_owned()));
+        };
+        if self.pending.len() + piece.len() > MAX_MESSAGE {
+            return Err(SyncError::Protocol(format!(
+                "a message over the limit of {MAX_MESSAGE} bytes"
+            )));
+        }
+        self.pending.extend_from_slice(piece);
+        match more {
+            1 => Ok(None),
+            0 => {
+                let bytes = std::mem::take(&mut self.pending);
+                postcard::from_bytes(&bytes).map(Some).map_err(|e| {
+                    SyncError::Protocol(format!(
+                        "an unreadable message ({e}): garbage, another version, or a path \
+                             that is absolute, has a `..` component or names a temp file"
+                    ))
+                })
+            }
+            other => Err(SyncError::Protocol(format!("a frame marked {other}"))),
+        }
+    }
+}
+
+/// What a link delivers to the loop that owns it.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// A message other than a reply or a ping (boxed: requests are large).
+    Message(u64, Box<Message>),
+    /// The link ended, and why.
+    Closed(u64, String),
+}
+
+/// A reply, or the end of the link, for the caller waiting on it.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Reply(Result<Response, String>),
+    Closed(String),
+}
+
+/// A running link: a reader task and a writer task on the runtime, stopped when dropped.
+pub(crate) struct Link {
+    /// Tells this link's deliveries from an earlier one's.
+    pub id: u64,
+    /// The peer's address.
+    pub peer: String,
+    out: tokio::sync::mpsc::Sender<Message>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Link {
+    /// Starts the tasks of `stream`. Replies go to `answers` when this end drives (and are a
+    /// protocol error otherwise); everything else to `deliver`.
+    pub fn start(
+        stream: PeerStream,
+        id: u64,
+        runtime: &tokio::runtime::Handle,
+        deliver: impl Fn(Delivery) + Send + Sync + 'static,
+        answers: Option<mpsc::Sender<Answer>>,
+    ) -> Link {
+        let peer = stream.peer().to_owned();
+        let (mut reader, mut writer) = stream.into_split();
+        let (out, mut outgoing) = tokio::sync::mpsc::channel::<Message>(64);
+        let deliver = std::sync::Arc::new(deliver);
+        let close = {
+            let deliver = deliver.clone();
+            let answers = answers.clone();
+            move |reason: String| {
+                if let Some(answers) = &answers {
+                    let _ = answers.send(Answer::Closed(reason.clone()));
+                }
+                deliver(Delivery::Closed(id, reason));
+            }
+        };
+        let close_reader = close.clone();
+        let reader_task = runtime.spawn(async move {
+            let mut assembler = Assembler::default();
+            let reason = loop {
+                let frame = match tokio::time::timeout(IDLE_TIMEOUT, reader.recv()).await {
+                    Err(_) => {
+                        break format!("no word for {} s: the link is dead", IDLE_TIMEOUT.as_secs())
+                    }
+                    Ok(Err(e)) => break e.to_string(),
+                    Ok(Ok(None)) => break "closed the link".to_owned(),
+                    Ok(Ok(Some(frame))) => frame,
+                };
+                match assembler.push(&frame) {
+                    Err(e) => break format!("sent an invalid message ({e}); link dropped"),
+                    Ok(None) | Ok(Some(Message::Ping)) => {}
+                    Ok(Some(Message::Reply(reply))) => match &answers {
+                        Some(answers) => {
+                            let _ = answers.send(Answer::Reply(reply));
+                        }
+                        None => break "sent a reply to nothing; link dropped".to_owned(),
+                    },
+                    Ok(Some(Message::Call(_))) if answers.is_some() => {
+                        break "sent a request to the driving node; link dropped".to_owned()
+                    }
+                    Ok(Some(message)) => deliver(Delivery::Message(id, Box::new(message))),
+                }
+            };
+            close_reader(reason);
+        });
+        let writer_task = runtime.spawn(async move {
+            let mut ping = tokio::time::interval(PING_EVERY);
+            let reason = loop {
+                let message = tokio::select! {
+                    next = outgoing.recv() => match next {
+                        Some(message) => message,
+                        None => return,
+                    },
+                    _ = ping.tick() => Message::Ping,
+                };
+                let frames = match encode(&message) {
+                    Ok(frames) => frames,
+                    Err(e) => break e.to_string(),
+                };
+                let mut failed = None;
+                for frame in frames {
+                    match tokio::time::timeout(SEND_TIMEOUT, writer.send(&frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => failed = Some(e.to_string()),
+                        Err(_) => {
+                            failed = Some(format!(
+                                "could not send for {} s: the link is stuck",
+                                SEND_TIMEOUT.as_secs()
+                            ))
+                        }
+                    }
+                    if failed.is_some() {
+                        break;
+                    }
+                }
+                if let Some(reason) = failed {
+                    break reason;
+                }
+            };
+            close(reason);
+        });
+        Link {
+            id,
+            peer,
+            out,
+            tasks: vec![reader_task, writer_task],
+        }
+    }
+
+    /// Queues `message` (blocks while the queue is full; fails once the link is down).
+    /// Call from a plain thread, not from the runtime.
+    pub fn send(&self, message: Message) -> Result<(), SyncError> {
+        self.out
+            .blocking_send(message)
+            .map_err(|_| SyncError::Peer(format!("the link to {} is down", self.peer)))
+    }
+
+    /// The sending half, for a [`RemoteReplica`].
+    pub fn sender(&self) -> tokio::sync::mpsc::Sender<Message> {
+        self.out.clone()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The peer's replica as the engine sees it: each request goes over the link as a
+/// [`Message::Call`] and waits for its [`Message::Reply`].
+///
+/// Requests are answered in order; a burst of small files goes as [`Request::Batch`]es, so
+/// it costs a few round trips, not a few per file.
+pub struct RemoteReplica {
+    peer: String,
+    out: tokio::sync::mpsc::Sender<Message>,
+    answers: mpsc::Receiver<Answer>,
+}
+
+impl RemoteReplica {
+    pub(crate) fn new(
+        peer: String,
+        out: tokio::sync::mpsc::Sender<Message>,
+        answers: mpsc::Receiver<Answer>,
+    ) -> Self {
+        RemoteReplica { peer, out, answers }
+    }
+}
+
+impl Transport for RemoteReplica {
+    fn call(&mut self, request: Request) -> Result<Response, SyncError> {
+        self.out
+            .blocking_send(Message::Call(request))
+            .map_err(|_| SyncError::Peer(format!("the link to {} is down", self.peer)))?;
+        match self.answers.recv_timeout(CALL_TIMEOUT) {
+            Ok(Answer::Reply(Ok(response))) => Ok(response),
+            Ok(Answer::Reply(Err(reason))) => Err(SyncError::Peer(format!(
+                "{}'s replica stopped the run: {reason}",
+                self.peer
+            ))),
+            Ok(Answer::Closed(reason)) => Err(SyncError::Peer(format!("{}: {reason}", self.peer))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(SyncError::Peer(format!(
+                "{} did not answer within {} s",
+                self.peer,
+                CALL_TIMEOUT.as_secs()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SyncError::Peer(format!(
+                "the link to {} is down",
+                self.peer
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_messages_cross_in_pieces_and_unsafe_paths_do_not_cross() {
+        let big = Message::Reply(Ok(Response::Data(vec![7u8; CHUNK * 2 + 10])));
+        let frames = encode(&big).unwrap();
+        assert_eq!(frames.len(), 3);
+        let mut assembler = Assembler::default();
+        assert!(assembler.push(&frames[0]).unwrap().is_none());
+        assert!(assembler.push(&frames[1]).unwrap().is_none());
+        match assembler.push(&frames[2]).unwrap() {
+            Some(Message::Reply(Ok(Response::Data(data)))) => {
+                assert_eq!(data.len(), CHUNK * 2 + 10)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let honest = Message::Changed(vec![RelPath::new("aa/x").unwrap()]);
+        let mut frame = encode(&honest).unwrap().remove(0);
+        let at = frame.windows(4).position(|w| w == b"aa/x").unwrap();
+        frame[at..at + 2].copy_from_slice(b"..");
+        let err = Assembler::default().push(&frame).unwrap_err().to_string();
+        assert!(err.contains("an unreadable message"), "{err}");
+    }
+}

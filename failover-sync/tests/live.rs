@@ -1,0 +1,319 @@
+//! The live mirror end to end: two mirror services on loopback with two roots, the peer link
+//! with pinned certificates, changes both ways, a cut link, strangers and hostile frames.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{read, snapshot, write, Snap};
+use failover_core::peer::{Identity, PeerConfig};
+use failover_core::FileMirror;
+use failover_sync::live::{encode, Assembler, LiveConfig, LiveMirror, Message, SERVICE};
+use failover_sync::{Entry, RelPath, Request};
+
+struct Node {
+    root: tempfile::TempDir,
+    state: tempfile::TempDir,
+    identity: Arc<Identity>,
+}
+
+impl Node {
+    fn new(name: &str) -> Node {
+        Node {
+            root: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir().unwrap(),
+            identity: Arc::new(Identity::generate(name).unwrap()),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn config(&self, name: &str, peer_name: &str, peer: &Node, peer_addr: &str) -> LiveConfig {
+        LiveConfig {
+            root: self.root().to_path_buf(),
+            node: name.to_owned(),
+            peer_node: peer_name.to_owned(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peer: peer_addr.parse().unwrap(),
+            identity: self.identity.clone(),
+            peer_fingerprint: peer.identity.fingerprint(),
+            state_dir: self.state.path().to_path_buf(),
+            excludes: vec!["*.log".to_owned()],
+            coalesce: Duration::from_millis(100),
+            rescan_interval: Duration::from_secs(3600),
+            max_delete_share: 0.5,
+            fsync: false,
+        }
+    }
+}
+
+/// Waits up to 15 s for `check`, then fails naming `what`.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn converged(a: &Node, b: &Node) {
+    eventually("both roots to be the same", || {
+        snapshot(a.root()) == snapshot(b.root())
+    })
+    .await;
+}
+
+/// `b` serves (its name sorts last), `a` drives.
+async fn start_pair(a: &Node, b: &Node) -> (LiveMirror, LiveMirror) {
+    let served = LiveMirror::start(b.config("b", "a", a, "127.0.0.1:1"))
+        .await
+        .unwrap();
+    let address = served.local_addr().unwrap().to_string();
+    let driver = LiveMirror::start(a.config("a", "b", b, &address))
+        .await
+        .unwrap();
+    eventually("the first run", || {
+        driver.status().last_sync.is_some() && served.status().last_sync.is_some()
+    })
+    .await;
+    (driver, served)
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_change_crosses_both_ways() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(a.root(), "before/start.html", "there before the start");
+    write(b.root(), "only-on-b.txt", "b had this");
+    let (driver, served) = start_pair(&a, &b).await;
+    converged(&a, &b).await;
+    assert_eq!(read(a.root(), "only-on-b.txt"), "b had this");
+
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let side = if std::ptr::eq(from, &a) { "a" } else { "b" };
+        // Create: a file, a new directory with a file made right away, a symlink.
+        write(from.root(), &format!("{side}-new.html"), "new");
+        std::fs::create_dir(from.root().join(format!("{side}-dir"))).unwrap();
+        write(from.root(), &format!("{side}-dir/inner/deep.css"), "deep");
+        std::os::unix::fs::symlink(
+            format!("{side}-new.html"),
+            from.root().join(format!("{side}-link")),
+        )
+        .unwrap();
+        converged(&a, &b).await;
+        assert_eq!(
+            read(to.root(), &format!("{side}-dir/inner/deep.css")),
+            "deep"
+        );
+        assert_eq!(
+            snapshot(to.root())[&format!("{side}-link")],
+            Snap::Link(format!("{side}-new.html"))
+        );
+        // Edit, chmod, rename, delete.
+        write(from.root(), &format!("{side}-new.html"), "edited");
+        chmod(
+            &from.root().join(format!("{side}-dir/inner/deep.css")),
+            0o600,
+        );
+        std::fs::rename(
+            from.root().join(format!("{side}-dir/inner")),
+            from.root().join(format!("{side}-dir/moved")),
+        )
+        .unwrap();
+        std::fs::remove_file(from.root().join(format!("{side}-link"))).unwrap();
+        converged(&a, &b).await;
+        assert_eq!(read(to.root(), &format!("{side}-new.html")), "edited");
+        assert!(!to.root().join(format!("{side}-link")).exists());
+        assert!(!to.root().join(format!("{side}-dir/inner")).exists());
+        match &snapshot(to.root())[&format!("{side}-dir/moved/deep.css")] {
+            Snap::File { content, mode } => {
+                assert_eq!(content, b"deep");
+                assert_eq!(*mode, 0o600);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Excluded files stay where they are.
+    write(a.root(), "debug.log", "local only");
+    write(a.root(), "after-log.txt", "goes");
+    eventually("after-log.txt on b", || {
+        b.root().join("after-log.txt").exists()
+    })
+    .await;
+    assert!(!b.root().join("debug.log").exists());
+
+    // Nothing bounced back: once quiet, nothing is waiting and no conflict was made.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = driver.status();
+    assert!(status.peer_connected);
+    assert_eq!(status.backlog_files, 0, "{status:?}");
+    assert_eq!(status.conflicts, 0);
+    assert_eq!(served.status().conflicts, 0);
+    driver.shutdown().await;
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(a.root(), "index.php", "original");
+    write(a.root(), "keep.txt", "kept");
+    let (driver, served) = start_pair(&a, &b).await;
+    converged(&a, &b).await;
+    let listen = served.local_addr().unwrap().to_string();
+
+    // The link is cut: the serving node stops.
+    served.shutdown().await;
+    eventually("the driver to notice", || !driver.status().peer_connected).await;
+    write(a.root(), "index.php", "edited on a");
+    write(a.root(), "from-a.txt", "made on a while cut");
+    std::thread::sleep(Duration::from_millis(50));
+    write(b.root(), "index.php", "edited on b");
+    write(b.root(), "from-b.txt", "made on b while cut");
+    std::fs::remove_file(b.root().join("keep.txt")).unwrap();
+
+    // It comes back on the same address.
+    let mut config = b.config("b", "a", &a, "127.0.0.1:1");
+    config.listen = listen.parse().unwrap();
+    let served = LiveMirror::start(config).await.unwrap();
+    converged(&a, &b).await;
+    let tree = snapshot(a.root());
+    assert_eq!(read(a.root(), "from-a.txt"), "made on a while cut");
+    assert_eq!(read(a.root(), "from-b.txt"), "made on b while cut");
+    assert!(!a.root().join("keep.txt").exists(), "the deletion crossed");
+    // Both edits of index.php survive: the newer under its name, the other as a copy.
+    assert_eq!(read(a.root(), "index.php"), "edited on b");
+    let copies: Vec<&Snap> = tree
+        .iter()
+        .filter(|(path, _)| path.starts_with("index.conflict-a-"))
+        .map(|(_, snap)| snap)
+        .collect();
+    assert_eq!(copies.len(), 1, "{tree:?}");
+    assert!(matches!(copies[0], Snap::File { content, .. } if content == b"edited on a"));
+    eventually("the conflict in the status", || {
+        driver.status().conflicts == 1
+    })
+    .await;
+    driver.shutdown().await;
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_the_wrong_certificate_gets_nothing_in() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(b.root(), "site.html", "b's");
+    let served = LiveMirror::start(b.config("b", "a", &a, "127.0.0.1:1"))
+        .await
+        .unwrap();
+    let address = served.local_addr().unwrap().to_string();
+    // A stranger calling itself "a", with a certificate b did not pin.
+    let stranger = Node::new("a");
+    write(stranger.root(), "planted.php", "evil");
+    let intruder = LiveMirror::start(stranger.config("a", "b", &b, &address))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!intruder.status().peer_connected);
+    assert!(!served.status().peer_connected);
+    assert!(!b.root().join("planted.php").exists());
+    assert!(!stranger.root().join("site.html").exists());
+    intruder.shutdown().await;
+    served.shutdown().await;
+}
+
+/// A frame for `message` whose path `honest` is replaced by `hostile` (same length).
+fn forged(message: &Message, honest: &str, hostile: &str) -> Vec<u8> {
+    assert_eq!(honest.len(), hostile.len());
+    let mut frame = encode(message).unwrap().remove(0);
+    let at = frame
+        .windows(honest.len())
+        .position(|w| w == honest.as_bytes())
+        .unwrap();
+    frame[at..at + honest.len()].copy_from_slice(hostile.as_bytes());
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_are_rejected_and_nothing_is_written() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(b.root(), "site.html", "b's");
+    let outside = tempfile::tempdir().unwrap();
+    let served = LiveMirror::start(b.config("b", "a", &a, "127.0.0.1:1"))
+        .await
+        .unwrap();
+    let address = served.local_addr().unwrap();
+    // A peer with the right certificate that sends what no honest peer sends.
+    let config = PeerConfig::new(
+        a.identity.clone(),
+        vec![b.identity.fingerprint()],
+        SERVICE,
+        "a",
+    );
+    let escape = outside.path().file_name().unwrap().to_str().unwrap();
+    let mkdir = |path: &str| {
+        Message::Call(Request::Mkdir {
+            path: RelPath::new(path).unwrap(),
+            mode: 0o755,
+            replace: None,
+        })
+    };
+    let traversal = forged(&mkdir(&format!("xx/{escape}/escaped")), "xx", "..");
+    let absolute_path = format!("{}/abs", outside.path().display());
+    let absolute = forged(
+        &mkdir(&format!("x{}", &absolute_path[1..])),
+        &format!("x{}", &absolute_path[1..]),
+        &absolute_path,
+    );
+    let delete = Message::Call(Request::Delete {
+        path: RelPath::new("xx/site.html").unwrap(),
+        expect: Entry {
+            kind: failover_sync::Kind::Dir,
+            mode: 0,
+            mtime_ns: 0,
+            stat: Default::default(),
+        },
+    });
+    let delete = forged(&delete, "xx/site.html", "../site.html");
+    let oversized = vec![0u8; 17 << 20];
+    for (what, frame) in [
+        ("a `..` path", traversal),
+        ("an absolute path", absolute),
+        ("a `..` delete", delete),
+        ("an oversized frame", oversized),
+    ] {
+        let mut stream = failover_core::peer::connect(address, &config)
+            .await
+            .unwrap();
+        eventually("the link to come up", || served.status().peer_connected).await;
+        let _ = stream.send(&frame).await;
+        loop {
+            let answer = tokio::time::timeout(Duration::from_secs(10), stream.recv()).await;
+            match answer {
+                Ok(Ok(None)) | Ok(Err(_)) => break,
+                Ok(Ok(Some(frame))) => match Assembler::default().push(&frame) {
+                    Ok(Some(Message::Ping)) => continue,
+                    other => panic!("{what}: got an answer {other:?}"),
+                },
+                Err(_) => panic!("{what}: the link was not dropped"),
+            }
+        }
+        eventually("the link to be dropped", || !served.status().peer_connected).await;
+    }
+    assert!(!outside.path().join("escaped").exists());
+    assert!(!outside.path().join("abs").exists());
+    assert_eq!(read(b.root(), "site.html"), "b's");
+    assert_eq!(snapshot(b.root()).len(), 1);
+    served.shutdown().await;
+}

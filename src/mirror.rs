@@ -1,0 +1,144 @@
+//! The live mirror from the config: `[mirror]` into a running mirror, and the `mirror` check.
+
+use std::sync::Arc;
+
+use failover_core::{FileMirror, HealthCheck};
+
+use crate::config::{CheckConfig, Config, MirrorConfig};
+
+/// A running live mirror and the section it was started from.
+pub struct Running {
+    #[cfg(feature = "sync")]
+    mirror: Arc<failover_sync::live::LiveMirror>,
+    section: MirrorConfig,
+}
+
+impl Running {
+    /// The mirror, as the `mirror` check and the status see it.
+    pub fn file_mirror(&self) -> Arc<dyn FileMirror> {
+        #[cfg(feature = "sync")]
+        {
+            self.mirror.clone()
+        }
+        #[cfg(not(feature = "sync"))]
+        {
+            unreachable!("a mirror only runs with the sync feature")
+        }
+    }
+
+    /// The `[mirror]` section it runs with.
+    pub fn section(&self) -> &MirrorConfig {
+        &self.section
+    }
+
+    /// Stops it (the watcher, the link, the node's loop) and waits for it.
+    pub async fn shutdown(&self) {
+        #[cfg(feature = "sync")]
+        self.mirror.shutdown().await;
+    }
+}
+
+/// What `[mirror]` asks for, checked: the root exists, the key and certificate load.
+#[cfg(feature = "sync")]
+pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveConfig>, String> {
+    let Some(mirror) = &config.mirror else {
+        return Ok(None);
+    };
+    if !mirror.root.is_dir() {
+        return Err(format!(
+            "root {} is not a directory (create it, or fix the path)",
+            mirror.root.display()
+        ));
+    }
+    let identity =
+        failover_core::peer::Identity::load(&mirror.certificate, &mirror.key).map_err(|e| {
+            format!(
+                "{e} (make them with `failoverd keygen --dir {} --name {}`)",
+                mirror
+                    .certificate
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                mirror.node
+            )
+        })?;
+    let peer_fingerprint = mirror
+        .peer_fingerprint
+        .parse()
+        .map_err(|e| format!("peer_fingerprint: {e}"))?;
+    failover_sync::Excludes::new(&mirror.exclude).map_err(|e| e.to_string())?;
+    Ok(Some(failover_sync::live::LiveConfig {
+        root: mirror.root.clone(),
+        node: mirror.node.clone(),
+        peer_node: config.mirror_peer().ok_or("no peer_node")?,
+        listen: mirror.listen,
+        peer: mirror.peer,
+        identity: Arc::new(identity),
+        peer_fingerprint,
+        state_dir: mirror
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| config.zone.state_dir.join("mirror")),
+        excludes: mirror.exclude.clone(),
+        coalesce: mirror.coalesce,
+        rescan_interval: mirror.rescan_interval,
+        max_delete_share: f64::from(mirror.max_delete) / 100.0,
+        fsync: true,
+    }))
+}
+
+/// Without the `sync` feature there is no mirror.
+#[cfg(not(feature = "sync"))]
+pub fn live_config(config: &Config) -> Result<Option<()>, String> {
+    match config.mirror {
+        Some(_) => Err("[mirror] needs failoverd built with the sync feature".to_owned()),
+        None => Ok(None),
+    }
+}
+
+/// Starts the mirror of `[mirror]`, if there is one.
+pub async fn start(config: &Config) -> Result<Option<Running>, String> {
+    #[cfg(feature = "sync")]
+    {
+        let Some(live) = live_config(config)? else {
+            return Ok(None);
+        };
+        let mirror = failover_sync::live::LiveMirror::start(live)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Running {
+            mirror: Arc::new(mirror),
+            section: config.mirror.clone().ok_or("no [mirror]")?,
+        }))
+    }
+    #[cfg(not(feature = "sync"))]
+    {
+        live_config(config).map(|_| None)
+    }
+}
+
+/// The `mirror` check of `check`, over `mirror` (`None` when no mirror runs, e.g. in
+/// `failoverd check`).
+pub fn check(
+    config: &Config,
+    check: &CheckConfig,
+    mirror: Option<Arc<dyn FileMirror>>,
+) -> Result<Arc<dyn HealthCheck>, String> {
+    #[cfg(feature = "sync")]
+    {
+        let section = config.mirror.as_ref().ok_or("needs a [mirror] section")?;
+        Ok(Arc::new(failover_sync::live::MirrorCheck::new(
+            mirror,
+            &section.node,
+            &config.mirror_peer().unwrap_or_default(),
+            check
+                .max_lag
+                .unwrap_or(crate::config::DEFAULT_MIRROR_MAX_LAG),
+        )))
+    }
+    #[cfg(not(feature = "sync"))]
+    {
+        let _ = (config, check, mirror);
+        Err("kind = \"mirror\" needs failoverd built with the sync feature".to_owned())
+    }
+}
