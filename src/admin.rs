@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Most admin connections open at once.
+const MAX_CONNECTIONS: usize = 64;
+
 /// What the admin listener serves from.
 #[derive(Clone)]
 pub struct AdminState {
@@ -74,9 +77,24 @@ impl AdminServer {
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: do not spin.
+                        tracing::warn!("admin listener: accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
+                // Reap finished connections, and keep a bound on the open ones.
+                while connections.try_join_next().is_some() {}
+                if connections.len() >= MAX_CONNECTIONS {
+                    tracing::warn!(
+                        "admin listener: {MAX_CONNECTIONS} connections open; refusing one"
+                    );
+                    drop(stream);
+                    continue;
+                }
                 let state = state.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
@@ -91,8 +109,6 @@ impl AdminServer {
                     let _ =
                         tokio::time::timeout(std::time::Duration::from_secs(60), connection).await;
                 });
-                // Reap finished connections so the set does not grow.
-                while connections.try_join_next().is_some() {}
             }
         });
         Ok(Self { address, task })
@@ -184,7 +200,9 @@ async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full
                 return refusal;
             }
             // Drain the (ignored) body so keep-alive connections stay usable.
-            let _ = request.into_body().collect().await;
+            let _ = http_body_util::Limited::new(request.into_body(), 64 * 1024)
+                .collect()
+                .await;
             let command = match parse_command(&admin["/admin/".len()..]) {
                 Ok(command) => command,
                 Err(message) => return json_error(StatusCode::NOT_FOUND, &message),

@@ -1146,6 +1146,16 @@ impl Config {
             probe.fall,
             probe.rise,
         );
+        if probe.jitter > probe.interval {
+            v.fail(
+                &[Key("probe"), Key("jitter")],
+                format!(
+                    "{} is more than the interval ({})",
+                    humantime::format_duration(probe.jitter),
+                    humantime::format_duration(probe.interval)
+                ),
+            );
+        }
         if self.checks.is_empty() {
             v.fail(&[Key("check")], "no checks: nothing would ever tell a node is down (add a [[check]] with critical = true)");
         }
@@ -1499,6 +1509,23 @@ impl Config {
                 ),
             );
         }
+        if interval > Duration::from_secs(86_400) {
+            v.fail(
+                &with("interval"),
+                format!(
+                    "{} is too long (expected at most 1 day)",
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+        for (key, count) in [("fall", fall), ("rise", rise)] {
+            if count > 1000 {
+                v.fail(
+                    &with(key),
+                    format!("{count} probes in a row is too many (expected e.g. 3)"),
+                );
+            }
+        }
         if timeout.is_zero() || timeout > interval {
             v.fail(
                 &with("timeout"),
@@ -1556,11 +1583,12 @@ impl Config {
                 warnings.push(format!("check {:?} accepts any TLS certificate: anyone on the path can answer for the node", check.name));
             }
             let (interval, timeout, fall, _) = self.check_timing(check);
-            if check.critical && interval * fall + timeout > Duration::from_secs(120) {
+            let detection = interval.saturating_mul(fall).saturating_add(timeout);
+            if check.critical && detection > Duration::from_secs(120) {
                 warnings.push(format!(
                     "check {:?} needs {} to detect a failure (interval × fall + timeout)",
                     check.name,
-                    humantime::format_duration(interval * fall + timeout)
+                    humantime::format_duration(detection)
                 ));
             }
         }

@@ -484,7 +484,7 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
     let _ = writeln!(out, "checks (on every node):");
     for check in &config.checks {
         let (interval, timeout, fall, rise) = config.check_timing(check);
-        let detection = interval * fall + timeout;
+        let detection = interval.saturating_mul(fall).saturating_add(timeout);
         let _ = writeln!(
             out,
             "  {} ({}{}){}: every {}, timeout {}, down after {fall} failures (about {}), up after {rise} success{}",

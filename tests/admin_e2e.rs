@@ -68,6 +68,7 @@ async fn get(url: &str) -> (u16, String) {
     failover::core::install_crypto_provider();
     let response = reqwest::Client::builder()
         .no_proxy()
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
         .get(url)
@@ -110,7 +111,9 @@ fn metric(text: &str, line_start: &str) -> f64 {
 
 fn chromium_dom(url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let output = Command::new("chromium")
+    // `timeout` kills a headless Chromium that hangs (it can, in containers).
+    let output = Command::new("timeout")
+        .args(["60", "chromium"])
         .args([
             "--headless",
             "--no-sandbox",

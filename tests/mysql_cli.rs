@@ -178,7 +178,7 @@ fn mysql_config_errors_name_the_key() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("check[1].max_lag: max_lag only applies to kind = \"mysql-replication\" (this check is kind = \"mysql\")"), "{stderr}");
+    assert!(stderr.contains("check[1].max_lag: max_lag only applies to kind = \"mysql-replication\" or \"mirror\" (this check is kind = \"mysql\")"), "{stderr}");
     assert!(
         stderr.contains(
             "mysql.fencing: fencing keeps one writer: it needs [policy] kind = \"active-passive\""

@@ -708,24 +708,64 @@ pub async fn connect(address: SocketAddr, config: &PeerConfig) -> Result<PeerStr
         })?
 }
 
+/// Handshakes in progress at once on one listener; more wait for a free slot.
+const MAX_PENDING_HANDSHAKES: usize = 16;
+
 /// Listens for peers.
+///
+/// Connections are accepted by a task of its own and each handshake runs in its own task under
+/// the handshake timeout, so a client that stalls (or a stream of strangers) cannot keep the
+/// real peers out. The task stops when the listener is dropped.
 pub struct PeerListener {
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    config: PeerConfig,
+    address: SocketAddr,
+    accepted: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Result<PeerStream, PeerError>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl fmt::Debug for PeerListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerListener")
-            .field("listener", &self.listener)
-            .field("config", &self.config)
+            .field("address", &self.address)
             .finish_non_exhaustive()
     }
 }
 
+impl Drop for PeerListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    config: Arc<PeerConfig>,
+    tcp: TcpStream,
+    peer: String,
+) -> Result<PeerStream, PeerError> {
+    let attempt = async {
+        let tls = acceptor
+            .accept(tcp)
+            .await
+            .map_err(|e| handshake_failure(&peer, e))?;
+        let stream = PeerStream {
+            io: tokio_rustls::TlsStream::Server(tls),
+            peer: peer.clone(),
+            hello: config.hello(),
+            max_frame: config.max_frame,
+        };
+        stream.exchange_hello(&config).await
+    };
+    tokio::time::timeout(config.handshake_timeout, attempt)
+        .await
+        .map_err(|_| PeerError::Timeout {
+            peer: peer.clone(),
+            what: "handshake",
+            after: config.handshake_timeout,
+        })?
+}
+
 impl PeerListener {
-    /// Binds `address`.
+    /// Binds `address` and starts accepting.
     pub async fn bind(address: SocketAddr, config: PeerConfig) -> Result<Self, PeerError> {
         let acceptor = config.server()?;
         let listener = TcpListener::bind(address)
@@ -734,55 +774,59 @@ impl PeerListener {
                 peer: format!("listen {address}"),
                 source,
             })?;
+        let bound = listener.local_addr().map_err(|source| PeerError::Io {
+            peer: format!("listen {address}"),
+            source,
+        })?;
+        let config = Arc::new(config);
+        let (results, accepted) = tokio::sync::mpsc::channel(MAX_PENDING_HANDSHAKES);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let task = tokio::spawn(async move {
+            let mut handshakes = tokio::task::JoinSet::new();
+            loop {
+                let (tcp, remote) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!("peer listener {bound}: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                while handshakes.try_join_next().is_some() {}
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, config, results) =
+                    (acceptor.clone(), config.clone(), results.clone());
+                handshakes.spawn(async move {
+                    let outcome = handshake(acceptor, config, tcp, remote.to_string()).await;
+                    drop(slot);
+                    let _ = results.send(outcome).await;
+                });
+            }
+        });
         Ok(Self {
-            listener,
-            acceptor,
-            config,
+            address: bound,
+            accepted: tokio::sync::Mutex::new(accepted),
+            task,
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> Result<SocketAddr, PeerError> {
-        self.listener.local_addr().map_err(|source| PeerError::Io {
-            peer: "listener".to_owned(),
-            source,
-        })
+        Ok(self.address)
     }
 
-    /// Waits for the next connection and authenticates it. An `Err` concerns that one connection
-    /// (log it and call again): a peer that fails authentication never gets a stream.
+    /// The next authenticated peer, or the error of one that failed (log it and call again): a
+    /// peer that fails authentication never gets a stream.
     pub async fn accept(&self) -> Result<PeerStream, PeerError> {
-        let (tcp, address) = self
-            .listener
-            .accept()
-            .await
-            .map_err(|source| PeerError::Io {
-                peer: "listener".to_owned(),
-                source,
-            })?;
-        let peer = address.to_string();
-        let _ = tcp.set_nodelay(true);
-        let attempt = async {
-            let tls = self
-                .acceptor
-                .accept(tcp)
-                .await
-                .map_err(|e| handshake_failure(&peer, e))?;
-            let stream = PeerStream {
-                io: tokio_rustls::TlsStream::Server(tls),
-                peer: peer.clone(),
-                hello: self.config.hello(),
-                max_frame: self.config.max_frame,
-            };
-            stream.exchange_hello(&self.config).await
-        };
-        tokio::time::timeout(self.config.handshake_timeout, attempt)
-            .await
-            .map_err(|_| PeerError::Timeout {
-                peer: peer.clone(),
-                what: "handshake",
-                after: self.config.handshake_timeout,
-            })?
+        self.accepted.lock().await.recv().await.unwrap_or_else(|| {
+            Err(PeerError::Io {
+                peer: format!("listen {}", self.address),
+                source: std::io::Error::other("the listener stopped"),
+            })
+        })
     }
 }
 
@@ -903,6 +947,25 @@ mod tests {
         tokio::spawn(async move { listener.accept().await });
         let err = connect(address, &config).await.unwrap_err().to_string();
         assert!(err.contains("wants service \"observations\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_stranger_does_not_keep_a_peer_out() {
+        let (a, b) = pair();
+        let mut server_config =
+            PeerConfig::new(a.clone(), vec![b.fingerprint()], "mirror", "master");
+        server_config.handshake_timeout = Duration::from_secs(30);
+        let (listener, address) = listen(server_config).await;
+        // A connection that never says anything.
+        let _stalled = TcpStream::connect(address).await.unwrap();
+        let config = PeerConfig::new(b, vec![a.fingerprint()], "mirror", "slave");
+        let client = tokio::spawn(async move { connect(address, &config).await });
+        let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("the real peer is accepted while the stalled one waits")
+            .unwrap();
+        assert_eq!(accepted.hello().node, "slave");
+        assert!(client.await.unwrap().is_ok());
     }
 
     #[test]

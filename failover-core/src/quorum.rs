@@ -147,6 +147,9 @@ pub struct LocalResult {
     pub report: Report,
 }
 
+/// Most (node, check) pairs kept per remote observer.
+const MAX_REMOTE_PAIRS: usize = 4096;
+
 impl Quorum {
     /// A quorum for `spec` whose checks (and their `fall`) are `checks`, started at `now`.
     pub fn new(spec: QuorumSpec, checks: &[CheckSpec], now: Moment) -> Self {
@@ -220,9 +223,15 @@ impl Quorum {
             return Vec::new();
         };
         remote.last_heard = Some(now.mono);
-        remote
-            .latest
-            .insert((report.node.clone(), report.check.clone()), report);
+        // A peer's report is kept only for a check of ours, and only so many pairs are kept:
+        // a peer (even a pinned one) cannot grow this observer's memory without bound.
+        let key = (report.node.clone(), report.check.clone());
+        let known_check = self.falls.contains_key(&report.check);
+        if known_check
+            && (remote.latest.contains_key(&key) || remote.latest.len() < MAX_REMOTE_PAIRS)
+        {
+            remote.latest.insert(key, report);
+        }
         self.release_agreed(now)
     }
 
