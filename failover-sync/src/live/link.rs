@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::SyncError;
 use crate::path::RelPath;
+#[cfg(test)]
+use crate::protocol::{BatchRequest, BatchResponse};
 use crate::protocol::{Request, Response, Transport};
 
 /// The service name in the peer hello: a link meant for another service is refused.
@@ -354,5 +356,74 @@ mod tests {
         frame[at..at + 2].copy_from_slice(b"..");
         let err = Assembler::default().push(&frame).unwrap_err().to_string();
         assert!(err.contains("an unreadable message"), "{err}");
+    }
+
+    /// The frame of `message` with its empty batch replaced by `depth` batches, each holding
+    /// the next: what a hostile peer sends to overflow the decoder's stack.
+    fn nested(message: &Message, depth: usize) -> Vec<u8> {
+        let mut frame = encode(message).unwrap().remove(0);
+        assert_eq!(
+            frame.pop(),
+            Some(0),
+            "the empty batch's length ends the frame"
+        );
+        let tag = frame.pop().unwrap();
+        for _ in 0..depth {
+            frame.extend_from_slice(&[tag, 1]);
+        }
+        frame.extend_from_slice(&[tag, 0]);
+        frame
+    }
+
+    #[test]
+    fn nested_batches_are_refused_without_recursing() {
+        let call = Message::Call(Request::Batch(Vec::new()));
+        let reply = Message::Reply(Ok(Response::Batch(Vec::new())));
+        for message in [&call, &reply] {
+            let flat = Assembler::default().push(&nested(message, 0)).unwrap();
+            assert_eq!(format!("{flat:?}"), format!("{:?}", Some(message)));
+            // One level deep is already refused; a million levels overflowed the stack and
+            // aborted the daemon when batches were recursive.
+            for depth in [1, 1_000_000] {
+                let err = Assembler::default()
+                    .push(&nested(message, depth))
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains("an unreadable message"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_requests_encoded_as_on_their_own() {
+        let one = || BatchRequest::ReadWhole {
+            path: RelPath::new("a/b").unwrap(),
+            expect: crate::entry::Entry {
+                kind: crate::entry::Kind::File {
+                    size: 3,
+                    hash: crate::entry::Hash::of(b"abc"),
+                },
+                mode: 0o644,
+                mtime_ns: 7,
+                stat: crate::entry::StatKey::default(),
+            },
+        };
+        let batch = Request::Batch(vec![one(), BatchRequest::Flush]);
+        let alone = postcard::to_allocvec(&Request::from(one())).unwrap();
+        let inside = postcard::to_allocvec(&one()).unwrap();
+        assert_eq!(alone, inside);
+        match Assembler::default()
+            .push(&encode(&Message::Call(batch.clone())).unwrap()[0])
+            .unwrap()
+        {
+            Some(Message::Call(back)) => assert_eq!(back, batch),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            BatchRequest::try_from(batch),
+            Err(vec![one(), BatchRequest::Flush])
+        );
+        let answer = Response::from(BatchResponse::Staged);
+        assert_eq!(BatchResponse::try_from(answer), Ok(BatchResponse::Staged));
     }
 }
