@@ -2,8 +2,9 @@
 //! [`PeerStream`](failover_core::peer::PeerStream) frames, the two tasks that carry them, and
 //! [`RemoteReplica`], the engine's [`Transport`] to the peer's replica.
 
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime};
 
 use failover_core::peer::PeerStream;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Budget of one request to the peer's replica (a first scan of a large tree hashes it all;
 /// the link's own pings tell a dead peer much sooner).
 const CALL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How often a waiting request looks whether the mirror is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// What crosses the link.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -293,15 +296,56 @@ pub struct RemoteReplica {
     peer: String,
     out: tokio::sync::mpsc::Sender<Message>,
     answers: mpsc::Receiver<Answer>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl RemoteReplica {
+    /// The replica behind `out` and `answers`; a request waiting for its answer gives up
+    /// once `stopping` is set (the mirror is shutting down).
     pub(crate) fn new(
         peer: String,
         out: tokio::sync::mpsc::Sender<Message>,
         answers: mpsc::Receiver<Answer>,
+        stopping: Arc<AtomicBool>,
     ) -> Self {
-        RemoteReplica { peer, out, answers }
+        RemoteReplica {
+            peer,
+            out,
+            answers,
+            stopping,
+        }
+    }
+
+    /// The answer to the request just sent: within [`CALL_TIMEOUT`], and not after the
+    /// mirror started stopping.
+    fn answer(&self) -> Result<Answer, SyncError> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                return Err(SyncError::Peer(format!(
+                    "the mirror is stopping; the request to {} is abandoned",
+                    self.peer
+                )));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SyncError::Peer(format!(
+                    "{} did not answer within {} s",
+                    self.peer,
+                    CALL_TIMEOUT.as_secs()
+                )));
+            }
+            match self.answers.recv_timeout(left.min(STOP_POLL)) {
+                Ok(answer) => return Ok(answer),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(SyncError::Peer(format!(
+                        "the link to {} is down",
+                        self.peer
+                    )))
+                }
+            }
+        }
     }
 }
 
@@ -310,22 +354,13 @@ impl Transport for RemoteReplica {
         self.out
             .blocking_send(Message::Call(request))
             .map_err(|_| SyncError::Peer(format!("the link to {} is down", self.peer)))?;
-        match self.answers.recv_timeout(CALL_TIMEOUT) {
-            Ok(Answer::Reply(Ok(response))) => Ok(response),
-            Ok(Answer::Reply(Err(reason))) => Err(SyncError::Peer(format!(
+        match self.answer()? {
+            Answer::Reply(Ok(response)) => Ok(response),
+            Answer::Reply(Err(reason)) => Err(SyncError::Peer(format!(
                 "{}'s replica stopped the run: {reason}",
                 self.peer
             ))),
-            Ok(Answer::Closed(reason)) => Err(SyncError::Peer(format!("{}: {reason}", self.peer))),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(SyncError::Peer(format!(
-                "{} did not answer within {} s",
-                self.peer,
-                CALL_TIMEOUT.as_secs()
-            ))),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SyncError::Peer(format!(
-                "the link to {} is down",
-                self.peer
-            ))),
+            Answer::Closed(reason) => Err(SyncError::Peer(format!("{}: {reason}", self.peer))),
         }
     }
 }
