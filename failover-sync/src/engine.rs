@@ -13,7 +13,10 @@ use crate::error::SyncError;
 use crate::fsx;
 use crate::path::RelPath;
 use crate::progress::Progress;
-use crate::protocol::{Failure, Handle, Request, Response, ScanReply, Transport, PROTOCOL_VERSION};
+use crate::protocol::{
+    BatchRequest, BatchResponse, Failure, Handle, Request, Response, ResponseOf, ScanReply,
+    Transport, PROTOCOL_VERSION,
+};
 use crate::reconcile::{reconcile, Decision, Item, Side, SideState};
 
 /// Files smaller than this are sent whole: a signature round trip costs more than it saves.
@@ -224,7 +227,7 @@ pub fn sync_scope(
 }
 
 /// The answers of a batch of `count` requests.
-fn batch(response: Response, count: usize) -> Result<Vec<Response>, SyncError> {
+fn batch(response: Response, count: usize) -> Result<Vec<BatchResponse>, SyncError> {
     match response {
         Response::Batch(answers) if answers.len() == count => Ok(answers),
         Response::Batch(answers) => Err(SyncError::Protocol(format!(
@@ -242,9 +245,9 @@ fn scanned(response: Response) -> Result<ScanReply, SyncError> {
     }
 }
 
-fn unexpected(response: &Response) -> SyncError {
+fn unexpected<B: std::fmt::Debug>(response: &ResponseOf<B>) -> SyncError {
     let name = match response {
-        Response::Failed(failure) => format!("failure {failure:?}"),
+        ResponseOf::Failed(failure) => format!("failure {failure:?}"),
         other => format!("{other:?}").chars().take(60).collect(),
     };
     SyncError::Protocol(format!("unexpected answer: {name}"))
@@ -461,7 +464,7 @@ impl Run<'_> {
             let to = from.other();
             let reads = mine
                 .iter()
-                .map(|(item, _, source)| Request::ReadWhole {
+                .map(|(item, _, source)| BatchRequest::ReadWhole {
                     path: item.path.clone(),
                     expect: source.clone(),
                 })
@@ -480,10 +483,10 @@ impl Run<'_> {
                     item.path
                 ));
                 match response {
-                    Response::Data(data) => {
+                    BatchResponse::Data(data) => {
                         self.outcome.report.bytes_transferred += data.len() as u64 + 5;
                         self.outcome.literal_bytes += data.len() as u64;
-                        writes.push(Request::WriteWhole {
+                        writes.push(BatchRequest::WriteWhole {
                             path: item.path.clone(),
                             replace: item.now[to.index()].clone(),
                             target: source.clone(),
@@ -491,7 +494,7 @@ impl Run<'_> {
                         });
                         written.push(one);
                     }
-                    Response::Failed(failure) => {
+                    BatchResponse::Failed(failure) => {
                         self.progress.advance(source.size());
                         self.record(item, Err(reason(&failure)));
                     }
@@ -507,9 +510,9 @@ impl Run<'_> {
                 let mut entries = [None, None];
                 entries[from.index()] = Some(source.clone());
                 let done = match response {
-                    Response::StagedAs(handle) => Ok(Done::Later(handle)),
-                    Response::Installed(entry) => Ok(Done::Now(entry)),
-                    Response::Failed(failure) => Err(reason(&failure)),
+                    BatchResponse::StagedAs(handle) => Ok(Done::Later(handle)),
+                    BatchResponse::Installed(entry) => Ok(Done::Now(entry)),
+                    BatchResponse::Failed(failure) => Err(reason(&failure)),
                     other => return Err(unexpected(&other)),
                 };
                 self.record_or_defer(item, done.map(|done| fill(entries, to, done)))?;

@@ -25,10 +25,12 @@ pub(crate) fn open_dir(root: BorrowedFd<'_>, rel: Option<&str>) -> io::Result<Ow
     };
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     match rustix::fs::openat2(root, rel, dir_flags(), Mode::empty(), resolve) {
-        Err(rustix::io::Errno::NOSYS) => {}
+        // ENOSYS: kernels before 5.6. EPERM: container seccomp profiles from before openat2
+        // refuse it so. (A real EPERM comes again from the walk below.)
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {}
         other => return Ok(other?),
     }
-    // Kernels before 5.6: one component at a time, each opened with O_NOFOLLOW.
+    // Without openat2: one component at a time, each opened with O_NOFOLLOW.
     let mut dir = rustix::fs::openat(root, ".", dir_flags(), Mode::empty())?;
     for component in rel.split('/') {
         dir = rustix::fs::openat(&dir, component, dir_flags(), Mode::empty())?;

@@ -73,7 +73,8 @@ pub use index::{Index, Loaded};
 pub use path::{minimal_scope, RelPath, TEMP_PREFIX};
 pub use progress::{Progress, Silent, TerminalBar};
 pub use protocol::{
-    Failure, Handle, Handler, InProcess, Request, Response, ScanReply, Transport, PROTOCOL_VERSION,
+    BatchRequest, BatchResponse, Failure, Handle, Handler, InProcess, NoBatch, Request, RequestOf,
+    Response, ResponseOf, ScanReply, Transport, PROTOCOL_VERSION,
 };
 pub use reconcile::{reconcile, Decision, Item, Plan, Side, SideState};
 pub use replica::{LocalReplica, ReplicaConfig};

@@ -15,14 +15,48 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
 
-/// What the engine asks a replica.
+/// What the engine asks a replica: a [`RequestOf`] whose [`RequestOf::Batch`] holds
+/// [`BatchRequest`]s.
+pub type Request = RequestOf<Vec<BatchRequest>>;
+
+/// A request inside a [`Request::Batch`]: any request but a batch. Its `Batch` variant holds a
+/// [`NoBatch`], which cannot be built nor decoded, so batches do not nest, in the type and on
+/// the wire: a decoder never recurses more than one batch deep, whatever a peer sends.
+pub type BatchRequest = RequestOf<NoBatch>;
+
+/// A replica's answer: a [`ResponseOf`] whose [`ResponseOf::Batch`] holds [`BatchResponse`]s.
+pub type Response = ResponseOf<Vec<BatchResponse>>;
+
+/// An answer inside a [`Response::Batch`]: any answer but a batch (see [`BatchRequest`]).
+pub type BatchResponse = ResponseOf<NoBatch>;
+
+/// What the `Batch` variant of a request or answer inside a batch holds: nothing, as this type
+/// has no values. It is encoded as the variant alone, and decoding it always fails, before
+/// anything nested is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoBatch {}
+
+impl Serialize for NoBatch {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        match *self {}
+    }
+}
+
+impl<'de> Deserialize<'de> for NoBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("batches do not nest"))
+    }
+}
+
+/// What the engine asks a replica, with `B` in [`RequestOf::Batch`]: see [`Request`] and
+/// [`BatchRequest`].
 ///
 /// Mutating requests carry what the engine believes is on the replica now (`expect`,
 /// `replace`): the replica checks it before changing anything and answers
 /// [`Failure::Changed`] when the path changed since the scan, so a concurrent edit is never
 /// overwritten.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Request {
+pub enum RequestOf<B> {
     /// Opens the conversation: versions must match; the replica takes its lock.
     Hello {
         /// The engine's [`PROTOCOL_VERSION`].
@@ -170,13 +204,15 @@ pub enum Request {
         data: Vec<u8>,
     },
     /// Several requests answered in one [`Response::Batch`], in order: what lets a burst of
-    /// small files cross a network link in a few round trips. Batches do not nest.
-    Batch(Vec<Request>),
+    /// small files cross a network link in a few round trips. Batches do not nest: inside
+    /// one, `B` is [`NoBatch`].
+    Batch(B),
 }
 
-/// A replica's answer.
+/// A replica's answer, with `B` in [`ResponseOf::Batch`]: see [`Response`] and
+/// [`BatchResponse`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Response {
+pub enum ResponseOf<B> {
     /// Done, nothing to return.
     Done,
     /// The replica's name and root, for messages.
@@ -208,8 +244,153 @@ pub enum Response {
     /// A [`Request::WriteWhole`] passed its hash check and is staged under this handle until
     /// the next flush.
     StagedAs(Handle),
-    /// The answers of a [`Request::Batch`], in order.
-    Batch(Vec<Response>),
+    /// The answers of a [`Request::Batch`], in order (`B` is [`NoBatch`] inside a batch).
+    Batch(B),
+}
+
+impl<B> RequestOf<B> {
+    /// The same request with `batch` applied to what a batch holds; any other request is
+    /// moved over as it is.
+    pub fn map_batch<C, E>(self, batch: impl FnOnce(B) -> Result<C, E>) -> Result<RequestOf<C>, E> {
+        Ok(match self {
+            RequestOf::Hello { version } => RequestOf::Hello { version },
+            RequestOf::Scan => RequestOf::Scan,
+            RequestOf::ScanPaths { scope } => RequestOf::ScanPaths { scope },
+            RequestOf::Signature { path, expect } => RequestOf::Signature { path, expect },
+            RequestOf::ReadBegin {
+                path,
+                expect,
+                signature,
+            } => RequestOf::ReadBegin {
+                path,
+                expect,
+                signature,
+            },
+            RequestOf::ReadNext { handle } => RequestOf::ReadNext { handle },
+            RequestOf::WriteBegin {
+                path,
+                replace,
+                basis,
+                target,
+            } => RequestOf::WriteBegin {
+                path,
+                replace,
+                basis,
+                target,
+            },
+            RequestOf::WriteOps { handle, ops } => RequestOf::WriteOps { handle, ops },
+            RequestOf::WriteCommit { handle } => RequestOf::WriteCommit { handle },
+            RequestOf::Abort { handle } => RequestOf::Abort { handle },
+            RequestOf::Delete { path, expect } => RequestOf::Delete { path, expect },
+            RequestOf::Mkdir {
+                path,
+                mode,
+                replace,
+            } => RequestOf::Mkdir {
+                path,
+                mode,
+                replace,
+            },
+            RequestOf::Symlink {
+                path,
+                target,
+                replace,
+            } => RequestOf::Symlink {
+                path,
+                target,
+                replace,
+            },
+            RequestOf::Chmod {
+                path,
+                expect,
+                mode,
+                mtime_ns,
+            } => RequestOf::Chmod {
+                path,
+                expect,
+                mode,
+                mtime_ns,
+            },
+            RequestOf::Rename { from, to, expect } => RequestOf::Rename { from, to, expect },
+            RequestOf::Flush => RequestOf::Flush,
+            RequestOf::Commit { entries } => RequestOf::Commit { entries },
+            RequestOf::CommitPaths { scope, entries } => RequestOf::CommitPaths { scope, entries },
+            RequestOf::ReadWhole { path, expect } => RequestOf::ReadWhole { path, expect },
+            RequestOf::WriteWhole {
+                path,
+                replace,
+                target,
+                data,
+            } => RequestOf::WriteWhole {
+                path,
+                replace,
+                target,
+                data,
+            },
+            RequestOf::Batch(b) => RequestOf::Batch(batch(b)?),
+        })
+    }
+}
+
+impl From<BatchRequest> for Request {
+    fn from(one: BatchRequest) -> Self {
+        match one.map_batch::<_, std::convert::Infallible>(|none| match none {}) {
+            Ok(widened) => widened,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl TryFrom<Request> for BatchRequest {
+    /// A batch, handed back.
+    type Error = Vec<BatchRequest>;
+
+    fn try_from(any: Request) -> Result<Self, Self::Error> {
+        any.map_batch(Err)
+    }
+}
+
+impl<B> ResponseOf<B> {
+    /// The same answer with `batch` applied to what a batch holds; any other answer is
+    /// moved over as it is.
+    pub fn map_batch<C, E>(
+        self,
+        batch: impl FnOnce(B) -> Result<C, E>,
+    ) -> Result<ResponseOf<C>, E> {
+        Ok(match self {
+            ResponseOf::Done => ResponseOf::Done,
+            ResponseOf::Hello { node, root } => ResponseOf::Hello { node, root },
+            ResponseOf::Scanned(x) => ResponseOf::Scanned(x),
+            ResponseOf::Signature(x) => ResponseOf::Signature(x),
+            ResponseOf::Opened(x) => ResponseOf::Opened(x),
+            ResponseOf::Ops(x) => ResponseOf::Ops(x),
+            ResponseOf::Installed(x) => ResponseOf::Installed(x),
+            ResponseOf::Staged => ResponseOf::Staged,
+            ResponseOf::Flushed(x) => ResponseOf::Flushed(x),
+            ResponseOf::Failed(x) => ResponseOf::Failed(x),
+            ResponseOf::Data(x) => ResponseOf::Data(x),
+            ResponseOf::StagedAs(x) => ResponseOf::StagedAs(x),
+            ResponseOf::Batch(b) => ResponseOf::Batch(batch(b)?),
+        })
+    }
+}
+
+impl From<BatchResponse> for Response {
+    fn from(one: BatchResponse) -> Self {
+        match one.map_batch::<_, std::convert::Infallible>(|none| match none {}) {
+            Ok(widened) => widened,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl TryFrom<Response> for BatchResponse {
+    /// A batch, handed back.
+    type Error = Vec<BatchResponse>;
+
+    fn try_from(any: Response) -> Result<Self, Self::Error> {
+        any.map_batch(Err)
+    }
 }
 
 /// The tree of a replica and its index.

@@ -17,7 +17,10 @@ use crate::error::SyncError;
 use crate::fsx;
 use crate::index::{Index, Loaded};
 use crate::path::{RelPath, TEMP_PREFIX};
-use crate::protocol::{Failure, Handle, Handler, Request, Response, ScanReply, PROTOCOL_VERSION};
+use crate::protocol::{
+    BatchRequest, BatchResponse, Failure, Handle, Handler, Request, Response, ScanReply,
+    PROTOCOL_VERSION,
+};
 use crate::scan::{self, Excludes, Previous};
 
 /// How one replica is set up.
@@ -212,14 +215,14 @@ impl LocalReplica {
         self.config.root.join(path.as_str()).display().to_string()
     }
 
-    fn io_failure(&self, path: &RelPath, error: std::io::Error) -> Response {
+    fn io_failure(&self, path: &RelPath, error: std::io::Error) -> BatchResponse {
         let hint = match error.raw_os_error() {
             Some(28) => "; free space on that disk and run again",
             Some(13) | Some(1) => "; check the owner and mode of the file and its directory",
             Some(40) | Some(20) => "; a symlink or file stands where a directory is needed",
             _ => "",
         };
-        Response::Failed(Failure::Io(format!("{}: {error}{hint}", self.shown(path))))
+        BatchResponse::Failed(Failure::Io(format!("{}: {error}{hint}", self.shown(path))))
     }
 
     /// Notes that the directory holding `path` changed.
@@ -234,7 +237,7 @@ impl LocalReplica {
         id
     }
 
-    fn scan(&mut self, scope: Option<&[RelPath]>) -> Result<Response, SyncError> {
+    fn scan(&mut self, scope: Option<&[RelPath]>) -> Result<BatchResponse, SyncError> {
         let (index, index_problem) = self.index()?;
         let mut base = index.entries;
         // A path excluded now is neither deleted nor copied: it leaves the index.
@@ -254,7 +257,7 @@ impl LocalReplica {
             None => base.into_iter().collect(),
             Some(scope) => in_scope(&base, scope),
         };
-        Ok(Response::Scanned(ScanReply {
+        Ok(BatchResponse::Scanned(ScanReply {
             current,
             base,
             index_problem,
@@ -265,13 +268,13 @@ impl LocalReplica {
     }
 
     /// Opens the regular file `path` and checks it is still `expect`.
-    fn open_expected(&self, path: &RelPath, expect: &Entry) -> Result<File, Response> {
+    fn open_expected(&self, path: &RelPath, expect: &Entry) -> Result<File, BatchResponse> {
         let (dir, name) =
             fsx::open_parent(self.root.as_fd(), path).map_err(|e| self.io_failure(path, e))?;
         let file = match fsx::open_file(dir.as_fd(), name) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Response::Failed(Failure::Changed))
+                return Err(BatchResponse::Failed(Failure::Changed))
             }
             Err(e) => return Err(self.io_failure(path, e)),
         };
@@ -284,7 +287,7 @@ impl LocalReplica {
             },
         );
         if !expect.still_matches(&now) {
-            return Err(Response::Failed(Failure::Changed));
+            return Err(BatchResponse::Failed(Failure::Changed));
         }
         Ok(file)
     }
@@ -296,7 +299,7 @@ impl LocalReplica {
         name: &str,
         path: &RelPath,
         expect: Option<&Entry>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), BatchResponse> {
         let now = fsx::lstat(dir.as_fd(), name).map_err(|e| self.io_failure(path, e))?;
         let ok = match (now, expect) {
             (None, None) => true,
@@ -311,7 +314,7 @@ impl LocalReplica {
                         size: stat.st_size as u64,
                         hash: expect.hash().unwrap_or(crate::entry::Hash([0; 32])),
                     },
-                    _ => return Err(Response::Failed(Failure::Changed)),
+                    _ => return Err(BatchResponse::Failed(Failure::Changed)),
                 };
                 expect.still_matches(&fsx::entry_from(&stat, kind))
             }
@@ -320,7 +323,7 @@ impl LocalReplica {
         if ok {
             Ok(())
         } else {
-            Err(Response::Failed(Failure::Changed))
+            Err(BatchResponse::Failed(Failure::Changed))
         }
     }
 
@@ -330,12 +333,12 @@ impl LocalReplica {
         replace: Option<Entry>,
         basis: Option<(RelPath, Entry)>,
         target: Entry,
-    ) -> Response {
+    ) -> BatchResponse {
         if !matches!(target.kind, Kind::File { .. }) {
-            return Response::Failed(Failure::Invalid("write of a non-file".to_owned()));
+            return BatchResponse::Failed(Failure::Invalid("write of a non-file".to_owned()));
         }
         if replace.as_ref().is_some_and(Entry::is_dir) {
-            return Response::Failed(Failure::Invalid(
+            return BatchResponse::Failed(Failure::Invalid(
                 "a file cannot be written over a directory".to_owned(),
             ));
         }
@@ -382,22 +385,22 @@ impl LocalReplica {
                 target,
             },
         );
-        Response::Opened(handle)
+        BatchResponse::Opened(handle)
     }
 
-    fn write_ops(&mut self, handle: Handle, ops: &[crate::delta::DeltaOp]) -> Response {
+    fn write_ops(&mut self, handle: Handle, ops: &[crate::delta::DeltaOp]) -> BatchResponse {
         let Some(write) = self.writes.get_mut(&handle) else {
-            return Response::Failed(Failure::Invalid(format!("no open write {handle}")));
+            return BatchResponse::Failed(Failure::Invalid(format!("no open write {handle}")));
         };
         match write.applier.apply(ops, write.target.size()) {
-            Ok(()) => Response::Done,
+            Ok(()) => BatchResponse::Done,
             Err(e) => {
                 let Some(write) = self.writes.remove(&handle) else {
-                    return Response::Done;
+                    return BatchResponse::Done;
                 };
                 let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
                 if e.kind() == std::io::ErrorKind::InvalidData {
-                    Response::Failed(Failure::Invalid(format!("{}: {e}", write.path)))
+                    BatchResponse::Failed(Failure::Invalid(format!("{}: {e}", write.path)))
                 } else {
                     self.io_failure(&write.path, e)
                 }
@@ -406,9 +409,9 @@ impl LocalReplica {
     }
 
     /// Checks the written file and stages it for the next flush.
-    fn write_commit(&mut self, handle: Handle) -> Response {
+    fn write_commit(&mut self, handle: Handle) -> BatchResponse {
         let Some(write) = self.writes.remove(&handle) else {
-            return Response::Failed(Failure::Invalid(format!("no open write {handle}")));
+            return BatchResponse::Failed(Failure::Invalid(format!("no open write {handle}")));
         };
         let PendingWrite {
             path,
@@ -432,7 +435,7 @@ impl LocalReplica {
         };
         if written != target.size() || Some(hash.into()) != target.hash() {
             remove_temp();
-            return Response::Failed(Failure::HashMismatch);
+            return BatchResponse::Failed(Failure::HashMismatch);
         }
         let finish = || -> std::io::Result<()> {
             rustix::fs::fchmod(&file, Mode::from_raw_mode(target.mode & MODE_MASK))?;
@@ -466,10 +469,10 @@ impl LocalReplica {
             replace,
             kind: target.kind,
         });
-        Response::Staged
+        BatchResponse::Staged
     }
 
-    fn flush(&mut self) -> Response {
+    fn flush(&mut self) -> BatchResponse {
         let staged = std::mem::take(&mut self.staged);
         let synced: Vec<std::io::Result<()>> = if self.config.fsync {
             let chunk = staged.len().div_ceil(FSYNC_THREADS).max(1);
@@ -502,7 +505,7 @@ impl LocalReplica {
             }
             results.push((item.handle, result));
         }
-        Response::Flushed(results)
+        BatchResponse::Flushed(results)
     }
 
     fn install_staged(
@@ -511,7 +514,7 @@ impl LocalReplica {
         synced: std::io::Result<()>,
     ) -> Result<Entry, Failure> {
         let failure = |this: &Self, e: std::io::Error| match this.io_failure(&item.path, e) {
-            Response::Failed(failure) => failure,
+            BatchResponse::Failed(failure) => failure,
             _ => Failure::Io(item.path.to_string()),
         };
         synced.map_err(|e| failure(self, e))?;
@@ -520,7 +523,7 @@ impl LocalReplica {
             self.check_current(&item.dir, name, &item.path, item.replace.as_ref())
         {
             return Err(match response {
-                Response::Failed(failure) => failure,
+                BatchResponse::Failed(failure) => failure,
                 _ => Failure::Changed,
             });
         }
@@ -544,10 +547,10 @@ impl LocalReplica {
         Ok(fsx::entry_from(&stat, item.kind.clone()))
     }
 
-    fn delete(&mut self, path: &RelPath, expect: &Entry) -> Response {
+    fn delete(&mut self, path: &RelPath, expect: &Entry) -> BatchResponse {
         let (dir, name) = match fsx::open_parent(self.root.as_fd(), path) {
             Ok(found) => found,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Response::Done,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return BatchResponse::Done,
             Err(e) => return self.io_failure(path, e),
         };
         if let Err(response) = self.check_current(&dir, name, path, Some(expect)) {
@@ -561,9 +564,9 @@ impl LocalReplica {
         match rustix::fs::unlinkat(&dir, name, flags) {
             Ok(()) => {
                 self.touched(path);
-                Response::Done
+                BatchResponse::Done
             }
-            Err(rustix::io::Errno::NOTEMPTY) => Response::Failed(Failure::Io(format!(
+            Err(rustix::io::Errno::NOTEMPTY) => BatchResponse::Failed(Failure::Io(format!(
                 "{}: directory not empty (it holds excluded or new files); left in place",
                 self.shown(path)
             ))),
@@ -578,7 +581,7 @@ impl LocalReplica {
         name: &str,
         path: &RelPath,
         replace: Option<&Entry>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), BatchResponse> {
         self.check_current(dir, name, path, replace)?;
         if replace.is_some() {
             rustix::fs::unlinkat(dir, name, AtFlags::empty())
@@ -587,7 +590,7 @@ impl LocalReplica {
         Ok(())
     }
 
-    fn mkdir(&mut self, path: &RelPath, mode: u32, replace: Option<&Entry>) -> Response {
+    fn mkdir(&mut self, path: &RelPath, mode: u32, replace: Option<&Entry>) -> BatchResponse {
         let (dir, name) = match fsx::open_parent(self.root.as_fd(), path) {
             Ok(found) => found,
             Err(e) => return self.io_failure(path, e),
@@ -599,7 +602,7 @@ impl LocalReplica {
             }
             match rustix::fs::mkdirat(&dir, name, mode) {
                 Ok(()) => {}
-                Err(rustix::io::Errno::EXIST) => return Response::Failed(Failure::Changed),
+                Err(rustix::io::Errno::EXIST) => return BatchResponse::Failed(Failure::Changed),
                 Err(e) => return self.io_failure(path, e.into()),
             }
         }
@@ -615,14 +618,14 @@ impl LocalReplica {
             rustix::fs::fstat(&fd)
         });
         match made {
-            Ok(stat) => Response::Installed(fsx::entry_from(&stat, Kind::Dir)),
+            Ok(stat) => BatchResponse::Installed(fsx::entry_from(&stat, Kind::Dir)),
             Err(e) => self.io_failure(path, e.into()),
         }
     }
 
-    fn symlink(&mut self, path: &RelPath, target: &str, replace: Option<&Entry>) -> Response {
+    fn symlink(&mut self, path: &RelPath, target: &str, replace: Option<&Entry>) -> BatchResponse {
         if replace.is_some_and(Entry::is_dir) {
-            return Response::Failed(Failure::Invalid(
+            return BatchResponse::Failed(Failure::Invalid(
                 "a symlink cannot be written over a directory".to_owned(),
             ));
         }
@@ -646,24 +649,24 @@ impl LocalReplica {
         if let Err(e) = renamed {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
             if e == rustix::io::Errno::EXIST {
-                return Response::Failed(Failure::Changed);
+                return BatchResponse::Failed(Failure::Changed);
             }
             return self.io_failure(path, e.into());
         }
         self.touched(path);
         match fsx::lstat(dir.as_fd(), name) {
-            Ok(Some(stat)) => Response::Installed(fsx::entry_from(
+            Ok(Some(stat)) => BatchResponse::Installed(fsx::entry_from(
                 &stat,
                 Kind::Symlink {
                     target: target.to_owned(),
                 },
             )),
-            Ok(None) => Response::Failed(Failure::Changed),
+            Ok(None) => BatchResponse::Failed(Failure::Changed),
             Err(e) => self.io_failure(path, e),
         }
     }
 
-    fn chmod(&mut self, path: &RelPath, expect: &Entry, mode: u32, mtime_ns: i64) -> Response {
+    fn chmod(&mut self, path: &RelPath, expect: &Entry, mode: u32, mtime_ns: i64) -> BatchResponse {
         let mode = Mode::from_raw_mode(mode & MODE_MASK);
         let result = match &expect.kind {
             Kind::File { .. } => {
@@ -697,15 +700,15 @@ impl LocalReplica {
                     rustix::fs::fchmod(&fd, mode)?;
                     rustix::fs::fstat(&fd)
                 }),
-            Kind::Symlink { .. } => return Response::Installed(expect.clone()),
+            Kind::Symlink { .. } => return BatchResponse::Installed(expect.clone()),
         };
         match result {
-            Ok(stat) => Response::Installed(fsx::entry_from(&stat, expect.kind.clone())),
+            Ok(stat) => BatchResponse::Installed(fsx::entry_from(&stat, expect.kind.clone())),
             Err(e) => self.io_failure(path, e.into()),
         }
     }
 
-    fn rename(&mut self, from: &RelPath, to: &RelPath, expect: &Entry) -> Response {
+    fn rename(&mut self, from: &RelPath, to: &RelPath, expect: &Entry) -> BatchResponse {
         let (from_dir, from_name) = match fsx::open_parent(self.root.as_fd(), from) {
             Ok(found) => found,
             Err(e) => return self.io_failure(from, e),
@@ -725,19 +728,19 @@ impl LocalReplica {
             RenameFlags::NOREPLACE,
         ) {
             Ok(()) => {}
-            Err(rustix::io::Errno::EXIST) => return Response::Failed(Failure::Changed),
+            Err(rustix::io::Errno::EXIST) => return BatchResponse::Failed(Failure::Changed),
             Err(e) => return self.io_failure(to, e.into()),
         }
         self.touched(from);
         self.touched(to);
         match fsx::lstat(to_dir.as_fd(), to_name) {
-            Ok(Some(stat)) => Response::Installed(fsx::entry_from(&stat, expect.kind.clone())),
-            Ok(None) => Response::Failed(Failure::Changed),
+            Ok(Some(stat)) => BatchResponse::Installed(fsx::entry_from(&stat, expect.kind.clone())),
+            Ok(None) => BatchResponse::Failed(Failure::Changed),
             Err(e) => self.io_failure(to, e),
         }
     }
 
-    fn commit(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<Response, SyncError> {
+    fn commit(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<BatchResponse, SyncError> {
         self.sync_touched()?;
         self.store(entries.into_iter().collect())
     }
@@ -746,7 +749,7 @@ impl LocalReplica {
         &mut self,
         scope: &[RelPath],
         entries: Vec<(RelPath, Entry)>,
-    ) -> Result<Response, SyncError> {
+    ) -> Result<BatchResponse, SyncError> {
         self.sync_touched()?;
         let (index, _) = self.index()?;
         let mut all = index.entries;
@@ -772,7 +775,7 @@ impl LocalReplica {
     fn store(
         &mut self,
         entries: std::collections::BTreeMap<RelPath, Entry>,
-    ) -> Result<Response, SyncError> {
+    ) -> Result<BatchResponse, SyncError> {
         let index = Index {
             entries,
             written_at_ns: fsx::now_ns(),
@@ -780,7 +783,7 @@ impl LocalReplica {
         self.cached_index = None;
         index.store(&self.index_path)?;
         self.cached_index = Some(index);
-        Ok(Response::Done)
+        Ok(BatchResponse::Done)
     }
 
     /// Every rename of this run is on disk before the index says it happened (the files
@@ -836,7 +839,7 @@ impl LocalReplica {
         Ok(())
     }
 
-    fn read_whole(&self, path: &RelPath, expect: &Entry) -> Response {
+    fn read_whole(&self, path: &RelPath, expect: &Entry) -> BatchResponse {
         use std::io::Read;
         let file = match self.open_expected(path, expect) {
             Ok(file) => file,
@@ -844,8 +847,8 @@ impl LocalReplica {
         };
         let mut data = Vec::with_capacity(expect.size() as usize);
         match file.take(expect.size() + 1).read_to_end(&mut data) {
-            Ok(_) if data.len() as u64 == expect.size() => Response::Data(data),
-            Ok(_) => Response::Failed(Failure::Changed),
+            Ok(_) if data.len() as u64 == expect.size() => BatchResponse::Data(data),
+            Ok(_) => BatchResponse::Failed(Failure::Changed),
             Err(e) => self.io_failure(path, e),
         }
     }
@@ -856,35 +859,35 @@ impl LocalReplica {
         replace: Option<Entry>,
         target: Entry,
         data: Vec<u8>,
-    ) -> Response {
+    ) -> BatchResponse {
         let handle = match self.write_begin(path, replace, None, target) {
-            Response::Opened(handle) => handle,
+            BatchResponse::Opened(handle) => handle,
             other => return other,
         };
         if !data.is_empty() {
             match self.write_ops(handle, &[DeltaOp::Literal(data)]) {
-                Response::Done => {}
+                BatchResponse::Done => {}
                 other => return other,
             }
         }
         match self.write_commit(handle) {
-            Response::Staged => Response::StagedAs(handle),
+            BatchResponse::Staged => BatchResponse::StagedAs(handle),
             other => other,
         }
     }
 
     /// Answers one request (not a batch), recording what it changes for the watcher.
-    fn handle_one(&mut self, request: Request) -> Result<Response, SyncError> {
+    fn handle_one(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
         let Some(echo) = self.echo.clone() else {
             return self.dispatch(request);
         };
         let touched: Vec<(Option<Handle>, RelPath)> = match &request {
-            Request::Delete { path, .. }
-            | Request::Mkdir { path, .. }
-            | Request::Symlink { path, .. }
-            | Request::Chmod { path, .. } => vec![(None, path.clone())],
-            Request::Rename { from, to, .. } => vec![(None, from.clone()), (None, to.clone())],
-            Request::Flush => self
+            BatchRequest::Delete { path, .. }
+            | BatchRequest::Mkdir { path, .. }
+            | BatchRequest::Symlink { path, .. }
+            | BatchRequest::Chmod { path, .. } => vec![(None, path.clone())],
+            BatchRequest::Rename { from, to, .. } => vec![(None, from.clone()), (None, to.clone())],
+            BatchRequest::Flush => self
                 .staged
                 .iter()
                 .map(|s| (Some(s.handle), s.path.clone()))
@@ -896,8 +899,8 @@ impl LocalReplica {
         }
         let response = self.dispatch(request);
         match &response {
-            Ok(Response::Done) => echo.left(&touched[0].1, None),
-            Ok(Response::Installed(entry)) => {
+            Ok(BatchResponse::Done) => echo.left(&touched[0].1, None),
+            Ok(BatchResponse::Installed(entry)) => {
                 if touched.len() == 2 {
                     echo.left(&touched[0].1, None);
                 }
@@ -905,7 +908,7 @@ impl LocalReplica {
                     echo.left(path, Some(entry));
                 }
             }
-            Ok(Response::Flushed(results)) => {
+            Ok(BatchResponse::Flushed(results)) => {
                 for (handle, result) in results {
                     if let Some((_, path)) = touched.iter().find(|(h, _)| *h == Some(*handle)) {
                         match result {
@@ -927,28 +930,23 @@ impl LocalReplica {
 
 impl Handler for LocalReplica {
     fn handle(&mut self, request: Request) -> Result<Response, SyncError> {
-        match request {
-            Request::Batch(requests) => {
+        match BatchRequest::try_from(request) {
+            Ok(one) => self.handle_one(one).map(Response::from),
+            Err(requests) => {
                 let mut responses = Vec::with_capacity(requests.len());
                 for request in requests {
-                    responses.push(match request {
-                        Request::Batch(_) => {
-                            Response::Failed(Failure::Invalid("batches do not nest".to_owned()))
-                        }
-                        one => self.handle_one(one)?,
-                    });
+                    responses.push(self.handle_one(request)?);
                 }
                 Ok(Response::Batch(responses))
             }
-            one => self.handle_one(one),
         }
     }
 }
 
 impl LocalReplica {
-    fn dispatch(&mut self, request: Request) -> Result<Response, SyncError> {
+    fn dispatch(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
         Ok(match request {
-            Request::Hello { version } => {
+            BatchRequest::Hello { version } => {
                 if version != PROTOCOL_VERSION {
                     return Err(SyncError::Protocol(format!(
                         "the other side speaks version {version}, this one {PROTOCOL_VERSION}; \
@@ -956,21 +954,21 @@ impl LocalReplica {
                     )));
                 }
                 self.reset();
-                Response::Hello {
+                BatchResponse::Hello {
                     node: self.config.node.clone(),
                     root: self.config.root.display().to_string(),
                 }
             }
-            Request::Scan => self.scan(None)?,
-            Request::ScanPaths { scope } => self.scan(Some(&scope))?,
-            Request::Signature { path, expect } => match self.open_expected(&path, &expect) {
+            BatchRequest::Scan => self.scan(None)?,
+            BatchRequest::ScanPaths { scope } => self.scan(Some(&scope))?,
+            BatchRequest::Signature { path, expect } => match self.open_expected(&path, &expect) {
                 Ok(file) => match crate::delta::signature(&file, expect.size()) {
-                    Ok(signature) => Response::Signature(signature),
+                    Ok(signature) => BatchResponse::Signature(signature),
                     Err(e) => self.io_failure(&path, e),
                 },
                 Err(response) => response,
             },
-            Request::ReadBegin {
+            BatchRequest::ReadBegin {
                 path,
                 expect,
                 signature,
@@ -979,73 +977,71 @@ impl LocalReplica {
                     Ok(reader) => {
                         let handle = self.handle_id();
                         self.reads.insert(handle, reader);
-                        Response::Opened(handle)
+                        BatchResponse::Opened(handle)
                     }
-                    Err(e) => Response::Failed(Failure::Invalid(format!("{path}: {e}"))),
+                    Err(e) => BatchResponse::Failed(Failure::Invalid(format!("{path}: {e}"))),
                 },
                 Err(response) => response,
             },
-            Request::ReadNext { handle } => match self.reads.get_mut(&handle) {
-                None => Response::Failed(Failure::Invalid(format!("no open read {handle}"))),
+            BatchRequest::ReadNext { handle } => match self.reads.get_mut(&handle) {
+                None => BatchResponse::Failed(Failure::Invalid(format!("no open read {handle}"))),
                 Some(reader) => match reader.next_ops() {
                     Ok(ops) => {
                         if ops.is_empty() {
                             self.reads.remove(&handle);
                         }
-                        Response::Ops(ops)
+                        BatchResponse::Ops(ops)
                     }
                     Err(e) => {
                         self.reads.remove(&handle);
-                        Response::Failed(Failure::Io(e.to_string()))
+                        BatchResponse::Failed(Failure::Io(e.to_string()))
                     }
                 },
             },
-            Request::WriteBegin {
+            BatchRequest::WriteBegin {
                 path,
                 replace,
                 basis,
                 target,
             } => self.write_begin(path, replace, basis, target),
-            Request::WriteOps { handle, ops } => self.write_ops(handle, &ops),
-            Request::WriteCommit { handle } => self.write_commit(handle),
-            Request::Abort { handle } => {
+            BatchRequest::WriteOps { handle, ops } => self.write_ops(handle, &ops),
+            BatchRequest::WriteCommit { handle } => self.write_commit(handle),
+            BatchRequest::Abort { handle } => {
                 self.reads.remove(&handle);
                 if let Some(write) = self.writes.remove(&handle) {
                     let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
                 }
-                Response::Done
+                BatchResponse::Done
             }
-            Request::Delete { path, expect } => self.delete(&path, &expect),
-            Request::Mkdir {
+            BatchRequest::Delete { path, expect } => self.delete(&path, &expect),
+            BatchRequest::Mkdir {
                 path,
                 mode,
                 replace,
             } => self.mkdir(&path, mode, replace.as_ref()),
-            Request::Symlink {
+            BatchRequest::Symlink {
                 path,
                 target,
                 replace,
             } => self.symlink(&path, &target, replace.as_ref()),
-            Request::Chmod {
+            BatchRequest::Chmod {
                 path,
                 expect,
                 mode,
                 mtime_ns,
             } => self.chmod(&path, &expect, mode, mtime_ns),
-            Request::Rename { from, to, expect } => self.rename(&from, &to, &expect),
-            Request::Flush => self.flush(),
-            Request::Commit { entries } => self.commit(entries)?,
-            Request::CommitPaths { scope, entries } => self.commit_paths(&scope, entries)?,
-            Request::ReadWhole { path, expect } => self.read_whole(&path, &expect),
-            Request::WriteWhole {
+            BatchRequest::Rename { from, to, expect } => self.rename(&from, &to, &expect),
+            BatchRequest::Flush => self.flush(),
+            BatchRequest::Commit { entries } => self.commit(entries)?,
+            BatchRequest::CommitPaths { scope, entries } => self.commit_paths(&scope, entries)?,
+            BatchRequest::ReadWhole { path, expect } => self.read_whole(&path, &expect),
+            BatchRequest::WriteWhole {
                 path,
                 replace,
                 target,
                 data,
             } => self.write_whole(path, replace, target, data),
-            Request::Batch(_) => {
-                Response::Failed(Failure::Invalid("batches do not nest".to_owned()))
-            }
+            BatchRequest::Batch(none) => match none {},
         })
     }
 }

@@ -15,6 +15,8 @@ use failover_core::SyncOptions;
 use failover_sync::{sync_dirs, MirrorConfig, Silent, TEMP_PREFIX};
 
 const CHILD_ENV: &str = "FAILOVER_SYNC_CRASH_CHILD";
+/// Replays the kill delays of an earlier run (the seed it printed).
+const SEED_ENV: &str = "FAILOVER_SYNC_CRASH_SEED";
 
 /// The child: one sync of the directories named in the environment. Does nothing when run
 /// as an ordinary test.
@@ -128,16 +130,44 @@ fn killed_syncs_leave_old_or_new_files_and_the_next_sync_converges() {
             .spawn()
             .unwrap()
     };
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    println!("seed {seed}");
+    let mut seed = match std::env::var(SEED_ENV) {
+        Ok(seed) => seed.parse().unwrap(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    let first_seed = seed;
+    println!("seed {seed} (replay with {SEED_ENV}={seed})");
     let mut mid_transfer = 0;
     let mut full_run = Duration::from_millis(800);
+    // The changes go in over these rounds; while fewer than two kills have landed
+    // mid-transfer, more rounds follow (with fresh changes), up to the limit.
     let rounds = 12;
+    let max_rounds = 36;
     let per_round = pending.len().div_ceil(rounds);
-    for round in 0..rounds {
+    let mut generation = 0;
+    let mut round = 0;
+    while round < rounds || (mid_transfer < 2 && round < max_rounds) {
+        if pending.is_empty() {
+            // Everything went in: finish the sync, then change a new share of the small
+            // files (each on the side it changed on before, so that nothing conflicts).
+            pair.sync_converged();
+            generation += 1;
+            let tag = format!("gen{generation}");
+            let small: Vec<(usize, &(String, usize))> = files
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, len))| *len < 1 << 20)
+                .collect();
+            for k in 0..per_round {
+                let (i, (path, len)) = small[((generation - 1) * per_round + k) % small.len()];
+                let new = content(&tag, i, *len);
+                versions.get_mut(path).unwrap().push(new.clone());
+                expected.insert(path.clone(), new.clone());
+                pending.push((path.clone(), new, i % 2 == 0));
+            }
+        }
         // New changes before each run, so that every run has transfers to be killed in.
         for (path, new, on_a) in pending.drain(..per_round.min(pending.len())) {
             let side = if on_a { pair.a() } else { pair.b() };
@@ -182,10 +212,12 @@ fn killed_syncs_leave_old_or_new_files_and_the_next_sync_converges() {
             "round {round}: killed after {:?} (finished: {finished}), in step {before} -> {after} of {all}, {temps} temp files",
             started.elapsed()
         );
+        round += 1;
     }
     assert!(
         mid_transfer >= 2,
-        "fewer than two kills landed mid-transfer; change the delays"
+        "fewer than two kills of {round} landed mid-transfer; change the delays \
+         (replay with {SEED_ENV}={first_seed})"
     );
     let outcome = sync_dirs(&pair.config, &SyncOptions::default(), &Silent).unwrap();
     assert!(

@@ -6,11 +6,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{read, snapshot, write, Snap};
-use failover_core::peer::{Identity, PeerConfig};
+use failover_core::peer::{Identity, PeerConfig, PeerListener};
 use failover_core::FileMirror;
 use failover_sync::live::{encode, Assembler, LiveConfig, LiveMirror, Message, SERVICE};
 use failover_sync::{Entry, RelPath, Request};
@@ -155,10 +156,9 @@ async fn every_kind_of_change_crosses_both_ways() {
     assert!(!b.root().join("debug.log").exists());
 
     // Nothing bounced back: once quiet, nothing is waiting and no conflict was made.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("an empty backlog", || driver.status().backlog_files == 0).await;
     let status = driver.status();
     assert!(status.peer_connected);
-    assert_eq!(status.backlog_files, 0, "{status:?}");
     assert_eq!(status.conflicts, 0);
     assert_eq!(served.status().conflicts, 0);
     driver.shutdown().await;
@@ -208,6 +208,64 @@ async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
     .await;
     driver.shutdown().await;
     served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_a_peer_that_never_answers() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(a.root(), "site.html", "a's");
+    // A peer with b's certificate that takes the driver's requests and never answers; its
+    // pings keep the link alive, so only the shutdown can end the wait.
+    let listener = PeerListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        PeerConfig::new(
+            b.identity.clone(),
+            vec![a.identity.fingerprint()],
+            SERVICE,
+            "b",
+        ),
+    )
+    .await
+    .unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let called = Arc::new(AtomicBool::new(false));
+    let silent = {
+        let called = called.clone();
+        tokio::spawn(async move {
+            let mut stream = listener.accept().await.unwrap();
+            let ping = encode(&Message::Ping).unwrap().remove(0);
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), stream.recv()).await {
+                    Ok(Ok(Some(frame))) => {
+                        if let Ok(Some(Message::Call(_))) = Assembler::default().push(&frame) {
+                            called.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(_) => return,
+                    Err(_) => {}
+                }
+                if stream.send(&ping).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let driver = LiveMirror::start(a.config("a", "b", &b, &address))
+        .await
+        .unwrap();
+    eventually("the driver's first request", || {
+        called.load(Ordering::SeqCst)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    driver.shutdown().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        start.elapsed()
+    );
+    silent.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,9 @@
 //! [`PeerStream`](failover_core::peer::PeerStream) frames, the two tasks that carry them, and
 //! [`RemoteReplica`], the engine's [`Transport`] to the peer's replica.
 
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime};
 
 use failover_core::peer::PeerStream;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::SyncError;
 use crate::path::RelPath;
+#[cfg(test)]
+use crate::protocol::{BatchRequest, BatchResponse};
 use crate::protocol::{Request, Response, Transport};
 
 /// The service name in the peer hello: a link meant for another service is refused.
@@ -28,6 +31,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Budget of one request to the peer's replica (a first scan of a large tree hashes it all;
 /// the link's own pings tell a dead peer much sooner).
 const CALL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How often a waiting request looks whether the mirror is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// What crosses the link.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -291,15 +296,56 @@ pub struct RemoteReplica {
     peer: String,
     out: tokio::sync::mpsc::Sender<Message>,
     answers: mpsc::Receiver<Answer>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl RemoteReplica {
+    /// The replica behind `out` and `answers`; a request waiting for its answer gives up
+    /// once `stopping` is set (the mirror is shutting down).
     pub(crate) fn new(
         peer: String,
         out: tokio::sync::mpsc::Sender<Message>,
         answers: mpsc::Receiver<Answer>,
+        stopping: Arc<AtomicBool>,
     ) -> Self {
-        RemoteReplica { peer, out, answers }
+        RemoteReplica {
+            peer,
+            out,
+            answers,
+            stopping,
+        }
+    }
+
+    /// The answer to the request just sent: within [`CALL_TIMEOUT`], and not after the
+    /// mirror started stopping.
+    fn answer(&self) -> Result<Answer, SyncError> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                return Err(SyncError::Peer(format!(
+                    "the mirror is stopping; the request to {} is abandoned",
+                    self.peer
+                )));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SyncError::Peer(format!(
+                    "{} did not answer within {} s",
+                    self.peer,
+                    CALL_TIMEOUT.as_secs()
+                )));
+            }
+            match self.answers.recv_timeout(left.min(STOP_POLL)) {
+                Ok(answer) => return Ok(answer),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(SyncError::Peer(format!(
+                        "the link to {} is down",
+                        self.peer
+                    )))
+                }
+            }
+        }
     }
 }
 
@@ -308,22 +354,13 @@ impl Transport for RemoteReplica {
         self.out
             .blocking_send(Message::Call(request))
             .map_err(|_| SyncError::Peer(format!("the link to {} is down", self.peer)))?;
-        match self.answers.recv_timeout(CALL_TIMEOUT) {
-            Ok(Answer::Reply(Ok(response))) => Ok(response),
-            Ok(Answer::Reply(Err(reason))) => Err(SyncError::Peer(format!(
+        match self.answer()? {
+            Answer::Reply(Ok(response)) => Ok(response),
+            Answer::Reply(Err(reason)) => Err(SyncError::Peer(format!(
                 "{}'s replica stopped the run: {reason}",
                 self.peer
             ))),
-            Ok(Answer::Closed(reason)) => Err(SyncError::Peer(format!("{}: {reason}", self.peer))),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(SyncError::Peer(format!(
-                "{} did not answer within {} s",
-                self.peer,
-                CALL_TIMEOUT.as_secs()
-            ))),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SyncError::Peer(format!(
-                "the link to {} is down",
-                self.peer
-            ))),
+            Answer::Closed(reason) => Err(SyncError::Peer(format!("{}: {reason}", self.peer))),
         }
     }
 }
@@ -354,5 +391,74 @@ mod tests {
         frame[at..at + 2].copy_from_slice(b"..");
         let err = Assembler::default().push(&frame).unwrap_err().to_string();
         assert!(err.contains("an unreadable message"), "{err}");
+    }
+
+    /// The frame of `message` with its empty batch replaced by `depth` batches, each holding
+    /// the next: what a hostile peer sends to overflow the decoder's stack.
+    fn nested(message: &Message, depth: usize) -> Vec<u8> {
+        let mut frame = encode(message).unwrap().remove(0);
+        assert_eq!(
+            frame.pop(),
+            Some(0),
+            "the empty batch's length ends the frame"
+        );
+        let tag = frame.pop().unwrap();
+        for _ in 0..depth {
+            frame.extend_from_slice(&[tag, 1]);
+        }
+        frame.extend_from_slice(&[tag, 0]);
+        frame
+    }
+
+    #[test]
+    fn nested_batches_are_refused_without_recursing() {
+        let call = Message::Call(Request::Batch(Vec::new()));
+        let reply = Message::Reply(Ok(Response::Batch(Vec::new())));
+        for message in [&call, &reply] {
+            let flat = Assembler::default().push(&nested(message, 0)).unwrap();
+            assert_eq!(format!("{flat:?}"), format!("{:?}", Some(message)));
+            // One level deep is already refused; a million levels overflowed the stack and
+            // aborted the daemon when batches were recursive.
+            for depth in [1, 1_000_000] {
+                let err = Assembler::default()
+                    .push(&nested(message, depth))
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains("an unreadable message"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_requests_encoded_as_on_their_own() {
+        let one = || BatchRequest::ReadWhole {
+            path: RelPath::new("a/b").unwrap(),
+            expect: crate::entry::Entry {
+                kind: crate::entry::Kind::File {
+                    size: 3,
+                    hash: crate::entry::Hash::of(b"abc"),
+                },
+                mode: 0o644,
+                mtime_ns: 7,
+                stat: crate::entry::StatKey::default(),
+            },
+        };
+        let batch = Request::Batch(vec![one(), BatchRequest::Flush]);
+        let alone = postcard::to_allocvec(&Request::from(one())).unwrap();
+        let inside = postcard::to_allocvec(&one()).unwrap();
+        assert_eq!(alone, inside);
+        match Assembler::default()
+            .push(&encode(&Message::Call(batch.clone())).unwrap()[0])
+            .unwrap()
+        {
+            Some(Message::Call(back)) => assert_eq!(back, batch),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            BatchRequest::try_from(batch),
+            Err(vec![one(), BatchRequest::Flush])
+        );
+        let answer = Response::from(BatchResponse::Staged);
+        assert_eq!(BatchResponse::try_from(answer), Ok(BatchResponse::Staged));
     }
 }

@@ -26,6 +26,7 @@ mod watch;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -131,6 +132,8 @@ enum Input {
 /// serving node a listener task. [`LiveMirror::shutdown`] stops them all.
 pub struct LiveMirror {
     input: mpsc::Sender<Input>,
+    /// Set when stopping: a run waiting on the peer gives up at once.
+    stopping: Arc<AtomicBool>,
     shared: SharedStatus,
     parts: Mutex<Parts>,
     listening: Option<SocketAddr>,
@@ -183,6 +186,7 @@ impl LiveMirror {
         }
         let (input, inputs) = mpsc::channel::<Input>();
         let shared: SharedStatus = Arc::default();
+        let stopping = Arc::new(AtomicBool::new(false));
         let watcher = {
             let input = input.clone();
             TreeWatcher::start(root, excludes, echo, move |report| {
@@ -227,11 +231,13 @@ impl LiveMirror {
             let config = config.clone();
             let shared = shared.clone();
             let input_tx = input.clone();
+            let stopping = stopping.clone();
             std::thread::Builder::new()
                 .name("mirror".to_owned())
                 .spawn(move || {
                     if config.drives() {
-                        Driver::new(config, replica, shared, runtime, input_tx).run(&inputs)
+                        Driver::new(config, replica, shared, runtime, input_tx, stopping)
+                            .run(&inputs)
                     } else {
                         Served::new(replica, shared, runtime, input_tx).run(&inputs)
                     }
@@ -251,6 +257,7 @@ impl LiveMirror {
         );
         Ok(LiveMirror {
             input,
+            stopping,
             shared,
             parts: Mutex::new(Parts {
                 watcher: Some(watcher),
@@ -274,29 +281,43 @@ impl LiveMirror {
 
     /// Stops the watcher, the link and the node's loop, and waits for them (the replica's
     /// lock is released when they are gone). Later calls do nothing.
+    ///
+    /// A run waiting on the peer gives up at once; one busy on this node (a scan of a large
+    /// tree) is waited for up to [`STOP_WAIT`], then left to end on its own.
     pub async fn shutdown(&self) {
         let parts = match self.parts.lock() {
             Ok(mut parts) => std::mem::take(&mut *parts),
             Err(_) => return,
         };
+        self.stopping.store(true, Ordering::SeqCst);
         if let Some(listener) = parts.listener {
             listener.abort();
             let _ = listener.await;
         }
         let _ = self.input.send(Input::Stop);
-        let watcher = parts.watcher;
-        let node_loop = parts.node_loop;
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Some(watcher) = watcher {
-                watcher.stop();
+        if let Some(watcher) = parts.watcher {
+            let _ = tokio::task::spawn_blocking(move || watcher.stop()).await;
+        }
+        if let Some(node_loop) = parts.node_loop {
+            let deadline = Instant::now() + STOP_WAIT;
+            while !node_loop.is_finished() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            if let Some(node_loop) = node_loop {
+            if node_loop.is_finished() {
                 let _ = node_loop.join();
+            } else {
+                tracing::warn!(
+                    "mirror: the mirror thread did not stop within {} s; left to end on its own \
+                     (the replica's lock is released when it does)",
+                    STOP_WAIT.as_secs()
+                );
             }
-        })
-        .await;
+        }
     }
 }
+
+/// How long [`LiveMirror::shutdown`] waits for the node's loop.
+pub const STOP_WAIT: Duration = Duration::from_secs(10);
 
 impl Drop for LiveMirror {
     fn drop(&mut self) {
@@ -305,6 +326,7 @@ impl Drop for LiveMirror {
                 listener.abort();
             }
         }
+        self.stopping.store(true, Ordering::SeqCst);
         let _ = self.input.send(Input::Stop);
         // The watcher stops itself when dropped; the loop ends on Stop.
     }
@@ -370,6 +392,7 @@ struct Driver {
     shared: SharedStatus,
     runtime: tokio::runtime::Handle,
     input: mpsc::Sender<Input>,
+    stopping: Arc<AtomicBool>,
     link: Option<(Link, RemoteReplica)>,
     next_link: u64,
     dirty: BTreeSet<RelPath>,
@@ -390,6 +413,7 @@ impl Driver {
         shared: SharedStatus,
         runtime: tokio::runtime::Handle,
         input: mpsc::Sender<Input>,
+        stopping: Arc<AtomicBool>,
     ) -> Driver {
         Driver {
             config,
@@ -397,6 +421,7 @@ impl Driver {
             shared,
             runtime,
             input,
+            stopping,
             link: None,
             next_link: 1,
             dirty: BTreeSet::new(),
@@ -414,6 +439,9 @@ impl Driver {
     fn run(mut self, inputs: &mpsc::Receiver<Input>) {
         let mut backoff = BACKOFF_MIN;
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             if self.link.is_none() {
                 match self.connect() {
                     Ok(()) => {
@@ -587,7 +615,12 @@ impl Driver {
             },
             Some(answers_tx),
         );
-        let remote = RemoteReplica::new(link.peer.clone(), link.sender(), answers);
+        let remote = RemoteReplica::new(
+            link.peer.clone(),
+            link.sender(),
+            answers,
+            self.stopping.clone(),
+        );
         tracing::info!(
             "mirror: connected to {} at {}",
             self.config.peer_node,
@@ -661,6 +694,11 @@ impl Driver {
                 self.report_to_peer();
                 for reply in waiting {
                     let _ = reply.send(Err(problem.clone()));
+                }
+            }
+            Err(e) if self.stopping.load(Ordering::SeqCst) => {
+                for reply in waiting {
+                    let _ = reply.send(Err(format!("the mirror is stopping ({e})")));
                 }
             }
             Err(e) => {
