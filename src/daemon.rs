@@ -925,8 +925,11 @@ impl Daemon {
         };
         let observers = start_observers(config).await?;
         let mirror = start_mirror(config).await?;
-        let supervisor =
-            build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?.spawn();
+        let supervisor = build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
+        if let Some(mirror) = &mirror {
+            mirror.notify_to(supervisor.event_sender());
+        }
+        let supervisor = supervisor.spawn();
         let (admin, persist) = start_admin(config, &served, &supervisor).await?;
         Ok(Self {
             supervisor,
@@ -1012,6 +1015,9 @@ impl Daemon {
         // Stop the old admin listener first so that the new one can bind the same address.
         if let Some(admin) = self.admin.take() {
             admin.shutdown().await;
+        }
+        if let Some(mirror) = &self.mirror {
+            mirror.notify_to(supervisor.event_sender());
         }
         let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
         old_supervisor.shutdown().await;

@@ -26,6 +26,21 @@ impl Running {
         }
     }
 
+    /// Sends the conflicts and unmirrored paths of every run to `events` (the supervisor's
+    /// inbox), so that they are damped and notified like the arbiter's own events.
+    pub fn notify_to(&self, events: tokio::sync::mpsc::Sender<failover_core::Event>) {
+        #[cfg(feature = "sync")]
+        self.mirror.on_report(Arc::new(move |report| {
+            for event in mirror_events(report) {
+                if events.try_send(event).is_err() {
+                    tracing::warn!("mirror: event queue full or closed; an event was dropped");
+                }
+            }
+        }));
+        #[cfg(not(feature = "sync"))]
+        let _ = events;
+    }
+
     /// The `[mirror]` section it runs with.
     pub fn section(&self) -> &MirrorConfig {
         &self.section
@@ -141,4 +156,31 @@ pub fn check(
         let _ = (config, check, mirror);
         Err("kind = \"mirror\" needs failoverd built with the sync feature".to_owned())
     }
+}
+
+/// The events one mirror run is worth: its conflicts (a few named), its unmirrored paths.
+pub fn mirror_events(report: &failover_core::SyncReport) -> Vec<failover_core::Event> {
+    use failover_core::{Event, EventKind};
+    let at = std::time::SystemTime::now();
+    let mut events = Vec::new();
+    if !report.conflicts.is_empty() {
+        events.push(Event {
+            at,
+            kind: EventKind::MirrorConflicts {
+                count: report.conflicts.len() as u64,
+                examples: report.conflicts.iter().take(5).cloned().collect(),
+            },
+        });
+    }
+    if let Some(first) = report.failed.first() {
+        events.push(Event {
+            at,
+            kind: EventKind::MirrorFailed {
+                count: report.failed.len() as u64,
+                example: first.path.display().to_string(),
+                reason: first.reason.clone(),
+            },
+        });
+    }
+    events
 }

@@ -447,6 +447,14 @@ impl Arbiter {
             .collect();
     }
 
+    /// An event from outside the arbiter (the file mirror's conflicts, say), passed through the
+    /// same damping as the arbiter's own before it is notified.
+    pub fn report(&mut self, event: Event, now: Moment) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.damper.pass(event, now, &mut out);
+        out
+    }
+
     /// A zone writer failed to publish the current answer.
     pub fn publish_failed(
         &mut self,

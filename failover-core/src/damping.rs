@@ -148,6 +148,8 @@ fn state_word(event: &Event) -> String {
         EventKind::PublishFailed { .. } => "failing".to_owned(),
         EventKind::PublishRecovered { .. } => "published".to_owned(),
         EventKind::Override { action } => action.clone(),
+        EventKind::MirrorConflicts { count, .. } => format!("{count} conflicts in the last run"),
+        EventKind::MirrorFailed { count, .. } => format!("{count} paths not mirrored"),
         EventKind::FenceStep { action, .. } => action.clone(),
         EventKind::Flapping { .. } | EventKind::Settled { .. } => String::new(),
     }

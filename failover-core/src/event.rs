@@ -162,6 +162,22 @@ pub enum EventKind {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+    /// The file mirror kept both versions of paths changed on both nodes.
+    MirrorConflicts {
+        /// Conflicts in the run.
+        count: u64,
+        /// The first few (path, where the other version was kept, whose version won).
+        examples: Vec<crate::mirror::Conflict>,
+    },
+    /// The file mirror could not write some paths (they are retried).
+    MirrorFailed {
+        /// Paths not mirrored in the run.
+        count: u64,
+        /// One of them.
+        example: String,
+        /// Why, with the fix where known.
+        reason: String,
+    },
     /// An operator set or removed an override.
     Override {
         /// What was done (`drain master`, `undo force http on slave down`).
@@ -226,6 +242,8 @@ impl Event {
                 subject.clone()
             }
             EventKind::Override { action } => format!("override {action}"),
+            EventKind::MirrorConflicts { .. } => "mirror conflicts".to_owned(),
+            EventKind::MirrorFailed { .. } => "mirror".to_owned(),
             EventKind::FenceStep { node, .. } => format!("fence on {node}"),
             EventKind::PublishVetoed { .. } => "answer".to_owned(),
         }
@@ -247,6 +265,8 @@ impl Event {
             EventKind::Flapping { .. } => "flapping",
             EventKind::Settled { .. } => "settled",
             EventKind::Override { .. } => "override",
+            EventKind::MirrorConflicts { .. } => "mirror-conflicts",
+            EventKind::MirrorFailed { .. } => "mirror-failed",
             EventKind::FenceStep { .. } => "fence-step",
             EventKind::PublishVetoed { .. } => "publish-vetoed",
         }
@@ -405,6 +425,30 @@ impl fmt::Display for Event {
                 humantime::format_duration(*window)
             ),
             EventKind::Override { action } => write!(f, "operator override: {action}"),
+            EventKind::MirrorConflicts { count, examples } => write!(
+                f,
+                "mirror: {count} path{} changed on both nodes; both versions kept ({})",
+                if *count == 1 { "" } else { "s" },
+                examples
+                    .iter()
+                    .map(|c| format!(
+                        "{}: {}'s version kept, the other as {}",
+                        c.path.display(),
+                        c.winner,
+                        c.kept_as.display()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            EventKind::MirrorFailed {
+                count,
+                example,
+                reason,
+            } => write!(
+                f,
+                "mirror: {count} path{} not mirrored, e.g. {example}: {reason}; retrying",
+                if *count == 1 { "" } else { "s" }
+            ),
             EventKind::FenceStep {
                 fence,
                 node,

@@ -102,7 +102,12 @@ pub struct Supervisor {
     fence: Option<Arc<dyn Fence>>,
     status: watch::Sender<StatusReport>,
     shared: Option<SharedObservations>,
+    /// Events from outside the arbiter (the file mirror), damped and notified like its own.
+    inbox: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
 }
+
+/// Bound of the queue of events from outside; when full, the newest is dropped with a warning.
+const INBOX: usize = 256;
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,7 +243,14 @@ impl Supervisor {
             fence: None,
             status,
             shared: None,
+            inbox: mpsc::channel(INBOX),
         }
+    }
+
+    /// Where other parts of the daemon (the file mirror) send events to be notified: they go
+    /// through the arbiter's damping like its own. Sending never blocks: use `try_send`.
+    pub fn event_sender(&self) -> mpsc::Sender<Event> {
+        self.inbox.0.clone()
     }
 
     /// Runs `fence` before every publication that moves the answer to other nodes (see
@@ -413,6 +425,7 @@ impl Supervisor {
                 },
                 () = sleep_until(deadline), if deadline.is_some() => self.arbiter.tick(now()),
                 Some(result) = fenced.recv() => gate.finished(result, &mut self.arbiter, &mut effects),
+                Some(event) = self.inbox.1.recv() => self.arbiter.report(event, now()),
                 Some((command, reply)) = commands.recv() => {
                     let result = match command {
                         AdminCommand::Override { what, set } => {

@@ -318,3 +318,47 @@ async fn a_fence_holds_the_failover_until_it_approves() {
     assert_eq!(status.recent_events.last().unwrap().name(), "fence-step");
     handle.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_from_outside_are_damped_and_notified_like_the_arbiters() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let supervisor = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(Arc::new(Recorder::default()));
+    let inbox = supervisor.event_sender();
+    let handle = supervisor.spawn();
+    let conflict = |n: u64| Event {
+        at: std::time::SystemTime::now(),
+        kind: EventKind::MirrorConflicts {
+            count: n,
+            examples: vec![Conflict {
+                path: "uploads/a.jpg".into(),
+                kept_as: "uploads/a.conflict-slave-20261122T120000Z.jpg".into(),
+                winner: "master".into(),
+            }],
+        },
+    };
+    for n in 1..=10 {
+        inbox.try_send(conflict(n)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = handle.status().borrow().clone();
+    let names: Vec<&str> = status.recent_events.iter().map(|e| e.name()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "mirror-conflicts").count(),
+        10,
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"flapping"),
+        "ten in a row are damped: {names:?}"
+    );
+    assert!(status.recent_events.iter().any(|e| e
+        .to_string()
+        .contains("uploads/a.jpg: master's version kept, the other as uploads/a.conflict-slave-20261122T120000Z.jpg")));
+    handle.shutdown().await;
+}

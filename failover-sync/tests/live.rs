@@ -171,6 +171,12 @@ async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
     write(a.root(), "index.php", "original");
     write(a.root(), "keep.txt", "kept");
     let (driver, served) = start_pair(&a, &b).await;
+    // What the daemon notifies: every run's conflicts.
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    driver.on_report(std::sync::Arc::new(move |report| {
+        sink.lock().unwrap().extend(report.conflicts.clone());
+    }));
     converged(&a, &b).await;
     let listen = served.local_addr().unwrap().to_string();
 
@@ -206,6 +212,13 @@ async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
         driver.status().conflicts == 1
     })
     .await;
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].path, std::path::Path::new("index.php"));
+    assert!(reported[0]
+        .kept_as
+        .to_string_lossy()
+        .starts_with("index.conflict-a-"));
     driver.shutdown().await;
     served.shutdown().await;
 }

@@ -261,6 +261,7 @@ fn importance(event: &Event) -> u8 {
         EventKind::CheckUp { .. } | EventKind::Settled { .. } => 1,
         EventKind::PublishRecovered { .. } => 0,
         EventKind::Override { .. } => 5,
+        EventKind::MirrorConflicts { .. } | EventKind::MirrorFailed { .. } => 2,
         EventKind::PublishVetoed { .. } => 8,
         EventKind::FenceStep { .. } => 6,
     }

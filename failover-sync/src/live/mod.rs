@@ -97,12 +97,26 @@ impl LiveConfig {
 }
 
 /// What the status shows, shared by the threads.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Shared {
     status: MirrorStatus,
     /// Paths waiting for a run (not yet in the engine's plan).
     queued: u64,
+    /// Told of every run that had conflicts or failed paths (the daemon notifies them).
+    reports: Option<ReportSink>,
 }
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("status", &self.status)
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives the report of every run that had conflicts or failed paths.
+pub type ReportSink = Arc<dyn Fn(&failover_core::SyncReport) + Send + Sync>;
 
 type SharedStatus = Arc<Mutex<Shared>>;
 
@@ -277,6 +291,12 @@ impl LiveMirror {
     /// The config it runs with.
     pub fn config(&self) -> &LiveConfig {
         &self.config
+    }
+
+    /// Calls `sink` with the report of every run that keeps conflict copies or leaves paths
+    /// unmirrored (replacing any earlier sink): the daemon turns them into notified events.
+    pub fn on_report(&self, sink: ReportSink) {
+        update(&self.shared, |s| s.reports = Some(sink));
     }
 
     /// Stops the watcher, the link and the node's loop, and waits for them (the replica's
@@ -764,6 +784,12 @@ impl Driver {
                 f.reason
             )
         });
+        if !report.conflicts.is_empty() || !report.failed.is_empty() {
+            let sink = self.shared.lock().ok().and_then(|s| s.reports.clone());
+            if let Some(sink) = sink {
+                sink(report);
+            }
+        }
         let queued = self.dirty.len() as u64 + self.retry.len() as u64;
         let in_step_since = self.in_step_since;
         update(&self.shared, |s| {
