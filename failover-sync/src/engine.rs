@@ -515,14 +515,26 @@ impl Run<'_> {
                     BatchResponse::Failed(failure) => Err(reason(&failure)),
                     other => return Err(unexpected(&other)),
                 };
-                self.record_or_defer(item, done.map(|done| fill(entries, to, done)))?;
+                self.defer(item, done.map(|done| fill(entries, to, done)));
             }
+            self.flush_if_full(to)?;
         }
         Ok(())
     }
 
-    /// Records now, or once the staged write is installed.
+    /// Records now, or once the staged write is installed; flushes the side when enough is
+    /// staged there.
     fn record_or_defer(&mut self, item: &Item, result: Taken) -> Result<(), SyncError> {
+        if let Some(side) = self.defer(item, result) {
+            self.flush_if_full(side)?;
+        }
+        Ok(())
+    }
+
+    /// Records now, or notes the staged write for the next flush of its side (returned). A
+    /// flush installs everything staged on that side, so every staged write of a batch must
+    /// be noted before the next flush: callers check [`Self::flush_if_full`] after the batch.
+    fn defer(&mut self, item: &Item, result: Taken) -> Option<Side> {
         match result {
             Ok((entries, None)) => self.record(item, Ok(entries)),
             Ok((entries, Some((side, handle)))) => {
@@ -534,11 +546,17 @@ impl Run<'_> {
                     entries,
                 });
                 self.pending_bytes[i] += bytes;
-                if self.pending[i].len() >= FLUSH_FILES || self.pending_bytes[i] >= FLUSH_BYTES {
-                    self.flush(side)?;
-                }
+                return Some(side);
             }
             Err(why) => self.record(item, Err(why)),
+        }
+        None
+    }
+
+    fn flush_if_full(&mut self, side: Side) -> Result<(), SyncError> {
+        let i = side.index();
+        if self.pending[i].len() >= FLUSH_FILES || self.pending_bytes[i] >= FLUSH_BYTES {
+            self.flush(side)?;
         }
         Ok(())
     }

@@ -440,3 +440,21 @@ fn disk_full_fails_that_file_leaves_no_temp_file_and_loses_nothing() {
     assert_eq!(names, ["small.txt"], "a temp or partial file was left");
     assert_eq!(read(pair.a(), "big.bin").len(), 3 << 20);
 }
+
+#[test]
+fn a_first_run_over_more_files_than_one_flush_installs_every_one() {
+    // Large files (sent one by one) between batches of small ones, more than one flush's worth
+    // in all: each staged write must be known to the engine when its side is flushed.
+    let pair = Pair::new();
+    let big = vec![7u8; 100 << 10];
+    for i in 0..1300 {
+        if i % 300 == 0 {
+            std::fs::create_dir_all(pair.a().join("d")).unwrap();
+            std::fs::write(pair.a().join(format!("d/f{i:05}.bin")), &big).unwrap();
+        } else {
+            write(pair.a(), &format!("d/f{i:05}.txt"), &format!("file {i}"));
+        }
+    }
+    let outcome = pair.sync_converged();
+    assert_eq!(outcome.report.copied, 1301); // the directory and every file
+}
