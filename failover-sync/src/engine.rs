@@ -11,6 +11,7 @@ use crate::delta::DeltaOp;
 use crate::entry::{Entry, Kind};
 use crate::error::SyncError;
 use crate::fsx;
+use crate::index::sorted_entries;
 use crate::path::RelPath;
 use crate::progress::Progress;
 use crate::protocol::{
@@ -125,15 +126,15 @@ pub fn sync_scope(
         let (sa, sb) = rayon::join(|| ta.call(request()), || tb.call(request()));
         vec![scanned(sa?)?, scanned(sb?)?]
     };
-    let now: Vec<BTreeMap<RelPath, Entry>> = scans
-        .iter()
-        .map(|s| s.current.iter().cloned().collect())
-        .collect();
-    let base: Vec<BTreeMap<RelPath, Entry>> = scans
-        .iter()
-        .map(|s| s.base.iter().cloned().collect())
-        .collect();
-    for (i, scan) in scans.iter().enumerate() {
+    let mut now: [Vec<(RelPath, Entry)>; 2] = [Vec::new(), Vec::new()];
+    let mut base: [Vec<(RelPath, Entry)>; 2] = [Vec::new(), Vec::new()];
+    let mut index_files = [0; 2];
+    for (i, mut scan) in scans.into_iter().enumerate() {
+        // Sorted by the replica already (then this only checks): a peer's lists are put in
+        // order here whatever it sent, because the reconciliation walks them in order.
+        now[i] = sorted_entries(std::mem::take(&mut scan.current));
+        base[i] = sorted_entries(std::mem::take(&mut scan.base));
+        index_files[i] = scan.index_files;
         outcome.scanned[i] = scan.current.len();
         outcome.hashed_bytes += scan.hashed_bytes;
         if let Some(problem) = &scan.index_problem {
@@ -160,9 +161,7 @@ pub fn sync_scope(
     );
     let base_files = match scope {
         Scope::All => plan.base_files,
-        Scope::Paths(_) => plan
-            .base_files
-            .max(scans[0].index_files.min(scans[1].index_files)),
+        Scope::Paths(_) => plan.base_files.max(index_files[0].min(index_files[1])),
     };
     if !options.force {
         for (i, side_now) in now.iter().enumerate() {
@@ -190,37 +189,58 @@ pub fn sync_scope(
         transports,
         nodes: outcome.nodes.clone(),
         dry_run: options.dry_run,
-        index: [BTreeMap::new(), BTreeMap::new()],
+        index: [Vec::new(), Vec::new()],
+        index_changed: [false, false],
         failed_dirs: BTreeSet::new(),
         outcome,
         progress,
         pending: [Vec::new(), Vec::new()],
         pending_bytes: [0, 0],
     };
+    run.index_changed = plan.equal_changed;
+    // The paths the same on both sides are recorded as they are now, straight from the scans.
+    let item_paths: Vec<RelPath> = plan.items.iter().map(|i| i.path.clone()).collect();
+    drop(base);
     run.execute(plan.items)?;
-    if !options.dry_run {
-        for (i, side_base) in base.iter().enumerate() {
-            // A run that changed nothing leaves the index as it is.
-            let unchanged = run.index[i].len() == side_base.len()
-                && run.index[i]
-                    .iter()
-                    .zip(side_base.iter())
-                    .all(|(x, y)| x == y);
-            if !unchanged {
-                let entries = std::mem::take(&mut run.index[i]).into_iter().collect();
-                let request = match scope {
-                    Scope::All => Request::Commit { entries },
-                    Scope::Paths(paths) => Request::CommitPaths {
-                        scope: paths.clone(),
-                        entries,
-                    },
-                };
-                match run.transports[i].call(request)? {
-                    Response::Done => {}
-                    other => return Err(unexpected(&other)),
-                }
-            }
+    for (side, now) in now.into_iter().enumerate() {
+        if run.index_changed[side] {
+            let mut entries: Vec<(RelPath, Entry)> = now
+                .into_iter()
+                .filter(|(path, _)| item_paths.binary_search(path).is_err())
+                .collect();
+            entries.append(&mut run.index[side]);
+            run.index[side] = entries;
         }
+    }
+    if !options.dry_run {
+        // A side whose index would say what it says now is left as it is; the others write
+        // theirs at the same time (each ends with fsyncs).
+        let commit = |transport: &mut &mut dyn Transport,
+                      changed: bool,
+                      entries: &mut Vec<(RelPath, Entry)>|
+         -> Result<(), SyncError> {
+            if !changed {
+                return Ok(());
+            }
+            let entries = sorted_entries(std::mem::take(entries));
+            let request = match scope {
+                Scope::All => Request::Commit { entries },
+                Scope::Paths(paths) => Request::CommitPaths {
+                    scope: paths.clone(),
+                    entries,
+                },
+            };
+            match transport.call(request)? {
+                Response::Done => Ok(()),
+                other => Err(unexpected(&other)),
+            }
+        };
+        let [ta, tb] = &mut run.transports;
+        let [ia, ib] = &mut run.index;
+        let [ca, cb] = run.index_changed;
+        let (ra, rb) = rayon::join(|| commit(ta, ca, ia), || commit(tb, cb, ib));
+        ra?;
+        rb?;
     }
     progress.finish();
     Ok(run.outcome)
@@ -300,8 +320,11 @@ struct Run<'a> {
     transports: [&'a mut dyn Transport; 2],
     nodes: [String; 2],
     dry_run: bool,
-    /// The new last-synced state of each side.
-    index: [BTreeMap<RelPath, Entry>; 2],
+    /// The new last-synced state of each side (in no particular order, a path may come
+    /// twice: the last counts).
+    index: [Vec<(RelPath, Entry)>; 2],
+    /// Whether a side's new state differs from its last-synced state.
+    index_changed: [bool; 2],
     /// Directories that could not be made: what is beneath them is not attempted.
     failed_dirs: BTreeSet<RelPath>,
     outcome: Outcome,
@@ -621,8 +644,11 @@ impl Run<'_> {
             }
         };
         for (side, entry) in entries.into_iter().enumerate() {
+            if entry != item.base[side] {
+                self.index_changed[side] = true;
+            }
             if let Some(entry) = entry {
-                self.index[side].insert(item.path.clone(), entry);
+                self.index[side].push((item.path.clone(), entry));
             }
         }
     }

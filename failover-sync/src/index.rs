@@ -2,7 +2,6 @@
 //! state directory as one file replaced atomically (temp file, fsync, rename, fsync of the
 //! directory) and checked by a BLAKE3 checksum when read.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,10 +19,15 @@ const MAGIC: &[u8; 8] = b"FOSYNCIX";
 const VERSION: u32 = 1;
 
 /// The last-synced state of one replica.
+///
+/// The entries are a vector sorted by path (the same bytes on disk as the map of earlier
+/// builds): a run reads them in order, merges them with the scan in order, and looks single
+/// paths up by binary search, with no tree to build.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
-    /// Each path as it was on this replica right after the last sync that reached it.
-    pub entries: BTreeMap<RelPath, Entry>,
+    /// Each path as it was on this replica right after the last sync that reached it, sorted
+    /// by path, each path once (see [`sorted_entries`]).
+    pub entries: Vec<(RelPath, Entry)>,
     /// When it was written (ns since the epoch): hashes of files whose ctime is later than a
     /// second before this are not trusted.
     pub written_at_ns: i64,
@@ -74,7 +78,15 @@ impl Index {
         if blake3::hash(payload).as_bytes() != &bytes[12..header] {
             return Err("checksum mismatch (damaged)".to_owned());
         }
-        postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))
+        let mut index: Index =
+            postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))?;
+        index.entries = sorted_entries(std::mem::take(&mut index.entries));
+        Ok(index)
+    }
+
+    /// The entry of `path`.
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        lookup(&self.entries, path)
     }
 
     /// Writes the index to `path` atomically and durably.
@@ -100,6 +112,63 @@ impl Index {
     }
 }
 
+/// `entries` sorted by path, each path once (the last of equal paths wins). Cheap when they
+/// are sorted already.
+pub fn sorted_entries(mut entries: Vec<(RelPath, Entry)>) -> Vec<(RelPath, Entry)> {
+    if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        return entries;
+    }
+    // Stable: of equal paths the one pushed last stays last, and is kept.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(RelPath, Entry)> = Vec::with_capacity(entries.len());
+    for item in entries {
+        match out.last_mut() {
+            Some(last) if last.0 == item.0 => *last = item,
+            _ => out.push(item),
+        }
+    }
+    out
+}
+
+/// The entry of `path` in `entries` (sorted by path).
+pub fn lookup<'e>(entries: &'e [(RelPath, Entry)], path: &str) -> Option<&'e Entry> {
+    entries
+        .binary_search_by(|(p, _)| p.as_str().cmp(path))
+        .ok()
+        .map(|at| &entries[at].1)
+}
+
+/// The entries of `entries` (sorted by path) at `scope` or beneath it, in order: `scope`
+/// itself, then the one contiguous run of paths that start with `scope/`.
+pub fn within<'e>(
+    entries: &'e [(RelPath, Entry)],
+    scope: &RelPath,
+) -> impl Iterator<Item = &'e (RelPath, Entry)> {
+    let exact = entries
+        .binary_search_by(|(p, _)| p.as_str().cmp(scope.as_str()))
+        .ok()
+        .map(|at| &entries[at]);
+    exact.into_iter().chain(beneath(entries, scope))
+}
+
+/// The entries of `entries` (sorted by path) strictly beneath `dir`: the one contiguous run
+/// of paths from `dir/` up to (not including) `dir0` (`0` follows `/`).
+pub fn beneath<'e>(entries: &'e [(RelPath, Entry)], dir: &RelPath) -> &'e [(RelPath, Entry)] {
+    let dir = dir.as_str().as_bytes();
+    let start = entries.partition_point(|(p, _)| below(p.as_str().as_bytes(), dir, b'/'));
+    let end = entries.partition_point(|(p, _)| below(p.as_str().as_bytes(), dir, b'0'));
+    &entries[start..end.max(start)]
+}
+
+/// Whether `path` sorts before `dir` followed by the byte `tail`.
+fn below(path: &[u8], dir: &[u8], tail: u8) -> bool {
+    let n = dir.len();
+    match path[..path.len().min(n)].cmp(dir) {
+        std::cmp::Ordering::Equal => path.get(n).is_none_or(|b| *b < tail),
+        order => order == std::cmp::Ordering::Less,
+    }
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
@@ -121,7 +190,7 @@ mod tests {
             written_at_ns: 42,
             ..Index::default()
         };
-        index.entries.insert(
+        index.entries.push((
             RelPath::new("a/b").unwrap(),
             Entry {
                 kind: Kind::Symlink {
@@ -131,7 +200,7 @@ mod tests {
                 mtime_ns: 0,
                 stat: StatKey::default(),
             },
-        );
+        ));
         index.store(&path).unwrap();
         match Index::load(&path).unwrap() {
             Loaded::Found(read) => assert_eq!(read, index),
@@ -142,5 +211,69 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(Index::load(&path).unwrap(), Loaded::Damaged(_)));
+    }
+
+    fn dir() -> Entry {
+        Entry {
+            kind: Kind::Dir,
+            mode: 0o755,
+            mtime_ns: 0,
+            stat: StatKey::default(),
+        }
+    }
+
+    #[test]
+    fn the_vector_has_the_bytes_of_the_map_of_earlier_builds() {
+        let paths = ["a", "a.txt", "a/b", "b"];
+        let map: std::collections::BTreeMap<RelPath, Entry> = paths
+            .iter()
+            .map(|p| (RelPath::new(*p).unwrap(), dir()))
+            .collect();
+        let vector: Vec<(RelPath, Entry)> = map.clone().into_iter().collect();
+        assert_eq!(
+            postcard::to_allocvec(&map).unwrap(),
+            postcard::to_allocvec(&vector).unwrap()
+        );
+    }
+
+    #[test]
+    fn unsorted_or_repeated_entries_are_put_in_order() {
+        let e = |p: &str, mode| {
+            let mut entry = dir();
+            entry.mode = mode;
+            (RelPath::new(p).unwrap(), entry)
+        };
+        let sorted = sorted_entries(vec![e("b", 1), e("a", 1), e("b", 2), e("a/x", 1)]);
+        let shown: Vec<(&str, u32)> = sorted.iter().map(|(p, e)| (p.as_str(), e.mode)).collect();
+        assert_eq!(shown, [("a", 1), ("a/x", 1), ("b", 2)]);
+    }
+
+    #[test]
+    fn lookups_and_scopes() {
+        let entries = sorted_entries(
+            ["a", "a.txt", "a/b", "a/b/c", "ab", "b"]
+                .iter()
+                .map(|p| (RelPath::new(*p).unwrap(), dir()))
+                .collect(),
+        );
+        assert!(lookup(&entries, "a/b").is_some());
+        assert!(lookup(&entries, "a/c").is_none());
+        let scope = |s: &str| -> Vec<&str> {
+            within(&entries, &RelPath::new(s).unwrap())
+                .map(|(p, _)| p.as_str())
+                .collect()
+        };
+        assert_eq!(scope("a"), ["a", "a/b", "a/b/c"]);
+        assert_eq!(scope("a/b"), ["a/b", "a/b/c"]);
+        assert_eq!(scope("zz"), Vec::<&str>::new());
+        let under = |s: &str| -> Vec<&str> {
+            beneath(&entries, &RelPath::new(s).unwrap())
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect()
+        };
+        assert_eq!(under("a"), ["a/b", "a/b/c"]);
+        assert_eq!(under("a/b/c"), Vec::<&str>::new());
+        assert_eq!(under("0"), Vec::<&str>::new());
     }
 }

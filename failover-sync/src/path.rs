@@ -89,6 +89,28 @@ impl RelPath {
         RelPath::new(format!("{}/{name}", self.0))
     }
 
+    /// `self/name` (or `name` when `parent` is `None`), checking only `name` (the parent is
+    /// valid already): what a directory scan does for every entry it reads.
+    pub(crate) fn child(parent: Option<&RelPath>, name: &str) -> Result<RelPath, SyncError> {
+        let valid = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\0'])
+            && !name.starts_with(TEMP_PREFIX);
+        let Some(parent) = parent else {
+            return RelPath::new(name);
+        };
+        if !valid || parent.0.len() + 1 + name.len() > 4096 {
+            // The full check, for its message.
+            return RelPath::new(format!("{}/{name}", parent.0));
+        }
+        let mut path = String::with_capacity(parent.0.len() + 1 + name.len());
+        path.push_str(&parent.0);
+        path.push('/');
+        path.push_str(name);
+        Ok(RelPath(path))
+    }
+
     /// Whether `self` is `scope` or beneath it.
     pub fn is_within(&self, scope: &RelPath) -> bool {
         self.0 == scope.0

@@ -2,9 +2,10 @@
 //! with each path. Pure: no I/O, no clock (the time used to name conflict copies of symlinks is
 //! passed in), so every rule is tested on plain values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::entry::{conflict_name, is_conflict_copy, Entry};
+use crate::index::lookup;
 use crate::path::RelPath;
 
 /// One of the two replicas.
@@ -81,8 +82,16 @@ impl Item {
 /// The plan of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Every path either side has or had, sorted (parents before children).
+    /// Every path with something to do, sorted (parents before children). A path either side
+    /// has or had that is not here is the same on both sides ([`Decision::Equal`]): a run
+    /// after few changes carries few items.
     pub items: Vec<Item>,
+    /// Paths the same on both sides (not in `items`).
+    pub equal: u64,
+    /// Per side, whether some path the same on both sides differs from what that side's
+    /// last-synced state holds for it (its times or identity moved, or it is new or gone on
+    /// both sides): that side's index must be written even when nothing else changes.
+    pub equal_changed: [bool; 2],
     /// Files and symlinks the plan deletes, on either side.
     pub deletions: u64,
     /// Files and symlinks at the last sync (both sides agreed).
@@ -93,10 +102,11 @@ pub struct Plan {
 pub struct SideState<'a> {
     /// The node name (conflict copies and tie-breaks).
     pub node: &'a str,
-    /// The tree now.
-    pub now: &'a BTreeMap<RelPath, Entry>,
-    /// The tree at the last sync.
-    pub base: &'a BTreeMap<RelPath, Entry>,
+    /// The tree now, sorted by path, each path once (as [`crate::index::sorted_entries`]
+    /// makes it).
+    pub now: &'a [(RelPath, Entry)],
+    /// The tree at the last sync, sorted the same way.
+    pub base: &'a [(RelPath, Entry)],
 }
 
 fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
@@ -107,41 +117,86 @@ fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
     }
 }
 
+/// Names in use on either side, so that conflict copies never collide: the two current trees
+/// (searched, not copied) and the copies named so far.
+struct Taken<'a> {
+    now: [&'a [(RelPath, Entry)]; 2],
+    named: BTreeSet<RelPath>,
+}
+
+impl Taken<'_> {
+    fn contains(&self, path: &RelPath) -> bool {
+        self.named.contains(path)
+            || self
+                .now
+                .iter()
+                .any(|tree| lookup(tree, path.as_str()).is_some())
+    }
+}
+
 /// Decides every path. `now_ns` names the conflict copies of versions that have no mtime
 /// (symlinks).
+///
+/// The four trees are walked together in path order (a merge, like `comm`): one pass, no
+/// tree built, the plan comes out sorted.
 pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
     let sides = [a, b];
-    let paths: BTreeSet<&RelPath> = a
-        .now
-        .keys()
-        .chain(b.now.keys())
-        .chain(a.base.keys())
-        .chain(b.base.keys())
-        .collect();
-    // Names taken on either side, so that conflict copies never collide.
-    let mut taken: BTreeSet<RelPath> = a.now.keys().chain(b.now.keys()).cloned().collect();
-    let mut items: BTreeMap<RelPath, Item> = BTreeMap::new();
+    let lists = [a.now, b.now, a.base, b.base];
+    let mut at = [0usize; 4];
+    let mut taken = Taken {
+        now: [a.now, b.now],
+        named: BTreeSet::new(),
+    };
+    let mut items: Vec<Item> = Vec::with_capacity(lists.iter().map(|l| l.len()).max().unwrap_or(0));
     let mut base_files = 0;
-    for path in paths {
-        let now = [a.now.get(path).cloned(), b.now.get(path).cloned()];
-        let base_entries = [a.base.get(path).cloned(), b.base.get(path).cloned()];
+    let mut equal = 0;
+    let mut equal_changed = [false, false];
+    loop {
+        let mut next: Option<&RelPath> = None;
+        for (list, &i) in lists.iter().zip(&at) {
+            if let Some((path, _)) = list.get(i) {
+                if next.is_none_or(|n| path < n) {
+                    next = Some(path);
+                }
+            }
+        }
+        let Some(path) = next else {
+            break;
+        };
+        let mut found: [Option<&Entry>; 4] = [None; 4];
+        for k in 0..4 {
+            if let Some((p, entry)) = lists[k].get(at[k]) {
+                if p == path {
+                    found[k] = Some(entry);
+                    at[k] += 1;
+                }
+            }
+        }
+        let now = [found[0], found[1]];
         // The last-synced state counts only when both replicas recorded the same.
-        let base = match &base_entries {
-            [Some(x), Some(y)] if x.same_content(y) => Some(x),
+        let base = match (found[2], found[3]) {
+            (Some(x), Some(y)) if x.same_content(y) => Some(x),
             _ => None,
         };
         if base.is_some_and(|e| !e.is_dir()) {
             base_files += 1;
         }
-        let changed = [!same(now[0].as_ref(), base), !same(now[1].as_ref(), base)];
-        let decision = if same(now[0].as_ref(), now[1].as_ref()) {
-            Decision::Equal
-        } else if !changed[0] {
+        if same(now[0], now[1]) {
+            equal += 1;
+            for side in 0..2 {
+                if found[side] != found[side + 2] {
+                    equal_changed[side] = true;
+                }
+            }
+            continue;
+        }
+        let changed = [!same(now[0], base), !same(now[1], base)];
+        let decision = if !changed[0] {
             Decision::Take { from: Side::B }
         } else if !changed[1] {
             Decision::Take { from: Side::A }
         } else {
-            match (&now[0], &now[1]) {
+            match (now[0], now[1]) {
                 // An edit beats a deletion.
                 (None, _) => Decision::Take { from: Side::B },
                 (_, None) => Decision::Take { from: Side::A },
@@ -186,19 +241,16 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
                 }
             }
         };
-        items.insert(
-            path.clone(),
-            Item {
-                path: path.clone(),
-                now,
-                base: base_entries,
-                decision,
-            },
-        );
+        items.push(Item {
+            path: path.clone(),
+            now: [now[0].cloned(), now[1].cloned()],
+            base: [found[2].cloned(), found[3].cloned()],
+            decision,
+        });
     }
     keep_parents_of_survivors(&mut items, sides, now_ns, &mut taken);
     let mut deletions = 0;
-    for item in items.values() {
+    for item in &items {
         let result = item.result();
         for side in [Side::A, Side::B] {
             let was = item.now[side.index()].as_ref();
@@ -208,7 +260,9 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
         }
     }
     Plan {
-        items: items.into_values().collect(),
+        items,
+        equal,
+        equal_changed,
         deletions,
         base_files,
     }
@@ -219,13 +273,13 @@ fn free_copy_name(
     path: &RelPath,
     node: &str,
     at_ns: i64,
-    taken: &mut BTreeSet<RelPath>,
+    taken: &mut Taken<'_>,
 ) -> Option<RelPath> {
     for suffix in 0..1000 {
         let name = conflict_name(path.file_name(), node, at_ns, suffix);
         let candidate = path.sibling(&name).ok()?;
         if !taken.contains(&candidate) {
-            taken.insert(candidate.clone());
+            taken.named.insert(candidate.clone());
             return Some(candidate);
         }
     }
@@ -235,14 +289,19 @@ fn free_copy_name(
 /// A path that survives needs its parents as directories on both sides: a directory deleted
 /// (or replaced by a file) on one side while the other side changed something inside it is
 /// kept (an edit beats a deletion), and a file that took its name is kept as a conflict copy.
+///
+/// Only a survivor missing on one side can need this: one present on both sides has every
+/// parent as a directory on both sides, and a directory on both sides stays one. A parent
+/// not among the items is the same on both sides, hence a directory on both.
 fn keep_parents_of_survivors(
-    items: &mut BTreeMap<RelPath, Item>,
+    items: &mut [Item],
     sides: [&SideState<'_>; 2],
     now_ns: i64,
-    taken: &mut BTreeSet<RelPath>,
+    taken: &mut Taken<'_>,
 ) {
     let survivors: Vec<(RelPath, Side)> = items
-        .values()
+        .iter()
+        .filter(|item| item.now[0].is_none() || item.now[1].is_none())
         .filter_map(|item| {
             let source = match &item.decision {
                 Decision::Equal => Side::A,
@@ -254,12 +313,10 @@ fn keep_parents_of_survivors(
         .collect();
     for (path, source) in survivors {
         for parent in path.ancestors() {
-            let Ok(parent) = RelPath::new(parent) else {
+            let Ok(at) = items.binary_search_by(|item| item.path.as_str().cmp(parent)) else {
                 continue;
             };
-            let Some(item) = items.get_mut(&parent) else {
-                continue;
-            };
+            let item = &mut items[at];
             if item.result().is_some_and(Entry::is_dir) {
                 continue;
             }
@@ -284,7 +341,7 @@ fn keep_parents_of_survivors(
                     };
                     Decision::Conflict {
                         winner: dir_side,
-                        copy: free_copy_name(&parent, sides[other.index()].node, at, taken),
+                        copy: free_copy_name(&item.path, sides[other.index()].node, at, taken),
                     }
                 }
                 _ => Decision::Take { from: dir_side },
@@ -320,18 +377,20 @@ mod tests {
         }
     }
 
-    fn tree(entries: &[(&str, Entry)]) -> BTreeMap<RelPath, Entry> {
-        entries
-            .iter()
-            .map(|(p, e)| (RelPath::new(*p).unwrap(), e.clone()))
-            .collect()
+    fn tree(entries: &[(&str, Entry)]) -> Vec<(RelPath, Entry)> {
+        crate::index::sorted_entries(
+            entries
+                .iter()
+                .map(|(p, e)| (RelPath::new(*p).unwrap(), e.clone()))
+                .collect(),
+        )
     }
 
     fn plan(
         a_now: &[(&str, Entry)],
         b_now: &[(&str, Entry)],
         base: &[(&str, Entry)],
-    ) -> BTreeMap<String, Decision> {
+    ) -> std::collections::BTreeMap<String, Decision> {
         let (an, bn, base) = (tree(a_now), tree(b_now), tree(base));
         let a = SideState {
             node: "alpha",
@@ -343,11 +402,21 @@ mod tests {
             now: &bn,
             base: &base,
         };
-        reconcile(&a, &b, 0)
-            .items
-            .into_iter()
-            .map(|i| (i.path.to_string(), i.decision))
-            .collect()
+        // Paths without an item are the same on both sides.
+        let mut decisions: std::collections::BTreeMap<String, Decision> = an
+            .iter()
+            .chain(&bn)
+            .chain(&base)
+            .map(|(p, _)| (p.to_string(), Decision::Equal))
+            .collect();
+        let plan = reconcile(&a, &b, 0);
+        assert!(plan.items.iter().all(|i| i.decision != Decision::Equal));
+        decisions.extend(
+            plan.items
+                .into_iter()
+                .map(|i| (i.path.to_string(), i.decision)),
+        );
+        decisions
     }
 
     #[test]

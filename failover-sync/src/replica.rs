@@ -58,7 +58,7 @@ pub struct LocalReplica {
     /// Written and verified files waiting for the next flush.
     staged: Vec<Staged>,
     /// The index as last read or written (this replica holds the lock: nobody else writes it).
-    cached_index: Option<Index>,
+    cached_index: Option<std::sync::Arc<Index>>,
     /// Where the paths this replica changes are recorded for the watcher, if one watches.
     echo: Option<Echo>,
 }
@@ -176,17 +176,18 @@ impl LocalReplica {
 
     /// The index: the cached one, or read from the state directory (with why it was
     /// ignored, when it was).
-    fn index(&mut self) -> Result<(Index, Option<String>), SyncError> {
+    fn index(&mut self) -> Result<(std::sync::Arc<Index>, Option<String>), SyncError> {
         if let Some(index) = &self.cached_index {
             return Ok((index.clone(), None));
         }
         Ok(match Index::load(&self.index_path)? {
             Loaded::Found(index) => {
+                let index = std::sync::Arc::new(index);
                 self.cached_index = Some(index.clone());
                 (index, None)
             }
-            Loaded::Missing => (Index::default(), None),
-            Loaded::Damaged(problem) => (Index::default(), Some(problem)),
+            Loaded::Missing => (std::sync::Arc::default(), None),
+            Loaded::Damaged(problem) => (std::sync::Arc::default(), Some(problem)),
         })
     }
 
@@ -239,10 +240,14 @@ impl LocalReplica {
 
     fn scan(&mut self, scope: Option<&[RelPath]>) -> Result<BatchResponse, SyncError> {
         let (index, index_problem) = self.index()?;
-        let mut base = index.entries;
         // A path excluded now is neither deleted nor copied: it leaves the index.
-        base.retain(|path, entry| !self.excludes.is_excluded(path.as_str(), entry.is_dir()));
-        let index_files = base.values().filter(|e| !e.is_dir()).count() as u64;
+        let base: Vec<(RelPath, Entry)> = index
+            .entries
+            .iter()
+            .filter(|(path, entry)| !self.excludes.is_excluded(path.as_str(), entry.is_dir()))
+            .cloned()
+            .collect();
+        let index_files = base.iter().filter(|(_, e)| !e.is_dir()).count() as u64;
         let previous = Previous {
             entries: &base,
             trust_before_ns: index.written_at_ns.saturating_sub(1_000_000_000),
@@ -252,9 +257,9 @@ impl LocalReplica {
             Some(scope) => scan::scan_scope(self.root.as_fd(), scope, &self.excludes, &previous),
         };
         let mut current = scanned.entries;
-        current.sort_by(|a, b| a.0.cmp(&b.0));
+        current.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let base: Vec<(RelPath, Entry)> = match scope {
-            None => base.into_iter().collect(),
+            None => base,
             Some(scope) => in_scope(&base, scope),
         };
         Ok(BatchResponse::Scanned(ScanReply {
@@ -742,7 +747,7 @@ impl LocalReplica {
 
     fn commit(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<BatchResponse, SyncError> {
         self.sync_touched()?;
-        self.store(entries.into_iter().collect())
+        self.store(crate::index::sorted_entries(entries))
     }
 
     fn commit_paths(
@@ -752,37 +757,32 @@ impl LocalReplica {
     ) -> Result<BatchResponse, SyncError> {
         self.sync_touched()?;
         let (index, _) = self.index()?;
-        let mut all = index.entries;
-        for part in scope {
-            all.remove(part);
-            let beneath: Vec<RelPath> = all
-                .range::<str, _>((
-                    std::ops::Bound::Excluded(part.as_str()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(path, _)| path.as_str().starts_with(part.as_str()))
-                .filter(|(path, _)| path.is_within(part))
-                .map(|(path, _)| path.clone())
-                .collect();
-            for path in beneath {
-                all.remove(&path);
-            }
-        }
+        // Made minimal (sorted, none beneath another): an entry is replaced when it lies within
+        // the last part at or before it.
+        let scope = crate::path::minimal_scope(scope.iter().cloned());
+        let outside = |path: &RelPath| {
+            let at = scope.partition_point(|part| part <= path);
+            !(at > 0 && path.is_within(&scope[at - 1]))
+        };
+        let mut all: Vec<(RelPath, Entry)> = index
+            .entries
+            .iter()
+            .filter(|(path, _)| outside(path))
+            .cloned()
+            .collect();
         all.extend(entries);
-        self.store(all)
+        self.store(crate::index::sorted_entries(all))
     }
 
-    fn store(
-        &mut self,
-        entries: std::collections::BTreeMap<RelPath, Entry>,
-    ) -> Result<BatchResponse, SyncError> {
+    /// Writes the index of `entries` (sorted by path, each once).
+    fn store(&mut self, entries: Vec<(RelPath, Entry)>) -> Result<BatchResponse, SyncError> {
         let index = Index {
             entries,
             written_at_ns: fsx::now_ns(),
         };
         self.cached_index = None;
         index.store(&self.index_path)?;
-        self.cached_index = Some(index);
+        self.cached_index = Some(std::sync::Arc::new(index));
         Ok(BatchResponse::Done)
     }
 
@@ -1057,28 +1057,13 @@ impl Drop for LocalReplica {
     }
 }
 
-/// The entries of `base` at and beneath the paths of `scope`.
-fn in_scope(
-    base: &std::collections::BTreeMap<RelPath, Entry>,
-    scope: &[RelPath],
-) -> Vec<(RelPath, Entry)> {
-    let mut found = Vec::new();
+/// The entries of `base` (sorted by path) at and beneath the paths of `scope`, sorted.
+fn in_scope(base: &[(RelPath, Entry)], scope: &[RelPath]) -> Vec<(RelPath, Entry)> {
+    let mut found: Vec<(RelPath, Entry)> = Vec::new();
     for part in scope {
-        if let Some(entry) = base.get(part) {
-            found.push((part.clone(), entry.clone()));
-        }
-        found.extend(
-            base.range::<str, _>((
-                std::ops::Bound::Excluded(part.as_str()),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(path, _)| path.as_str().starts_with(part.as_str()))
-            .filter(|(path, _)| path.is_within(part))
-            .map(|(path, entry)| (path.clone(), entry.clone())),
-        );
+        found.extend(crate::index::within(base, part).cloned());
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
+    crate::index::sorted_entries(found)
 }
 
 /// A node name usable in a file name.

@@ -2,7 +2,6 @@
 //! excludes, with BLAKE3 hashes reused from the index when size, mtime, inode and ctime show
 //! that a file did not change.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -12,6 +11,7 @@ use rustix::fs::{AtFlags, FileType};
 use crate::entry::{Entry, Kind};
 use crate::error::SyncError;
 use crate::fsx;
+use crate::index::{beneath, lookup};
 use crate::path::{RelPath, TEMP_PREFIX};
 
 /// Exclude rules in gitignore syntax (`*.log`, `/cache/`, `!keep.log`), matched against paths
@@ -59,6 +59,17 @@ impl Excludes {
         self
     }
 
+    /// Whether `path` (a directory when `is_dir`) is excluded, knowing that its parents are
+    /// not: what a scan that never descends into an excluded directory asks.
+    fn is_excluded_in_scan(&self, path: &str, is_dir: bool) -> bool {
+        self.fixed.iter().any(|fixed| path == fixed)
+            || path
+                .rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+            || self.matcher.matched(path, is_dir).is_ignore()
+    }
+
     /// Whether `path` (a directory when `is_dir`) is excluded. A directory's exclusion covers
     /// everything beneath it.
     pub fn is_excluded(&self, path: &str, is_dir: bool) -> bool {
@@ -103,8 +114,8 @@ impl Scanned {
 
 /// What the scan may reuse from the index.
 pub(crate) struct Previous<'a> {
-    /// The index's entries.
-    pub entries: &'a BTreeMap<RelPath, Entry>,
+    /// The index's entries, sorted by path.
+    pub entries: &'a [(RelPath, Entry)],
     /// Entries whose ctime is at or after this are hashed again (a change in the same clock
     /// tick as the last scan would not show in the times).
     pub trust_before_ns: i64,
@@ -201,7 +212,7 @@ fn scan_one(
         FileType::RegularFile => {
             let size = stat.st_size as u64;
             let key = fsx::stat_key(&stat);
-            let known = previous.entries.get(path).and_then(|old| match old.kind {
+            let known = lookup(previous.entries, path.as_str()).and_then(|old| match old.kind {
                 Kind::File { size: s, hash }
                     if s == size
                         && old.mtime_ns == fsx::mtime_ns(&stat)
@@ -254,6 +265,11 @@ fn scan_dir(
     };
     let mut subdirs: Vec<(RelPath, String)> = Vec::new();
     let mut to_hash: Vec<ToHash> = Vec::new();
+    // What the index holds beneath this directory: each lookup searches only that.
+    let known_here = match prefix {
+        Some(prefix) => beneath(previous.entries, prefix),
+        None => previous.entries,
+    };
     let reader = match rustix::fs::Dir::read_from(&dir) {
         Ok(reader) => reader,
         Err(e) => {
@@ -285,11 +301,7 @@ fn scan_dir(
             let _ = rustix::fs::unlinkat(&dir, name, AtFlags::empty());
             continue;
         }
-        let path = match prefix {
-            Some(prefix) => prefix.join(name),
-            None => RelPath::new(name),
-        };
-        let path = match path {
+        let path = match RelPath::child(prefix, name) {
             Ok(path) => path,
             Err(e) => {
                 out.problems.push((shown(name), e.to_string()));
@@ -305,7 +317,7 @@ fn scan_dir(
             }
         };
         let file_type = fsx::file_type(&stat);
-        if excludes.is_excluded(path.as_str(), file_type == FileType::Directory) {
+        if excludes.is_excluded_in_scan(path.as_str(), file_type == FileType::Directory) {
             continue;
         }
         match file_type {
@@ -324,7 +336,7 @@ fn scan_dir(
                 let size = stat.st_size as u64;
                 let key = fsx::stat_key(&stat);
                 let mtime = fsx::mtime_ns(&stat);
-                let known = previous.entries.get(&path).and_then(|old| match old.kind {
+                let known = lookup(known_here, path.as_str()).and_then(|old| match old.kind {
                     Kind::File { size: s, hash }
                         if s == size
                             && old.mtime_ns == mtime
