@@ -1,11 +1,12 @@
 //! Criterion bench of the mirror's delta engine on a 64 MiB file with 50 scattered edits:
-//! the receiver's signature, the sender's delta, and applying it into a new file.
+//! the receiver's signature, the sender's delta (fast matching, and strict: fast_rsync's
+//! `diff`, every block checked by MD4), and applying it into a new file.
 
 use std::fs::File;
 use std::io::{Seek, Write};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use failover::sync::{signature, Applier, DeltaReader};
+use failover::sync::{signature, Applier, DeltaReader, Matching};
 
 const SIZE: usize = 64 << 20;
 
@@ -40,9 +41,14 @@ fn file_with(bytes: &[u8]) -> File {
     file
 }
 
-fn delta_ops(new: &File, len: u64, sig: Vec<u8>) -> Vec<Vec<failover::sync::DeltaOp>> {
-    let mut reader =
-        DeltaReader::new(new.try_clone().expect("clone"), len, Some(sig)).expect("reader");
+fn delta_ops(
+    new: &File,
+    len: u64,
+    sig: Vec<u8>,
+    matching: Matching,
+) -> Vec<Vec<failover::sync::DeltaOp>> {
+    let mut reader = DeltaReader::new(new.try_clone().expect("clone"), len, Some(sig), matching)
+        .expect("reader");
     let mut windows = Vec::new();
     loop {
         let ops = reader.next_ops().expect("delta");
@@ -57,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let (old, new) = data();
     let (old_file, new_file) = (file_with(&old), file_with(&new));
     let sig = signature(&old_file, old.len() as u64).expect("signature");
-    let windows = delta_ops(&new_file, new.len() as u64, sig.clone());
+    let windows = delta_ops(&new_file, new.len() as u64, sig.clone(), Matching::Fast);
     let literal: usize = windows
         .iter()
         .flatten()
@@ -77,7 +83,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| signature(&old_file, old.len() as u64).expect("signature"))
     });
     group.bench_function("delta", |b| {
-        b.iter(|| delta_ops(&new_file, new.len() as u64, sig.clone()))
+        b.iter(|| delta_ops(&new_file, new.len() as u64, sig.clone(), Matching::Fast))
+    });
+    group.bench_function("delta_strict", |b| {
+        b.iter(|| delta_ops(&new_file, new.len() as u64, sig.clone(), Matching::Strict))
     });
     group.bench_function("apply", |b| {
         b.iter(|| {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use failover_core::{Conflict, FailedPath, SyncOptions, SyncReport};
 
-use crate::delta::DeltaOp;
+use crate::delta::{DeltaOp, Matching};
 use crate::entry::{Entry, Kind};
 use crate::error::SyncError;
 use crate::fsx;
@@ -95,6 +95,7 @@ pub fn sync_scope(
     progress: &dyn Progress,
     scope: &Scope,
 ) -> Result<Outcome, SyncError> {
+    let started = std::time::Instant::now();
     let mut outcome = Outcome::default();
     let mut transports: [&mut dyn Transport; 2] = [a, b];
     for (i, transport) in transports.iter_mut().enumerate() {
@@ -129,13 +130,15 @@ pub fn sync_scope(
     let mut now: [Vec<(RelPath, Entry)>; 2] = [Vec::new(), Vec::new()];
     let mut base: [Vec<(RelPath, Entry)>; 2] = [Vec::new(), Vec::new()];
     let mut index_files = [0; 2];
+    let mut refresh = [false; 2];
     for (i, mut scan) in scans.into_iter().enumerate() {
         // Sorted by the replica already (then this only checks): a peer's lists are put in
         // order here whatever it sent, because the reconciliation walks them in order.
         now[i] = sorted_entries(std::mem::take(&mut scan.current));
         base[i] = sorted_entries(std::mem::take(&mut scan.base));
         index_files[i] = scan.index_files;
-        outcome.scanned[i] = scan.current.len();
+        refresh[i] = scan.refresh > 0;
+        outcome.scanned[i] = now[i].len();
         outcome.hashed_bytes += scan.hashed_bytes;
         if let Some(problem) = &scan.index_problem {
             outcome.warnings.push(problem.clone());
@@ -146,6 +149,7 @@ pub fn sync_scope(
                 .push(format!("{}/{path}: {reason}", outcome.roots[i]));
         }
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "mirror run: both sides scanned");
     let plan = reconcile(
         &SideState {
             node: &outcome.nodes[0],
@@ -197,11 +201,18 @@ pub fn sync_scope(
         pending: [Vec::new(), Vec::new()],
         pending_bytes: [0, 0],
     };
-    run.index_changed = plan.equal_changed;
+    // An index whose trust window made this scan hash unchanged files again is written anew
+    // (with the entries it holds), so that the next scan trusts them.
+    run.index_changed = [
+        plan.equal_changed[0] || refresh[0],
+        plan.equal_changed[1] || refresh[1],
+    ];
     // The paths the same on both sides are recorded as they are now, straight from the scans.
     let item_paths: Vec<RelPath> = plan.items.iter().map(|i| i.path.clone()).collect();
     drop(base);
+    tracing::debug!(elapsed = ?started.elapsed(), items = plan.items.len(), "mirror run: planned");
     run.execute(plan.items)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "mirror run: plan carried out");
     for (side, now) in now.into_iter().enumerate() {
         if run.index_changed[side] {
             let mut entries: Vec<(RelPath, Entry)> = now
@@ -242,6 +253,7 @@ pub fn sync_scope(
         ra?;
         rb?;
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "mirror run: indexes written");
     progress.finish();
     Ok(run.outcome)
 }
@@ -831,15 +843,21 @@ impl Run<'_> {
         basis: Option<(RelPath, Entry)>,
     ) -> Result<Step, SyncError> {
         let basis = basis.filter(|(_, b)| b.size() >= DELTA_MIN && source.size() >= DELTA_MIN);
-        let first =
-            self.transfer_once(from, source_path, source, path, dest.clone(), basis.clone())?;
-        match first {
-            Err(Failure::HashMismatch) if basis.is_some() => {
-                let second = self.transfer_once(from, source_path, source, path, dest, None)?;
-                Ok(second.map_err(|f| reason(&f)))
-            }
-            other => Ok(other.map_err(|f| reason(&f))),
+        if basis.is_none() {
+            let whole = self.transfer_once(from, source_path, source, path, dest, None)?;
+            return Ok(whole.map_err(|f| reason(&f)));
         }
+        // A delta with fast matching; after a false match, one where every block is checked;
+        // after that, the whole file.
+        for matching in [Matching::Fast, Matching::Strict] {
+            let delta = basis.clone().map(|(p, e)| (p, e, matching));
+            match self.transfer_once(from, source_path, source, path, dest.clone(), delta)? {
+                Err(Failure::HashMismatch) => {}
+                other => return Ok(other.map_err(|f| reason(&f))),
+            }
+        }
+        let whole = self.transfer_once(from, source_path, source, path, dest, None)?;
+        Ok(whole.map_err(|f| reason(&f)))
     }
 
     fn transfer_once(
@@ -849,8 +867,10 @@ impl Run<'_> {
         source: &Entry,
         path: &RelPath,
         dest: Option<Entry>,
-        basis: Option<(RelPath, Entry)>,
+        delta: Option<(RelPath, Entry, Matching)>,
     ) -> Result<Result<Done, Failure>, SyncError> {
+        let matching = delta.as_ref().map_or(Matching::Strict, |d| d.2);
+        let basis = delta.map(|(path, entry, _)| (path, entry));
         let to = from.other();
         self.outcome.report.file_bytes += source.size();
         let signature = match &basis {
@@ -891,6 +911,7 @@ impl Run<'_> {
                 path: source_path.clone(),
                 expect: source.clone(),
                 signature,
+                matching,
             },
         )? {
             Response::Opened(handle) => handle,
@@ -900,8 +921,36 @@ impl Run<'_> {
             }
             other => return Err(unexpected(&other)),
         };
+        // The sender computes the next round of instructions while the receiver applies the
+        // last one.
+        let mut unwritten: Option<Vec<DeltaOp>> = None;
         loop {
-            let ops = match self.call(from, Request::ReadNext { handle: read })? {
+            let (read_next, written) = match unwritten.take() {
+                None => (self.call(from, Request::ReadNext { handle: read })?, None),
+                Some(ops) => {
+                    let [a, b] = &mut self.transports;
+                    let (sender, receiver) = match from {
+                        Side::A => (a, b),
+                        Side::B => (b, a),
+                    };
+                    let (r, w) = rayon::join(
+                        || sender.call(Request::ReadNext { handle: read }),
+                        || receiver.call(Request::WriteOps { handle: write, ops }),
+                    );
+                    (r?, Some(w?))
+                }
+            };
+            match written {
+                None | Some(Response::Done) => {}
+                Some(Response::Failed(failure)) => {
+                    if !matches!(read_next, Response::Ops(ref ops) if ops.is_empty()) {
+                        self.call(from, Request::Abort { handle: read })?;
+                    }
+                    return Ok(Err(failure));
+                }
+                Some(other) => return Err(unexpected(&other)),
+            }
+            let ops = match read_next {
                 Response::Ops(ops) => ops,
                 Response::Failed(failure) => {
                     self.call(to, Request::Abort { handle: write })?;
@@ -918,14 +967,7 @@ impl Run<'_> {
                     self.outcome.literal_bytes += data.len() as u64;
                 }
             }
-            match self.call(to, Request::WriteOps { handle: write, ops })? {
-                Response::Done => {}
-                Response::Failed(failure) => {
-                    self.call(from, Request::Abort { handle: read })?;
-                    return Ok(Err(failure));
-                }
-                other => return Err(unexpected(&other)),
-            }
+            unwritten = Some(ops);
         }
         match self.call(to, Request::WriteCommit { handle: write })? {
             Response::Staged => Ok(Ok(Done::Later(write))),

@@ -64,7 +64,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
-pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader};
+pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
 pub use echo::{Echo, Verdict};
 pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, Outcome, Scope};
 pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};

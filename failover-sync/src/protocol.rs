@@ -4,13 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::delta::DeltaOp;
+use crate::delta::{DeltaOp, Matching};
 use crate::entry::Entry;
 use crate::error::SyncError;
 use crate::path::RelPath;
 
 /// Version of the conversation; both ends must speak the same.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
@@ -86,6 +86,8 @@ pub enum RequestOf<B> {
         expect: Entry,
         /// The receiver's signature of its basis.
         signature: Option<Vec<u8>>,
+        /// How blocks are matched against the signature.
+        matching: Matching,
     },
     /// The next window of instructions of an open read.
     ReadNext {
@@ -261,10 +263,12 @@ impl<B> RequestOf<B> {
                 path,
                 expect,
                 signature,
+                matching,
             } => RequestOf::ReadBegin {
                 path,
                 expect,
                 signature,
+                matching,
             },
             RequestOf::ReadNext { handle } => RequestOf::ReadNext { handle },
             RequestOf::WriteBegin {
@@ -409,6 +413,10 @@ pub struct ScanReply {
     /// Files (not directories) in the whole index, also when `base` holds only a scope: the
     /// measure of the mass-deletion rule.
     pub index_files: u64,
+    /// Files hashed only because they changed too close to the index's writing to be trusted,
+    /// found unchanged and old enough now: an index written now would spare the next scan
+    /// hashing them again.
+    pub refresh: u64,
 }
 
 /// Why a request failed.

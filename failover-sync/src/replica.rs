@@ -83,6 +83,51 @@ struct PendingWrite {
     applier: Applier<BufWriter<File>>,
     replace: Option<Entry>,
     target: Entry,
+    /// Bytes written when the last early sync began.
+    synced_at: u64,
+    /// An early sync running in the background.
+    early_sync: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Bytes a large write grows by before the next early sync starts.
+const EARLY_SYNC_BYTES: u64 = 32 << 20;
+
+impl PendingWrite {
+    /// With large files the final fsync would wait for all the data to reach the disk at
+    /// once: a sync in the background while the rest arrives starts the write-back early,
+    /// so the final one finds little left. Its outcome does not matter: the final fsync,
+    /// before the rename, is the one that counts.
+    fn sync_early(&mut self) {
+        let written = self.applier.written();
+        if written - self.synced_at < EARLY_SYNC_BYTES
+            || self.early_sync.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        self.finish_early_sync();
+        if let Ok(file) = self.applier.writer().get_ref().try_clone() {
+            self.synced_at = written;
+            self.early_sync = std::thread::Builder::new()
+                .name("early-sync".to_owned())
+                .spawn(move || {
+                    let _ = file.sync_data();
+                })
+                .ok();
+        }
+    }
+
+    /// Gives the write up: its temp file is removed.
+    fn discard(mut self) {
+        self.finish_early_sync();
+        let _ = rustix::fs::unlinkat(&self.dir, self.temp.as_str(), AtFlags::empty());
+    }
+
+    /// Waits for the early sync, if one runs.
+    fn finish_early_sync(&mut self) {
+        if let Some(thread) = self.early_sync.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Temp files of this process are numbered by this counter.
@@ -195,7 +240,7 @@ impl LocalReplica {
     fn reset(&mut self) {
         self.reads.clear();
         for (_, write) in self.writes.drain() {
-            let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+            write.discard();
         }
         for staged in self.staged.drain(..) {
             let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
@@ -251,6 +296,7 @@ impl LocalReplica {
         let previous = Previous {
             entries: &base,
             trust_before_ns: index.written_at_ns.saturating_sub(1_000_000_000),
+            refresh_before_ns: fsx::now_ns().saturating_sub(1_000_000_000),
         };
         let scanned = match scope {
             None => scan::scan(self.root.as_fd(), &self.excludes, &previous),
@@ -269,6 +315,7 @@ impl LocalReplica {
             problems: scanned.problems,
             hashed_bytes: scanned.hashed_bytes,
             index_files,
+            refresh: scanned.refresh,
         }))
     }
 
@@ -388,6 +435,8 @@ impl LocalReplica {
                 applier,
                 replace,
                 target,
+                synced_at: 0,
+                early_sync: None,
             },
         );
         BatchResponse::Opened(handle)
@@ -398,16 +447,22 @@ impl LocalReplica {
             return BatchResponse::Failed(Failure::Invalid(format!("no open write {handle}")));
         };
         match write.applier.apply(ops, write.target.size()) {
-            Ok(()) => BatchResponse::Done,
+            Ok(()) => {
+                if self.config.fsync {
+                    write.sync_early();
+                }
+                BatchResponse::Done
+            }
             Err(e) => {
                 let Some(write) = self.writes.remove(&handle) else {
                     return BatchResponse::Done;
                 };
-                let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+                let path = write.path.clone();
+                write.discard();
                 if e.kind() == std::io::ErrorKind::InvalidData {
-                    BatchResponse::Failed(Failure::Invalid(format!("{}: {e}", write.path)))
+                    BatchResponse::Failed(Failure::Invalid(format!("{path}: {e}")))
                 } else {
-                    self.io_failure(&write.path, e)
+                    self.io_failure(&path, e)
                 }
             }
         }
@@ -415,9 +470,10 @@ impl LocalReplica {
 
     /// Checks the written file and stages it for the next flush.
     fn write_commit(&mut self, handle: Handle) -> BatchResponse {
-        let Some(write) = self.writes.remove(&handle) else {
+        let Some(mut write) = self.writes.remove(&handle) else {
             return BatchResponse::Failed(Failure::Invalid(format!("no open write {handle}")));
         };
+        write.finish_early_sync();
         let PendingWrite {
             path,
             dir,
@@ -425,6 +481,7 @@ impl LocalReplica {
             applier,
             replace,
             target,
+            ..
         } = write;
         let remove_temp = || {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
@@ -972,8 +1029,9 @@ impl LocalReplica {
                 path,
                 expect,
                 signature,
+                matching,
             } => match self.open_expected(&path, &expect) {
-                Ok(file) => match DeltaReader::new(file, expect.size(), signature) {
+                Ok(file) => match DeltaReader::new(file, expect.size(), signature, matching) {
                     Ok(reader) => {
                         let handle = self.handle_id();
                         self.reads.insert(handle, reader);
@@ -1009,7 +1067,7 @@ impl LocalReplica {
             BatchRequest::Abort { handle } => {
                 self.reads.remove(&handle);
                 if let Some(write) = self.writes.remove(&handle) {
-                    let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+                    write.discard();
                 }
                 BatchResponse::Done
             }
@@ -1049,7 +1107,7 @@ impl LocalReplica {
 impl Drop for LocalReplica {
     fn drop(&mut self) {
         for (_, write) in self.writes.drain() {
-            let _ = rustix::fs::unlinkat(&write.dir, write.temp.as_str(), AtFlags::empty());
+            write.discard();
         }
         for staged in self.staged.drain(..) {
             let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());

@@ -8,7 +8,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType};
 
-use crate::entry::{Entry, Kind};
+use crate::entry::{Entry, Hash, Kind};
 use crate::error::SyncError;
 use crate::fsx;
 use crate::index::{beneath, lookup};
@@ -102,6 +102,9 @@ pub(crate) struct Scanned {
     pub problems: Vec<(String, String)>,
     /// Bytes hashed (files whose size, mtime, inode or ctime changed since the index).
     pub hashed_bytes: u64,
+    /// Files hashed only because of [`Previous::trust_before_ns`], found as the index holds
+    /// them and changed before [`Previous::refresh_before_ns`].
+    pub refresh: u64,
 }
 
 impl Scanned {
@@ -109,6 +112,7 @@ impl Scanned {
         self.entries.extend(other.entries);
         self.problems.extend(other.problems);
         self.hashed_bytes += other.hashed_bytes;
+        self.refresh += other.refresh;
     }
 }
 
@@ -119,6 +123,37 @@ pub(crate) struct Previous<'a> {
     /// Entries whose ctime is at or after this are hashed again (a change in the same clock
     /// tick as the last scan would not show in the times).
     pub trust_before_ns: i64,
+    /// A second before this scan began: a file hashed only because of `trust_before_ns`,
+    /// unchanged, whose ctime is before this, would be trusted by an index written now.
+    pub refresh_before_ns: i64,
+}
+
+impl Previous<'_> {
+    /// The hash `entries` holds for a file of this `stat` that can be reused as it is
+    /// (`Ok`), or, when it cannot, the hash to compare with once the file is hashed again:
+    /// `Err(Some(hash))` when only the trust window stood in the way and the file is old
+    /// enough to be trusted by an index written now (see [`Scanned::refresh`]).
+    fn known(
+        &self,
+        entries: &[(RelPath, Entry)],
+        path: &str,
+        stat: &rustix::fs::Stat,
+    ) -> Result<Hash, Option<Hash>> {
+        let size = stat.st_size as u64;
+        let key = fsx::stat_key(stat);
+        match lookup(entries, path).map(|old| (old, &old.kind)) {
+            Some((old, Kind::File { size: s, hash }))
+                if *s == size && old.mtime_ns == fsx::mtime_ns(stat) && old.stat == key =>
+            {
+                if key.ctime_ns < self.trust_before_ns {
+                    Ok(*hash)
+                } else {
+                    Err((key.ctime_ns < self.refresh_before_ns).then_some(*hash))
+                }
+            }
+            _ => Err(None),
+        }
+    }
 }
 
 /// Scans the tree beneath `root`. Leftover temp files of an interrupted run are removed (the
@@ -209,35 +244,29 @@ fn scan_one(
             )),
             Err(e) => out.problems.push((path.to_string(), e.to_string())),
         },
-        FileType::RegularFile => {
-            let size = stat.st_size as u64;
-            let key = fsx::stat_key(&stat);
-            let known = lookup(previous.entries, path.as_str()).and_then(|old| match old.kind {
-                Kind::File { size: s, hash }
-                    if s == size
-                        && old.mtime_ns == fsx::mtime_ns(&stat)
-                        && old.stat == key
-                        && key.ctime_ns < previous.trust_before_ns =>
-                {
-                    Some(hash)
-                }
-                _ => None,
-            });
-            match known {
-                Some(hash) => out.entries.push((
-                    path.clone(),
-                    fsx::entry_from(&stat, Kind::File { size, hash }),
-                )),
-                None => match fsx::current_entry(dir.as_fd(), name) {
-                    Ok(Some(entry)) => {
-                        out.hashed_bytes += entry.size();
-                        out.entries.push((path.clone(), entry));
+        FileType::RegularFile => match previous.known(previous.entries, path.as_str(), &stat) {
+            Ok(hash) => out.entries.push((
+                path.clone(),
+                fsx::entry_from(
+                    &stat,
+                    Kind::File {
+                        size: stat.st_size as u64,
+                        hash,
+                    },
+                ),
+            )),
+            Err(expected) => match fsx::current_entry(dir.as_fd(), name) {
+                Ok(Some(entry)) => {
+                    out.hashed_bytes += entry.size();
+                    if expected.is_some() && entry.hash() == expected {
+                        out.refresh += 1;
                     }
-                    Ok(None) => {}
-                    Err(e) => out.problems.push((path.to_string(), e.to_string())),
-                },
-            }
-        }
+                    out.entries.push((path.clone(), entry));
+                }
+                Ok(None) => {}
+                Err(e) => out.problems.push((path.to_string(), e.to_string())),
+            },
+        },
         _ => out.problems.push((
             path.to_string(),
             "not a regular file, directory or symlink; skipped".to_owned(),
@@ -246,10 +275,15 @@ fn scan_one(
     out
 }
 
+/// A hashed file, and whether it was found as the index holds it.
+type Hashed = (RelPath, Entry, bool);
+
 /// A file whose hash must be computed.
 struct ToHash {
     path: RelPath,
     name: String,
+    /// The index's hash, when a match means the index should be refreshed.
+    expected: Option<Hash>,
 }
 
 fn scan_dir(
@@ -332,49 +366,45 @@ fn scan_dir(
                     .push((path, fsx::entry_from(&stat, Kind::Symlink { target }))),
                 Err(e) => out.problems.push((path.to_string(), e.to_string())),
             },
-            FileType::RegularFile => {
-                let size = stat.st_size as u64;
-                let key = fsx::stat_key(&stat);
-                let mtime = fsx::mtime_ns(&stat);
-                let known = lookup(known_here, path.as_str()).and_then(|old| match old.kind {
-                    Kind::File { size: s, hash }
-                        if s == size
-                            && old.mtime_ns == mtime
-                            && old.stat == key
-                            && key.ctime_ns < previous.trust_before_ns =>
-                    {
-                        Some(hash)
-                    }
-                    _ => None,
-                });
-                match known {
-                    Some(hash) => out
-                        .entries
-                        .push((path, fsx::entry_from(&stat, Kind::File { size, hash }))),
-                    None => to_hash.push(ToHash {
-                        path,
-                        name: name.to_owned(),
-                    }),
-                }
-            }
+            FileType::RegularFile => match previous.known(known_here, path.as_str(), &stat) {
+                Ok(hash) => out.entries.push((
+                    path,
+                    fsx::entry_from(
+                        &stat,
+                        Kind::File {
+                            size: stat.st_size as u64,
+                            hash,
+                        },
+                    ),
+                )),
+                Err(expected) => to_hash.push(ToHash {
+                    path,
+                    name: name.to_owned(),
+                    expected,
+                }),
+            },
             _ => out.problems.push((
                 path.to_string(),
                 "not a regular file, directory or symlink; skipped".to_owned(),
             )),
         }
     }
-    let hashed: Vec<Result<(RelPath, Entry), (String, String)>> = to_hash
+    let hashed: Vec<Result<Hashed, (String, String)>> = to_hash
         .into_par_iter()
         .map(|item| match fsx::current_entry(dir.as_fd(), &item.name) {
-            Ok(Some(entry)) => Ok((item.path, entry)),
+            Ok(Some(entry)) => {
+                let unchanged = item.expected.is_some() && entry.hash() == item.expected;
+                Ok((item.path, entry, unchanged))
+            }
             Ok(None) => Err((item.path.to_string(), "vanished during the scan".to_owned())),
             Err(e) => Err((item.path.to_string(), e.to_string())),
         })
         .collect();
     for result in hashed {
         match result {
-            Ok((path, entry)) => {
+            Ok((path, entry, unchanged)) => {
                 out.hashed_bytes += entry.size();
+                out.refresh += u64::from(unchanged);
                 out.entries.push((path, entry));
             }
             // Vanished during the scan: simply not there.

@@ -457,4 +457,68 @@ fn a_first_run_over_more_files_than_one_flush_installs_every_one() {
     }
     let outcome = pair.sync_converged();
     assert_eq!(outcome.report.copied, 1301); // the directory and every file
+    assert_eq!(outcome.scanned, [1301, 0]);
+}
+
+#[test]
+fn a_large_edit_goes_as_a_small_delta_even_when_fast_matching_is_fooled() {
+    // 8 MiB of noise (blocks of 2880 bytes), synced once; then two edits on a: a plain one,
+    // and a swap of two bytes 2048 apart that differ by 32, which keeps the block's rolling
+    // checksum ((32 · 2048) mod 2¹⁶ = 0) and so fools fast matching.
+    let mut state = 7u64;
+    let mut old: Vec<u8> = (0..8 << 20)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect();
+    let block = failover_sync::block_size(old.len() as u64) as usize;
+    let at = 100 * block + 10;
+    (old[at], old[at + 2048]) = (10, 42);
+    let pair = Pair::new();
+    std::fs::write(pair.a().join("big.bin"), &old).unwrap();
+    pair.sync_converged();
+    let mut new = old.clone();
+    new[1000..1100].fill(b'x');
+    (new[at], new[at + 2048]) = (42, 10);
+    std::fs::write(pair.a().join("big.bin"), &new).unwrap();
+    let outcome = pair.sync_converged();
+    assert_eq!(std::fs::read(pair.b().join("big.bin")).unwrap(), new);
+    // The fooled fast delta, then a strict one (two signatures of the basis were asked for):
+    // literal data of a few blocks each time, not the whole file.
+    let signature = 12 + 12 * old.len().div_ceil(block) as u64;
+    assert_eq!(outcome.signature_bytes, 2 * signature);
+    assert!(
+        outcome.literal_bytes < 8 * block as u64,
+        "{}",
+        outcome.literal_bytes
+    );
+    assert!(
+        outcome.report.failed.is_empty(),
+        "{:?}",
+        outcome.report.failed
+    );
+}
+
+#[test]
+fn files_hashed_again_only_for_the_trust_window_are_trusted_from_the_next_run_on() {
+    // Files changed within a second of the index's writing are hashed again by the next scan
+    // (a change in the same clock tick would not show in their times). Once they are older,
+    // one run that finds them unchanged writes the index again, so later runs trust them.
+    let pair = Pair::new();
+    for i in 0..3 {
+        write(pair.a(), &format!("f{i}.txt"), &"x".repeat(1000));
+    }
+    pair.sync_converged();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = pair.sync();
+    assert_eq!(again.report.copied, 0);
+    assert!(
+        again.hashed_bytes > 0,
+        "the trust window should have applied"
+    );
+    let trusted = pair.sync();
+    assert_eq!(trusted.hashed_bytes, 0, "{}", trusted.summary());
 }
