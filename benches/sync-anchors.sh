@@ -6,7 +6,7 @@
 # Tree: ../shared/bench/sync/mktree.py WORKDIR/tree FILES — initial sync, then 100 changed
 # files, then no change (median of 3 runs each for the last two), against `rsync -a` (one-way)
 # and `unison -batch` (two-way); a tool whose trees differ afterwards is flagged in its row.
-# Delta: mkdata.py 256 100 — time (median of 3, alternating) and bytes for the changed
+# Delta: mkdata.py 256 100 — time (median of REPEATS=5, alternating) and bytes for the changed
 # 256 MiB file against `rsync --no-whole-file`, and librsync's `rdiff`. Page cache warm; the
 # figures are noisy on a shared machine: compare the ratios.
 # Needs: apt-get install -y rsync unison rdiff python3 bc
@@ -85,26 +85,38 @@ tree_bench rsync rsync_a
 tree_bench unison unison_batch
 echo
 
-echo "## 256 MiB file, 100 edits (delta against the old version), median of 3 (runs alternate)"
+repeats=${REPEATS:-5}
+echo "## 256 MiB file, 100 edits (delta against the old version), median of $repeats (runs alternate)"
 echo
 d=$work/delta
 ours_times=() rsync_times=()
-for round in 1 2 3; do
-  rm -rf "$d" && mkdir -p "$d/a" "$d/b" "$d/state" "$d/rsync"
+# Each measured run is prepared the same way (fresh copies, then sync) and the order of the
+# two alternates, so that neither inherits the other's write-back or freed pages.
+ours_delta() {
+  rm -rf "$d" && mkdir -p "$d/a" "$d/b" "$d/state"
   cp "$work/data/old.bin" "$d/a/file.bin" && cp "$work/data/old.bin" "$d/b/file.bin"
   sleep 1.1 # so that the index trusts the receiver's copy (ctime a second before the index)
   "$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b" >/dev/null
   cp "$work/data/new.bin" "$d/a/file.bin"
-  cp "$work/data/old.bin" "$d/rsync/file.bin"
   sync
+  local start
   start=$(date +%s.%N)
   summary=$("$failoverd" mirror --once --state-dir "$d/state" "$d/a" "$d/b")
   ours_times+=("$(echo "$(date +%s.%N) - $start" | bc)")
   cmp "$d/a/file.bin" "$d/b/file.bin"
+}
+rsync_delta() {
+  rm -rf "$d" && mkdir -p "$d/rsync"
+  cp "$work/data/old.bin" "$d/rsync/file.bin"
+  sync
+  local start
   start=$(date +%s.%N)
   stats=$(rsync --no-whole-file --stats "$work/data/new.bin" "$d/rsync/file.bin")
   rsync_times+=("$(echo "$(date +%s.%N) - $start" | bc)")
   cmp "$work/data/new.bin" "$d/rsync/file.bin"
+}
+for round in $(seq "$repeats"); do
+  if [ $((round % 2)) -eq 1 ]; then ours_delta; rsync_delta; else rsync_delta; ours_delta; fi
 done
 echo "- failoverd mirror: $(median "${ours_times[@]}") s (runs: ${ours_times[*]}; scan with BLAKE3 of the new file, signature, delta, apply, verify, fsync): $summary"
 echo "- rsync --no-whole-file: $(median "${rsync_times[@]}") s (runs: ${rsync_times[*]}); $(echo "$stats" | grep -E 'Literal data|Total bytes sent' | tr '\n' ';')"

@@ -397,23 +397,27 @@ async fn witness(config: Config) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(match cli.command {
+            Command::Demo { .. } => "error",
+            #[cfg(feature = "sync")]
+            Command::Mirror(_) => "warn",
+            _ => "info",
+        })
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    // The one-shot mirror needs no runtime (its warnings go to the log set up above).
     #[cfg(feature = "sync")]
     if let Command::Mirror(args) = cli.command {
         return mirror(args);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(match cli.command {
-                    Command::Demo { .. } => "error",
-                    #[cfg(feature = "sync")]
-                    Command::Mirror(_) => "warn",
-                    _ => "info",
-                })
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -1,4 +1,5 @@
-//! The `failoverd` binary as an operator meets it: `check` on good and bad configs.
+//! The `failoverd` binary as an operator meets it: `check` on good and bad configs, the demo,
+//! `mirror --once`.
 #![allow(clippy::unwrap_used)] // tests
 
 use std::process::Command;
@@ -235,4 +236,63 @@ fn a_witness_without_a_cluster_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("a witness needs [cluster]"), "{stderr}");
+}
+
+#[test]
+fn mirror_once_syncs_both_ways_refuses_an_emptied_side_and_logs_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, state) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("state"),
+    );
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(a.join("index.php"), "<?php echo 1;").unwrap();
+    std::fs::write(b.join("upload.jpg"), "jpg").unwrap();
+    let mirror = |extra: &[&str]| {
+        let mut command = failoverd();
+        command.env("RUST_LOG", "failover_sync=debug");
+        command.args(["--log-format", "json", "mirror", "--once", "--state-dir"]);
+        command.arg(&state).args(extra).arg(&a).arg(&b);
+        command.output().unwrap()
+    };
+    let first = mirror(&[]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("2 copied, 0 deleted, 0 conflicts"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(b.join("index.php")).unwrap(),
+        b"<?php echo 1;"
+    );
+    assert_eq!(std::fs::read(a.join("upload.jpg")).unwrap(), b"jpg");
+    // The engine's phases are logged, one JSON object per line.
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    let logged: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l["fields"]["message"] == "mirror run: both sides scanned"),
+        "{stderr}"
+    );
+    // An emptied side (an unmounted disk) is refused with exit 3; nothing is deleted.
+    for name in ["index.php", "upload.jpg"] {
+        std::fs::remove_file(a.join(name)).unwrap();
+    }
+    let refused = mirror(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("is empty but held 2 paths"), "{stderr}");
+    assert!(b.join("index.php").exists() && b.join("upload.jpg").exists());
+    // On purpose: --force.
+    let forced = mirror(&["--force"]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert!(!b.join("index.php").exists() && !b.join("upload.jpg").exists());
 }
