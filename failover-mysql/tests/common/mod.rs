@@ -44,9 +44,15 @@ fn template() -> &'static Path {
     let (_, path) = TEMPLATE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        // Its own temp directory: bootstraps of parallel test processes in the shared /tmp
+        // were seen to trip over each other's temporary tables ("Unknown table
+        // 'mysql.tmp_user_sys'").
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
         let output = Command::new(binary("mariadb-install-db"))
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--user=root",
