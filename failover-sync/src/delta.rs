@@ -101,9 +101,8 @@ pub fn signature(file: &File, len: u64) -> io::Result<Vec<u8>> {
 /// exactly once.
 pub struct DeltaReader {
     file: File,
-    signature: Option<Signature>,
-    /// The blocks of the signature, for [`Matching::Fast`].
-    blocks: Option<Blocks>,
+    /// How the windows are matched; `None`: the file goes whole.
+    matcher: Option<Matcher>,
     /// The signature's block size.
     block: u64,
     offset: u64,
@@ -124,6 +123,41 @@ pub enum Matching {
     Fast,
 }
 
+/// The receiver's signature, ready for one way of matching.
+enum Matcher {
+    /// For fast_rsync's `diff`.
+    Strict(Signature),
+    /// Looked up by [`Blocks::diff`].
+    Fast(Blocks),
+}
+
+/// A [`Matcher`] ready for the windows of one round.
+enum Round<'a> {
+    Strict(fast_rsync::IndexedSignature<'a>),
+    Fast(&'a Blocks),
+}
+
+/// The block size a serialized signature announces, which must be one this side would use
+/// (a peer's signature sizes the windows' margins).
+fn signature_block(signature: &[u8]) -> io::Result<u64> {
+    let block = match signature.get(4..8) {
+        Some(&[a, b, c, d]) => u64::from(u32::from_be_bytes([a, b, c, d])),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "signature: too short",
+            ))
+        }
+    };
+    if !(MIN_BLOCK..=MAX_BLOCK).contains(&block) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("signature block size {block} outside {MIN_BLOCK}..={MAX_BLOCK} bytes"),
+        ));
+    }
+    Ok(block)
+}
+
 impl DeltaReader {
     /// A reader of `file` (`len` bytes) against `signature` (serialized; `None`: whole file).
     pub fn new(
@@ -132,34 +166,23 @@ impl DeltaReader {
         signature: Option<Vec<u8>>,
         matching: Matching,
     ) -> io::Result<Self> {
-        let signature = signature
-            .map(Signature::deserialize)
-            .transpose()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let block = match &signature {
-            Some(signature) => {
-                let header = signature.serialized();
-                let block = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-                if !(MIN_BLOCK..=MAX_BLOCK).contains(&u64::from(block)) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "signature block size {block} outside {MIN_BLOCK}..={MAX_BLOCK} bytes"
-                        ),
-                    ));
-                }
-                u64::from(block)
+        let (matcher, block) = match signature {
+            None => (None, 0),
+            Some(serialized) => {
+                let block = signature_block(&serialized)?;
+                let matcher = match matching {
+                    Matching::Fast => Matcher::Fast(Blocks::new(&serialized)?),
+                    Matching::Strict => Matcher::Strict(
+                        Signature::deserialize(serialized)
+                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+                    ),
+                };
+                (Some(matcher), block)
             }
-            None => 0,
-        };
-        let blocks = match (&signature, matching) {
-            (Some(signature), Matching::Fast) => Some(Blocks::new(signature.serialized())?),
-            _ => None,
         };
         Ok(DeltaReader {
             file,
-            signature,
-            blocks,
+            matcher,
             block,
             offset: 0,
             len,
@@ -172,7 +195,7 @@ impl DeltaReader {
         if self.offset >= self.len {
             return Ok(Vec::new());
         }
-        let Some(signature) = &self.signature else {
+        let Some(matcher) = &self.matcher else {
             // Whole file: literal chunks.
             let size = (self.len - self.offset).min(crate::fsx::CHUNK as u64 * 4) as usize;
             let mut data = vec![0u8; size];
@@ -180,11 +203,11 @@ impl DeltaReader {
             self.offset += size as u64;
             return Ok(vec![DeltaOp::Literal(data)]);
         };
-        let index = match self.blocks {
-            None => Some(signature.index()),
-            Some(_) => None,
+        // Strict matching's index is built once a round, for all its windows.
+        let round = match matcher {
+            Matcher::Strict(signature) => Round::Strict(signature.index()),
+            Matcher::Fast(blocks) => Round::Fast(blocks),
         };
-        let blocks = self.blocks.as_ref();
         let margin = 2 * self.block;
         let threads = rayon::current_num_threads().clamp(1, MAX_PARALLEL_WINDOWS) as u64;
         let window = WINDOW as u64;
@@ -204,16 +227,15 @@ impl DeltaReader {
                 buffer.resize((to - from) as usize, 0);
                 file.read_exact_at(buffer, from)?;
                 let buffer = &buffer[..];
-                let ops = match (&index, blocks) {
-                    (_, Some(blocks)) => blocks.diff(buffer),
-                    (Some(index), None) => {
+                let ops = match &round {
+                    Round::Strict(index) => {
                         let mut encoded = Vec::with_capacity(buffer.len() / 8);
                         fast_rsync::diff(index, buffer, &mut encoded).map_err(|e| {
                             io::Error::new(io::ErrorKind::InvalidData, e.to_string())
                         })?;
                         parse_delta(&encoded)?
                     }
-                    (None, None) => Vec::new(),
+                    Round::Fast(blocks) => blocks.diff(buffer),
                 };
                 cut(ops, from, start, end)
             })
