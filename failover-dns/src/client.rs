@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::answer::{Transport, EDNS_PAYLOAD};
 use crate::error::DnsError;
-use crate::exchange::{random_id, Exchange, ExchangeError};
+use crate::exchange::{random_id, Exchange, ExchangeError, TCP, UDP};
 
 /// Asks `server` for `name` `record_type` (class IN, no recursion wanted, EDNS with a 1232-byte
 /// payload) and returns its response, whatever its rcode.
@@ -84,7 +84,7 @@ fn query_error(server: SocketAddr, timeout: Duration, error: ExchangeError) -> D
         // Only TCP reports a response that is not the answer (UDP ignores it and waits).
         unusable => DnsError::QueryResponse {
             server,
-            protocol: "tcp",
+            protocol: TCP,
             reason: unusable.to_string(),
         },
     }
@@ -93,7 +93,7 @@ fn query_error(server: SocketAddr, timeout: Duration, error: ExchangeError) -> D
 /// `udp` or `tcp`.
 pub(crate) fn protocol(transport: Transport) -> &'static str {
     match transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
+        Transport::Udp => UDP,
+        Transport::Tcp => TCP,
     }
 }

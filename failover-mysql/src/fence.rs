@@ -7,9 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{Fence, FenceReport, FenceStep, NodeName, PublishContext, Veto};
 
-use crate::client::{Credentials, Endpoint, Session};
+use crate::client::{Credentials, Session};
+use crate::endpoint::Endpoint;
+use crate::error::MysqlError;
 use crate::status::{ReplicaStatus, ServerState};
-use crate::MysqlError;
 
 /// What [`MysqlFence`] needs.
 #[derive(Clone, Debug)]

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::client::{literal, Credentials, Session};
+use crate::error::MysqlError;
 use crate::pair::{pair_warnings, PairMember, PairWarning};
 use crate::status::{Flavor, ServerState};
-use crate::MysqlError;
 
 /// What [`setup_pair`] needs.
 #[derive(Clone, Debug)]
