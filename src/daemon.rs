@@ -15,8 +15,8 @@ use failover_core::{
 };
 use failover_dns::{
     DnsCheck, DnsCheckOptions, DnsServer, DynamicUpdateOptions, DynamicUpdateWriter,
-    NotifyConfig as DnsNotifyConfig, ServedZone, ServerConfig, TransferAcl, TsigKey, Zone,
-    ZoneFileOptions, ZoneFileWriter,
+    SecondariesConfig, ServedZone, ServerConfig, TransferAcl, TsigKey, Zone, ZoneFileOptions,
+    ZoneFileWriter,
 };
 use tokio::sync::watch;
 
@@ -920,7 +920,7 @@ impl Daemon {
                 .with_transfer_acl(TransferAcl::allow(
                     config.zone.allow_transfer.iter().copied(),
                 ))
-                .with_notify(DnsNotifyConfig::new(config.zone.notify.clone()));
+                .with_secondaries(SecondariesConfig::new(config.zone.notify.clone()));
             Some(DnsServer::start(served.clone(), &server_config)?)
         };
         let observers = start_observers(config).await?;

@@ -195,3 +195,32 @@ pub enum DnsError {
         reason: String,
     },
 }
+
+impl DnsError {
+    /// A bind error with the likely fix.
+    pub(crate) fn bind(protocol: &'static str, addr: SocketAddr, source: io::Error) -> Self {
+        let hint = match source.kind() {
+            io::ErrorKind::AddrInUse => format!(
+                "; another program already listens on {protocol} port {} (often systemd-resolved, \
+                 bind9, dnsmasq or a second failoverd): stop it or choose another address",
+                addr.port()
+            ),
+            io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+                "; port {} is privileged: run as root, grant CAP_NET_BIND_SERVICE \
+                 (setcap cap_net_bind_service=+ep on the binary), or listen on a port >= 1024",
+                addr.port()
+            ),
+            io::ErrorKind::AddrNotAvailable => format!(
+                "; {} is not an address of this host: check `ip addr`",
+                addr.ip()
+            ),
+            _ => String::new(),
+        };
+        Self::Bind {
+            protocol,
+            addr,
+            source,
+            hint,
+        }
+    }
+}

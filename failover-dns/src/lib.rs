@@ -15,7 +15,7 @@
 //!
 //! The server is a primary for standard secondaries (BIND, NSD, Knot): AXFR over TCP to the
 //! clients its [`TransferAcl`] admits (IXFR is answered with the whole zone), and NOTIFY to
-//! configured secondaries on every serial change ([`NotifySender`]). [`DnsCheck`] is the `dns`
+//! configured secondaries on every serial change ([`Secondaries`]). [`DnsCheck`] is the `dns`
 //! health check, built on the small client [`query`].
 //!
 //! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
@@ -23,7 +23,7 @@
 //! per server, rate limiting.
 //!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
-//! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_notify`]), [`DnsCheck::new`].
+//! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_secondaries`]), [`DnsCheck::new`].
 //!
 //! # Example
 //!
@@ -61,8 +61,9 @@
 mod answer;
 mod client;
 mod error;
-mod notify;
+mod exchange;
 mod probe;
+mod secondaries;
 mod served;
 mod server;
 mod tsig;
@@ -75,8 +76,8 @@ pub use answer::{Transport, EDNS_PAYLOAD};
 pub use client::query;
 pub use error::DnsError;
 pub use ipnet::IpNet;
-pub use notify::{NotifyConfig, NotifySender};
 pub use probe::{DnsCheck, DnsCheckOptions};
+pub use secondaries::{Secondaries, SecondariesConfig};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig};
 pub use tsig::{TsigAlgorithm, TsigKey, TSIG_FUDGE};

@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 use crate::answer::Transport;
 use crate::error::DnsError;
-use crate::notify::{NotifyConfig, NotifySender};
+use crate::secondaries::{Secondaries, SecondariesConfig};
 use crate::served::ServedZone;
 use crate::udp::{serve_udp, udp_socket};
 use crate::xfr::{self, TransferAcl};
@@ -35,8 +35,8 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// Who may transfer the zone (AXFR, IXFR over TCP); nobody by default.
     pub transfer: TransferAcl,
-    /// The secondaries told of every serial change (NOTIFY); none by default.
-    pub notify: NotifyConfig,
+    /// The secondaries told of every serial change (RFC 1996 NOTIFY); none by default.
+    pub secondaries: SecondariesConfig,
 }
 
 impl ServerConfig {
@@ -48,7 +48,7 @@ impl ServerConfig {
             tcp_max_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
             transfer: TransferAcl::deny_all(),
-            notify: NotifyConfig::default(),
+            secondaries: SecondariesConfig::default(),
         }
     }
 
@@ -58,9 +58,9 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the secondaries to notify and how.
-    pub fn with_notify(mut self, notify: NotifyConfig) -> Self {
-        self.notify = notify;
+    /// Sets the secondaries to send NOTIFY to, and how.
+    pub fn with_secondaries(mut self, secondaries: SecondariesConfig) -> Self {
+        self.secondaries = secondaries;
         self
     }
 
@@ -91,7 +91,7 @@ pub struct DnsServer {
     stop: Arc<AtomicBool>,
     udp_threads: Vec<thread::JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
-    notify: Option<NotifySender>,
+    secondaries: Option<Secondaries>,
 }
 
 impl DnsServer {
@@ -114,7 +114,7 @@ impl DnsServer {
             stop: Arc::new(AtomicBool::new(false)),
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
-            notify: None,
+            secondaries: None,
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
@@ -130,7 +130,8 @@ impl DnsServer {
             }
             let listener = {
                 let _guard = runtime.enter();
-                TcpListener::from_std(tcp).map_err(|source| bind_error("tcp", requested, source))?
+                TcpListener::from_std(tcp)
+                    .map_err(|source| DnsError::bind("tcp", requested, source))?
             };
             server.tcp_tasks.push(runtime.spawn(accept_tcp(
                 listener,
@@ -142,8 +143,8 @@ impl DnsServer {
             tracing::info!(address = %local, zone = %zone.origin(), "dns server listening");
             server.local_addrs.push(local);
         }
-        if !config.notify.secondaries.is_empty() {
-            server.notify = Some(NotifySender::start(&zone, &config.notify)?);
+        if !config.secondaries.addresses.is_empty() {
+            server.secondaries = Some(Secondaries::start(&zone, &config.secondaries)?);
         }
         Ok(server)
     }
@@ -156,8 +157,8 @@ impl DnsServer {
     /// Stops serving and waits until every thread and task has finished.
     pub async fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(notify) = self.notify.take() {
-            notify.shutdown().await;
+        if let Some(secondaries) = self.secondaries.take() {
+            secondaries.shutdown().await;
         }
         for task in self.tcp_tasks.drain(..) {
             task.abort();
@@ -194,7 +195,7 @@ fn bind_pair(
         let first = udp_socket(requested, workers > 1)?;
         let local = first
             .local_addr()
-            .map_err(|source| bind_error("udp", requested, source))?;
+            .map_err(|source| DnsError::bind("udp", requested, source))?;
         let mut udp = vec![first];
         for _ in 1..workers {
             udp.push(udp_socket(local, true)?);
@@ -205,11 +206,12 @@ fn bind_pair(
             Err(error) => return Err(error),
         }
     }
-    Err(last_error.unwrap_or_else(|| bind_error("tcp", requested, io::ErrorKind::AddrInUse.into())))
+    Err(last_error
+        .unwrap_or_else(|| DnsError::bind("tcp", requested, io::ErrorKind::AddrInUse.into())))
 }
 
 fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
-    let error = |source| bind_error("tcp", addr, source);
+    let error = |source| DnsError::bind("tcp", addr, source);
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
     if addr.is_ipv6() {
@@ -220,33 +222,6 @@ fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
     socket.listen(1024).map_err(error)?;
     socket.set_nonblocking(true).map_err(error)?;
     Ok(socket.into())
-}
-
-/// A bind error with the likely fix.
-pub(crate) fn bind_error(protocol: &'static str, addr: SocketAddr, source: io::Error) -> DnsError {
-    let hint = match source.kind() {
-        io::ErrorKind::AddrInUse => format!(
-            "; another program already listens on {protocol} port {} (often systemd-resolved, \
-             bind9, dnsmasq or a second failoverd): stop it or choose another address",
-            addr.port()
-        ),
-        io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
-            "; port {} is privileged: run as root, grant CAP_NET_BIND_SERVICE \
-             (setcap cap_net_bind_service=+ep on the binary), or listen on a port >= 1024",
-            addr.port()
-        ),
-        io::ErrorKind::AddrNotAvailable => format!(
-            "; {} is not an address of this host: check `ip addr`",
-            addr.ip()
-        ),
-        _ => String::new(),
-    };
-    DnsError::Bind {
-        protocol,
-        addr,
-        source,
-        hint,
-    }
 }
 
 /// Accepts TCP connections until aborted; the connection tasks die with it (their `JoinSet`).

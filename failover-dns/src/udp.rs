@@ -17,7 +17,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::DnsError;
 use crate::served::ServedZone;
-use crate::server::bind_error;
 
 /// How often a UDP worker blocked in a receive looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -31,7 +30,7 @@ const RESPONSE_CAPACITY: usize = 512;
 
 /// A UDP socket bound to `addr`, with the read timeout the stop flag needs.
 pub(crate) fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, DnsError> {
-    let error = |source| bind_error("udp", addr, source);
+    let error = |source| DnsError::bind("udp", addr, source);
     let socket =
         Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
     if addr.is_ipv6() {

@@ -23,7 +23,7 @@ const MESSAGE_TARGET: usize = 16 * 1024;
 /// Who may transfer the zone (AXFR and IXFR over TCP). Everyone else is answered REFUSED.
 ///
 /// Today a request is admitted by the client's address alone. TSIG keys are meant to become a
-/// second way in (a request signed by a configured key); [`admits`](Self::admits) already sees
+/// second way in (a request signed by a configured key); `admits` already sees
 /// the whole request for that reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransferAcl {

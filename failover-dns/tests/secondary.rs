@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use failover_core::{ManagedAnswer, Publication, ZoneWriter};
 use failover_dns::{
-    query, DnsServer, ManagedName, NotifyConfig, ServedZone, ServerConfig, TransferAcl, Transport,
-    Zone,
+    query, DnsServer, ManagedName, SecondariesConfig, ServedZone, ServerConfig, TransferAcl,
+    Transport, Zone,
 };
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -29,7 +29,9 @@ async fn primary(dir: &Path, secondaries: Vec<SocketAddr>) -> (ServedZone, DnsSe
     let served = ServedZone::new(zone, &managed, &dir.join("state")).unwrap();
     let config = ServerConfig::new(vec!["127.0.0.1:0".parse().unwrap()])
         .with_transfer_acl(TransferAcl::parse(["127.0.0.1"]).unwrap())
-        .with_notify(NotifyConfig::new(secondaries).with_first_timeout(Duration::from_millis(300)));
+        .with_secondaries(
+            SecondariesConfig::new(secondaries).with_first_timeout(Duration::from_millis(300)),
+        );
     let server = DnsServer::start(served.clone(), &config).unwrap();
     (served, server)
 }
@@ -556,10 +558,10 @@ async fn notify_gives_up_after_its_attempts() {
     let fake = FakeSecondary::bind().await;
     let zone = Zone::parse("rich.zone", RICH).unwrap();
     let served = ServedZone::new(zone, &[ManagedName::new("www", 10)], dir.path()).unwrap();
-    let config = NotifyConfig::new(vec![fake.addr()])
+    let config = SecondariesConfig::new(vec![fake.addr()])
         .with_first_timeout(Duration::from_millis(100))
         .with_attempts(3);
-    let sender = failover_dns::NotifySender::start(&served, &config).unwrap();
+    let sender = failover_dns::Secondaries::start(&served, &config).unwrap();
     for attempt in 1..=3 {
         assert!(
             fake.next(Duration::from_secs(2)).await.is_some(),

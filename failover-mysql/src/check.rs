@@ -5,9 +5,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{FailureClass, HealthCheck, Outcome, Target};
 
-use crate::client::{Credentials, Endpoint, Session};
+use crate::client::{Credentials, Session};
+use crate::endpoint::Endpoint;
+use crate::error::MysqlError;
 use crate::status::replica_status;
-use crate::MysqlError;
 
 /// `mysql`: connects, runs `SELECT 1`, disconnects. Healthy when all three work within the
 /// probe's timeout. Bad credentials are reported as a misconfigured check, not as a dead server.

@@ -7,36 +7,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
-use crate::MysqlError;
-
-/// Where a server listens: an address or host name and a TCP port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint {
-    /// Address or host name (`10.1.0.1`).
-    pub host: String,
-    /// TCP port (3306).
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// An endpoint.
-    pub fn new(host: impl fmt::Display, port: u16) -> Self {
-        Self {
-            host: host.to_string(),
-            port,
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+use crate::endpoint::Endpoint;
+use crate::error::MysqlError;
 
 /// A user and its password. The password never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]

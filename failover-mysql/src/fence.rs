@@ -7,9 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{Fence, FenceReport, FenceStep, NodeName, PublishContext, Veto};
 
-use crate::client::{Credentials, Endpoint, Session};
+use crate::client::{Credentials, Session};
+use crate::endpoint::Endpoint;
+use crate::error::MysqlError;
 use crate::status::{ReplicaStatus, ServerState};
-use crate::MysqlError;
 
 /// What [`MysqlFence`] needs.
 #[derive(Clone, Debug)]
@@ -134,34 +135,69 @@ impl Fence for MysqlFence {
             ));
             return Ok(FenceReport { steps });
         };
-        let old: Vec<(&NodeName, &Endpoint)> = context
-            .leaving
-            .iter()
-            .filter_map(|l| self.options.servers.get(&l.node).map(|e| (&l.node, e)))
-            .collect();
-        let confirmed_down = !context.leaving.is_empty()
-            && context.leaving.iter().all(|l| {
-                l.down_for
-                    .is_some_and(|d| d >= self.options.promote_after_down)
-            });
-        let down_words = || {
-            context
+        let change = Move {
+            new,
+            new_endpoint,
+            old: context
                 .leaving
                 .iter()
-                .map(|l| match l.down_for {
-                    Some(d) => format!(
-                        "{} down for {}",
-                        l.node,
-                        humantime::format_duration(Duration::from_secs(d.as_secs()))
-                    ),
-                    None => format!("{} {}", l.node, l.health),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+                .filter_map(|l| self.options.servers.get(&l.node).map(|e| (&l.node, e)))
+                .collect(),
+            confirmed_down: !context.leaving.is_empty()
+                && context.leaving.iter().all(|l| {
+                    l.down_for
+                        .is_some_and(|d| d >= self.options.promote_after_down)
+                }),
+            context,
         };
+        self.check_caught_up(&change, &mut steps).await?;
+        let fenced = self.fence_old(&change, &mut steps).await?;
+        self.promote(&change, &fenced, &mut steps).await?;
+        Ok(FenceReport { steps })
+    }
+}
 
-        // 1. Is the new primary caught up?
-        let behind = match self.replica_of(new_endpoint).await {
+/// One move of the answer, as the fence sees it.
+struct Move<'a> {
+    /// The node the answer moves to, and its server.
+    new: &'a NodeName,
+    new_endpoint: &'a Endpoint,
+    /// The nodes the answer leaves that have a server.
+    old: Vec<(&'a NodeName, &'a Endpoint)>,
+    /// Every node the answer leaves has been down for at least `promote_after_down`.
+    confirmed_down: bool,
+    context: &'a PublishContext,
+}
+
+impl Move<'_> {
+    /// How the nodes the answer leaves are, in words (`a down for 5m`).
+    fn down_words(&self) -> String {
+        self.context
+            .leaving
+            .iter()
+            .map(|l| match l.down_for {
+                Some(d) => format!(
+                    "{} down for {}",
+                    l.node,
+                    humantime::format_duration(Duration::from_secs(d.as_secs()))
+                ),
+                None => format!("{} {}", l.node, l.health),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl MysqlFence {
+    /// Step 1: is the new primary caught up? Refuses when it is not, unless the old one is
+    /// confirmed down.
+    async fn check_caught_up(
+        &self,
+        change: &Move<'_>,
+        steps: &mut Vec<FenceStep>,
+    ) -> Result<(), Veto> {
+        let new = change.new;
+        let behind = match self.replica_of(change.new_endpoint).await {
             Ok(Some(replica)) => {
                 let lag_too_big = replica
                     .lag()
@@ -196,31 +232,40 @@ impl Fence for MysqlFence {
             }
             Err(e) => Some(format!("cannot read {new}'s replication state: {e}")),
         };
-        if let Some(behind) = behind {
-            if !confirmed_down {
-                return Err(self.veto(
-                    format!(
-                        "{behind}; promoting it now would lose writes (promoted anyway once the old primary has been down for {}: {})",
-                        humantime::format_duration(self.options.promote_after_down),
-                        down_words()
-                    ),
-                    steps,
-                ));
-            }
-            steps.push(FenceStep::done(
-                new,
-                "promote despite the lag",
-                format!("{behind}; {}", down_words()),
+        let Some(behind) = behind else {
+            return Ok(());
+        };
+        if !change.confirmed_down {
+            return Err(self.veto(
+                format!(
+                    "{behind}; promoting it now would lose writes (promoted anyway once the old primary has been down for {}: {})",
+                    humantime::format_duration(self.options.promote_after_down),
+                    change.down_words()
+                ),
+                std::mem::take(steps),
             ));
         }
+        steps.push(FenceStep::done(
+            new,
+            "promote despite the lag",
+            format!("{behind}; {}", change.down_words()),
+        ));
+        Ok(())
+    }
 
-        // 2. Fence the old primary.
+    /// Step 2: makes the old primaries read-only; returns those it fenced. A reachable one that
+    /// refuses vetoes the move (after undoing the others) unless they are confirmed down.
+    async fn fence_old<'a>(
+        &self,
+        change: &Move<'a>,
+        steps: &mut Vec<FenceStep>,
+    ) -> Result<Vec<(&'a NodeName, &'a Endpoint)>, Veto> {
         let mut fenced = Vec::new();
-        for (node, endpoint) in &old {
+        for &(node, endpoint) in &change.old {
             match self.set_read_only(endpoint, true).await {
                 Ok(detail) => {
                     steps.push(FenceStep::done(node, "set read_only = 1", detail));
-                    fenced.push((*node, *endpoint));
+                    fenced.push((node, endpoint));
                 }
                 Err(e) if e.is_unreachable() => {
                     steps.push(FenceStep::failed(
@@ -231,31 +276,43 @@ impl Fence for MysqlFence {
                 }
                 Err(e) => {
                     steps.push(FenceStep::failed(node, "set read_only = 1", e.to_string()));
-                    if !confirmed_down {
-                        self.unfence(&fenced, &mut steps).await;
+                    if !change.confirmed_down {
+                        self.unfence(&fenced, steps).await;
                         return Err(self.veto(
                             format!("{node} answers but cannot be made read-only ({e}); two writers would be worse than waiting"),
-                            steps,
+                            std::mem::take(steps),
                         ));
                     }
                 }
             }
         }
+        Ok(fenced)
+    }
 
-        // 3. Promote the new one.
-        match self.set_read_only(new_endpoint, false).await {
-            Ok(detail) => steps.push(FenceStep::done(new, "set read_only = 0", detail)),
+    /// Step 3: makes the new primary writable; if it cannot be, undoes step 2 and refuses.
+    async fn promote(
+        &self,
+        change: &Move<'_>,
+        fenced: &[(&NodeName, &Endpoint)],
+        steps: &mut Vec<FenceStep>,
+    ) -> Result<(), Veto> {
+        let new = change.new;
+        match self.set_read_only(change.new_endpoint, false).await {
+            Ok(detail) => {
+                steps.push(FenceStep::done(new, "set read_only = 0", detail));
+                Ok(())
+            }
             Err(e) => {
                 steps.push(FenceStep::failed(new, "set read_only = 0", e.to_string()));
-                self.unfence(&fenced, &mut steps).await;
-                return Err(self.veto(format!("cannot make {new} writable: {e}"), steps));
+                self.unfence(fenced, steps).await;
+                Err(self.veto(
+                    format!("cannot make {new} writable: {e}"),
+                    std::mem::take(steps),
+                ))
             }
         }
-        Ok(FenceReport { steps })
     }
-}
 
-impl MysqlFence {
     /// Undoes step 2 after a refusal, so that the answer that stays has a writable database.
     async fn unfence(&self, fenced: &[(&NodeName, &Endpoint)], steps: &mut Vec<FenceStep>) {
         for (node, endpoint) in fenced {

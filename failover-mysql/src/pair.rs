@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::client::{Credentials, Endpoint, Session};
+use crate::client::{Credentials, Session};
+use crate::endpoint::Endpoint;
+use crate::error::MysqlError;
 use crate::status::ServerState;
-use crate::MysqlError;
 
 /// One server of a pair: the node's name and where its MySQL listens.
 #[derive(Clone, Debug, PartialEq, Eq)]

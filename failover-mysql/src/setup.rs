@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::client::{literal, Credentials, Session};
+use crate::error::MysqlError;
 use crate::pair::{pair_warnings, PairMember, PairWarning};
 use crate::status::{Flavor, ServerState};
-use crate::MysqlError;
 
 /// What [`setup_pair`] needs.
 #[derive(Clone, Debug)]
@@ -51,6 +51,7 @@ pub async fn setup_pair(options: &SetupOptions) -> Result<SetupReport, MysqlErro
     result
 }
 
+/// The steps of [`setup_pair`] on the open sessions, in order.
 async fn run(
     options: &SetupOptions,
     sessions: &mut [Session; 2],
@@ -63,11 +64,29 @@ async fn run(
         session.exec("SET SESSION sql_mode = ''").await?;
         states.push(ServerState::fetch(session).await?);
     }
-    let refuse = |member: &PairMember, message: String| MysqlError::Refused {
+    // Everything that makes us refuse is checked before anything is changed.
+    check_pair(members, &states)?;
+    create_replication_user(options, sessions, &mut report).await?;
+    start_replication(options, sessions, &states, &mut report).await?;
+    let final_states = wait_running(options, sessions, &mut report).await?;
+    report.warnings = pair_warnings(
+        (&members[0], &final_states[0]),
+        (&members[1], &final_states[1]),
+    );
+    Ok(report)
+}
+
+/// A refusal about `member`.
+fn refuse(member: &PairMember, message: String) -> MysqlError {
+    MysqlError::Refused {
         endpoint: member.endpoint.clone(),
         message: format!("{}: {message}", member.name),
-    };
-    // Everything that makes us refuse is checked before anything is changed.
+    }
+}
+
+/// Refuses a server that replicates from another server or writes no binary log, and a pair
+/// with one `server_id`.
+fn check_pair(members: &[PairMember; 2], states: &[ServerState]) -> Result<(), MysqlError> {
     for i in 0..2 {
         let (member, state, peer) = (&members[i], &states[i], &members[1 - i]);
         if let Some(replica) = &state.replica {
@@ -93,9 +112,17 @@ async fn run(
             ),
         ));
     }
+    Ok(())
+}
 
+/// The replication user on both servers, with the configured password.
+async fn create_replication_user(
+    options: &SetupOptions,
+    sessions: &mut [Session; 2],
+    report: &mut SetupReport,
+) -> Result<(), MysqlError> {
     let user = format!("{}@'%'", literal(&options.replication.user));
-    for (session, member) in sessions.iter_mut().zip(members) {
+    for (session, member) in sessions.iter_mut().zip(&options.servers) {
         // The user is made on each side by hand, not replicated: each server's binary log must
         // not carry it to a peer that already has it.
         session.exec("SET SESSION sql_log_bin = 0").await?;
@@ -117,7 +144,18 @@ async fn run(
             member.name, options.replication.user
         ));
     }
+    Ok(())
+}
 
+/// On each server: `CHANGE MASTER TO` its peer's current binary log position unless it already
+/// replicates from the peer, and `START SLAVE` where a thread is stopped.
+async fn start_replication(
+    options: &SetupOptions,
+    sessions: &mut [Session; 2],
+    states: &[ServerState],
+    report: &mut SetupReport,
+) -> Result<(), MysqlError> {
+    let members = &options.servers;
     // Each side starts from where its peer's binary log is now.
     let mut positions = Vec::with_capacity(2);
     for session in sessions.iter_mut() {
@@ -156,8 +194,16 @@ async fn run(
             }
         }
     }
+    Ok(())
+}
 
-    // Wait (bounded) for both IO threads to connect, then report what is left to fix.
+/// Waits (bounded by `wait_running`) for both IO threads to connect; reports the threads still
+/// not running and returns the servers' last states.
+async fn wait_running(
+    options: &SetupOptions,
+    sessions: &mut [Session; 2],
+    report: &mut SetupReport,
+) -> Result<Vec<ServerState>, MysqlError> {
     let deadline = tokio::time::Instant::now() + options.wait_running;
     let final_states = loop {
         let mut now_states = Vec::with_capacity(2);
@@ -172,7 +218,7 @@ async fn run(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    for (member, state) in members.iter().zip(&final_states) {
+    for (member, state) in options.servers.iter().zip(&final_states) {
         if let Some(replica) = state.replica.as_ref().filter(|r| !r.running()) {
             report.steps.push(format!(
                 "{}: not running yet: {}",
@@ -181,11 +227,7 @@ async fn run(
             ));
         }
     }
-    report.warnings = pair_warnings(
-        (&members[0], &final_states[0]),
-        (&members[1], &final_states[1]),
-    );
-    Ok(report)
+    Ok(final_states)
 }
 
 /// The server's own binary log file and position (`SHOW BINARY LOG STATUS` on MySQL 8.4,

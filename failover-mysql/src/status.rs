@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::client::{Session, TextRow};
-use crate::MysqlError;
+use crate::error::MysqlError;
 
 /// The replica side of a server, from `SHOW REPLICA STATUS` (or `SHOW SLAVE STATUS`), read
 /// under either naming (`Replica_IO_Running` or `Slave_IO_Running`, `Source_Host` or

@@ -1,6 +1,6 @@
 //! [`DynamicUpdateWriter`]: replaces the managed RRsets at a primary with a TSIG-signed RFC 2136 UPDATE.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -9,11 +9,12 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigVerifier, TSigner};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::Instant;
 
-use super::{query_soa_serial, within, zone_name, Desired, ManagedSet, DEFAULT_STEP_TIMEOUT};
+use super::managed::{zone_name, Desired, ManagedSet};
+use super::steps::{query_soa_serial, DEFAULT_STEP_TIMEOUT};
 use crate::error::DnsError;
+use crate::exchange::{Exchange, ExchangeError, Response, Step, UDP};
 use crate::tsig::{TsigKey, TSIG_FUDGE};
 
 /// Settings of a [`DynamicUpdateWriter`]. Start from [`DynamicUpdateOptions::new`].
@@ -113,25 +114,22 @@ impl DynamicUpdateWriter {
             reason,
         };
         let (request, verifier) = self.signed_request(&desired).map_err(error)?;
-        let response = within(self.timeout, &format!("waiting for the primary over udp (check the address, port and firewall; `dig @{} -p {} {} SOA` should answer)", self.primary.ip(), self.primary.port(), self.zone), self.exchange_udp(&request))
-            .await
-            .map_err(error)?;
-        let response = match response {
-            Some(response) => (response, verifier),
-            None => {
+        let deadline = Instant::now() + self.timeout;
+        let response = match Exchange::new(self.primary, &request).udp(deadline).await {
+            Ok(response) => (response, verifier),
+            Err(ExchangeError::Truncated) => {
                 // Truncated: the whole exchange again over TCP, freshly signed.
                 let (request, verifier) = self.signed_request(&desired).map_err(error)?;
-                let response = within(
-                    self.timeout,
-                    "waiting for the primary over tcp (after a truncated udp response)",
-                    self.exchange_tcp(&request),
-                )
-                .await
-                .map_err(error)?;
+                let deadline = Instant::now() + self.timeout;
+                let response = Exchange::new(self.primary, &request)
+                    .tcp(deadline)
+                    .await
+                    .map_err(|failure| error(self.exchange_failure(failure)))?;
                 (response, verifier)
             }
+            Err(failure) => return Err(error(self.exchange_failure(failure))),
         };
-        let (bytes, mut verifier) = response;
+        let (Response { bytes, .. }, mut verifier) = response;
         check_response(&bytes, &mut verifier, &self.key, &self.zone).map_err(error)?;
         let serial_limit = self.timeout.min(Duration::from_secs(2));
         Ok(query_soa_serial(self.primary, &self.origin, serial_limit)
@@ -158,70 +156,49 @@ impl DynamicUpdateWriter {
         Ok((bytes, verifier))
     }
 
-    /// One UDP exchange; `None` when the response is truncated.
-    async fn exchange_udp(&self, request: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let local: SocketAddr = match self.primary {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let io = |what: &str, e: std::io::Error| format!("cannot {what} over udp: {e}");
-        let socket = UdpSocket::bind(local)
-            .await
-            .map_err(|e| io("bind a socket", e))?;
-        socket
-            .connect(self.primary)
-            .await
-            .map_err(|e| io("reach the primary", e))?;
-        socket
-            .send(request)
-            .await
-            .map_err(|e| io("send the update", e))?;
-        let id = request_id(request);
-        let mut buffer = vec![0; 65535];
-        loop {
-            let length = socket.recv(&mut buffer).await.map_err(|e| {
-                io("receive the response", e) + " (is a name server listening on that port?)"
-            })?;
-            let response = &buffer[..length];
-            // Stray or spoofed datagrams with another ID are ignored; the TSIG check does the rest.
-            if length < 12 || request_id(response) != id || response[2] & 0x80 == 0 {
-                continue;
+    /// Why the exchange with the primary failed, and what to check.
+    fn exchange_failure(&self, failure: ExchangeError) -> String {
+        match failure {
+            ExchangeError::Timeout(UDP) => format!(
+                "timed out after {:?} while waiting for the primary over udp (check the address, \
+                 port and firewall; `dig @{} -p {} {} SOA` should answer)",
+                self.timeout,
+                self.primary.ip(),
+                self.primary.port(),
+                self.zone
+            ),
+            ExchangeError::Timeout(_) => format!(
+                "timed out after {:?} while waiting for the primary over tcp (after a truncated \
+                 udp response)",
+                self.timeout
+            ),
+            ExchangeError::Io {
+                protocol: UDP,
+                step,
+                source,
+            } => match step {
+                Step::Bind(_) => format!("cannot bind a socket over udp: {source}"),
+                Step::Connect => format!("cannot reach the primary over udp: {source}"),
+                Step::Send => format!("cannot send the update over udp: {source}"),
+                Step::Receive => format!(
+                    "cannot receive the response over udp: {source} (is a name server listening \
+                     on that port?)"
+                ),
+            },
+            ExchangeError::Io { step, source, .. } => match step {
+                Step::Bind(_) | Step::Connect => {
+                    format!("cannot connect to the primary over tcp: {source}")
+                }
+                Step::Send => format!("cannot send the update over tcp: {source}"),
+                Step::Receive => format!("cannot read the response over tcp: {source}"),
+            },
+            ExchangeError::TooLong(_) => "the update is too large".to_owned(),
+            ExchangeError::Mismatched { .. } => {
+                "the primary answered over tcp with another message id".to_owned()
             }
-            if response[2] & 0x02 != 0 {
-                return Ok(None);
-            }
-            return Ok(Some(response.to_vec()));
+            ExchangeError::Malformed(reason) => format!("the response does not parse: {reason}"),
+            other => other.to_string(),
         }
-    }
-
-    /// One TCP exchange (RFC 1035 section 4.2.2 length prefix).
-    async fn exchange_tcp(&self, request: &[u8]) -> Result<Vec<u8>, String> {
-        let io = |what: &str, e: std::io::Error| format!("cannot {what} over tcp: {e}");
-        let mut stream = TcpStream::connect(self.primary)
-            .await
-            .map_err(|e| io("connect to the primary", e))?;
-        let length =
-            u16::try_from(request.len()).map_err(|_| "the update is too large".to_owned())?;
-        let mut framed = length.to_be_bytes().to_vec();
-        framed.extend_from_slice(request);
-        stream
-            .write_all(&framed)
-            .await
-            .map_err(|e| io("send the update", e))?;
-        let mut prefix = [0; 2];
-        stream
-            .read_exact(&mut prefix)
-            .await
-            .map_err(|e| io("read the response", e))?;
-        let mut response = vec![0; usize::from(u16::from_be_bytes(prefix))];
-        stream
-            .read_exact(&mut response)
-            .await
-            .map_err(|e| io("read the response", e))?;
-        if response.len() < 12 || request_id(&response) != request_id(request) {
-            return Err("the primary answered over tcp with another message id".to_owned());
-        }
-        Ok(response)
     }
 }
 
@@ -238,13 +215,6 @@ impl ZoneWriter for DynamicUpdateWriter {
             .map_err(PublishError::new)?;
         Ok(PublishReceipt { serial })
     }
-}
-
-fn request_id(message: &[u8]) -> u16 {
-    u16::from_be_bytes([
-        message.first().copied().unwrap_or(0),
-        message.get(1).copied().unwrap_or(0),
-    ])
 }
 
 /// RFC 2136: zone section `ZONE IN SOA`; update section: for each name, delete its A and AAAA
@@ -367,6 +337,8 @@ fn rcode_name(rcode: ResponseCode) -> String {
 mod tests {
     use super::*;
     use hickory_proto::rr::TSigResponseContext;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UdpSocket;
 
     const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
 

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use failover_core::{ManagedName, Publication, PublishError, PublishReceipt, ZoneWriter};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::{blocking_within, within, zone_name, Desired, ManagedSet, DEFAULT_STEP_TIMEOUT};
+use super::managed::{absolute, zone_name, Desired, ManagedSet};
+use super::steps::{blocking_within, query_soa_serial, within, DEFAULT_STEP_TIMEOUT};
 use crate::error::DnsError;
 use crate::served::serial_lt;
 use crate::zone::Zone;
@@ -224,7 +225,7 @@ impl ZoneFileWriter {
         let waited = tokio::time::timeout(limit, async {
             loop {
                 let per_query = Duration::from_secs(1).min(limit);
-                match super::query_soa_serial(server, origin, per_query).await {
+                match query_soa_serial(server, origin, per_query).await {
                     Ok(seen) if !serial_lt(seen, serial) => return,
                     Ok(seen) => last = format!("it still serves serial {seen}"),
                     Err(error) => last = error,
@@ -547,100 +548,146 @@ fn render(
     desired: &[Desired],
     serial: u32,
 ) -> Result<String, DnsError> {
-    let mut out = String::with_capacity(text.len() + 256);
-    let mut origin = zone_origin.clone();
-    // The owner each input entry has, and the owner the output would give a blank-led entry.
-    let mut owner: Option<Name> = None;
-    let mut emitted_owner: Option<Name> = None;
-    let mut placed = vec![false; desired.len()];
-    let token = |range: &Range<usize>| &text[range.clone()];
+    let mut rendering = Rendering {
+        text,
+        zone_origin,
+        desired,
+        serial,
+        out: String::with_capacity(text.len() + 256),
+        origin: zone_origin.clone(),
+        owner: None,
+        emitted_owner: None,
+        placed: vec![false; desired.len()],
+    };
     for entry in entries(text) {
-        let whole = &text[entry.span.clone()];
+        rendering.entry(&entry);
+    }
+    Ok(rendering.finish())
+}
+
+/// One pass of [`render`] over the entries of a zone file.
+struct Rendering<'a> {
+    text: &'a str,
+    zone_origin: &'a Name,
+    desired: &'a [Desired],
+    serial: u32,
+    out: String,
+    /// The `$ORIGIN` in effect.
+    origin: Name,
+    /// The owner each input entry has, and the owner the output would give a blank-led entry.
+    owner: Option<Name>,
+    emitted_owner: Option<Name>,
+    /// Which desired names have had their records written.
+    placed: Vec<bool>,
+}
+
+impl<'a> Rendering<'a> {
+    fn token(&self, range: &Range<usize>) -> &'a str {
+        &self.text[range.clone()]
+    }
+
+    /// Copies, rewrites or drops one entry.
+    fn entry(&mut self, entry: &Entry) {
+        let whole = &self.text[entry.span.clone()];
         let Some(first) = entry.tokens.first() else {
-            out.push_str(whole);
-            continue;
+            self.out.push_str(whole);
+            return;
         };
-        let first = token(first);
+        let first = self.token(first);
         if first.starts_with('$') {
-            if first.eq_ignore_ascii_case("$ORIGIN") {
-                if let Some(new_origin) = entry
-                    .tokens
-                    .get(1)
-                    .and_then(|t| super::absolute(&origin, token(t)))
-                {
-                    origin = new_origin;
-                }
-            } else if first.eq_ignore_ascii_case("$INCLUDE") {
-                // The included file's records may set another owner for what follows.
-                owner = None;
-                emitted_owner = None;
-            }
-            out.push_str(whole);
-            continue;
+            self.directive(entry, first);
+            self.out.push_str(whole);
+            return;
         }
         let (entry_owner, mut index) = if entry.inherits_owner {
-            (owner.clone(), 0)
+            (self.owner.clone(), 0)
         } else {
-            (super::absolute(&origin, first), 1)
+            (absolute(&self.origin, first), 1)
         };
-        owner.clone_from(&entry_owner);
+        self.owner.clone_from(&entry_owner);
         // Up to two of TTL and class, in either order, before the type.
         for _ in 0..2 {
-            match entry.tokens.get(index).map(token) {
+            match entry.tokens.get(index).map(|t| self.token(t)) {
                 Some(t) if is_class(t) || t.starts_with(|c: char| c.is_ascii_digit()) => index += 1,
                 _ => break,
             }
         }
-        let rtype = entry.tokens.get(index).map(token).unwrap_or_default();
+        let rtype = entry
+            .tokens
+            .get(index)
+            .map(|t| self.token(t))
+            .unwrap_or_default();
         let is_address = rtype.eq_ignore_ascii_case("A") || rtype.eq_ignore_ascii_case("AAAA");
         let managed = entry_owner
             .as_ref()
-            .and_then(|name| desired.iter().position(|d| d.name == *name));
+            .and_then(|name| self.desired.iter().position(|d| d.name == *name));
         if let (true, Some(which)) = (is_address, managed) {
-            if !placed[which] {
-                placed[which] = true;
-                render_records(&mut out, &desired[which], &origin);
-                emitted_owner = Some(desired[which].name.clone());
+            if !self.placed[which] {
+                self.placed[which] = true;
+                render_records(&mut self.out, &self.desired[which], &self.origin);
+                self.emitted_owner = Some(self.desired[which].name.clone());
             }
-            continue;
+            return;
         }
-        if entry.inherits_owner && entry_owner.is_some() && emitted_owner != entry_owner {
+        if entry.inherits_owner && entry_owner.is_some() && self.emitted_owner != entry_owner {
             // A dropped line gave this one its owner: name it explicitly.
             if let Some(name) = &entry_owner {
-                out.push_str(&relative_text(name, &origin));
+                self.out.push_str(&relative_text(name, &self.origin));
             }
         }
         if !entry.inherits_owner {
-            emitted_owner.clone_from(&entry_owner);
+            self.emitted_owner.clone_from(&entry_owner);
         }
         let serial_token = entry.tokens.get(index + 3);
         match serial_token {
             Some(range)
                 if rtype.eq_ignore_ascii_case("SOA")
-                    && entry_owner.as_ref() == Some(zone_origin) =>
+                    && entry_owner.as_ref() == Some(self.zone_origin) =>
             {
-                out.push_str(&text[entry.span.start..range.start]);
-                out.push_str(&serial.to_string());
-                out.push_str(&text[range.end..entry.span.end]);
+                self.out.push_str(&self.text[entry.span.start..range.start]);
+                self.out.push_str(&self.serial.to_string());
+                self.out.push_str(&self.text[range.end..entry.span.end]);
             }
-            _ => out.push_str(whole),
+            _ => self.out.push_str(whole),
         }
     }
-    let missing: Vec<&Desired> = desired
-        .iter()
-        .zip(&placed)
-        .filter(|(_, placed)| !**placed)
-        .map(|(d, _)| d)
-        .collect();
-    if !missing.is_empty() {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        for want in missing {
-            render_records(&mut out, want, &origin);
+
+    /// Follows `$ORIGIN`; after `$INCLUDE` the owner is unknown.
+    fn directive(&mut self, entry: &Entry, first: &str) {
+        if first.eq_ignore_ascii_case("$ORIGIN") {
+            if let Some(new_origin) = entry
+                .tokens
+                .get(1)
+                .and_then(|t| absolute(&self.origin, self.token(t)))
+            {
+                self.origin = new_origin;
+            }
+        } else if first.eq_ignore_ascii_case("$INCLUDE") {
+            // The included file's records may set another owner for what follows.
+            self.owner = None;
+            self.emitted_owner = None;
         }
     }
-    Ok(out)
+
+    /// The text, with the records of the managed names the file had none of at its end.
+    fn finish(mut self) -> String {
+        let missing: Vec<&Desired> = self
+            .desired
+            .iter()
+            .zip(&self.placed)
+            .filter(|(_, placed)| !**placed)
+            .map(|(d, _)| d)
+            .collect();
+        if !missing.is_empty() {
+            if !self.out.is_empty() && !self.out.ends_with('\n') {
+                self.out.push('\n');
+            }
+            for want in missing {
+                render_records(&mut self.out, want, &self.origin);
+            }
+        }
+        self.out
+    }
 }
 
 fn is_class(token: &str) -> bool {
@@ -702,7 +749,7 @@ ns1 IN A 10.0.0.53
 
     fn want(name: &str, ttl: u32, addresses: &[&str]) -> Desired {
         Desired {
-            name: super::super::absolute(&origin(), name).unwrap(),
+            name: super::absolute(&origin(), name).unwrap(),
             ttl,
             addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
         }
@@ -713,7 +760,7 @@ ns1 IN A 10.0.0.53
     }
 
     fn addresses(zone: &Zone, name: &str) -> Vec<String> {
-        let node = &zone.nodes[&super::super::absolute(&origin(), name).unwrap()];
+        let node = &zone.nodes[&super::absolute(&origin(), name).unwrap()];
         [RecordType::A, RecordType::AAAA]
             .into_iter()
             .flat_map(|t| node.get(t).unwrap_or_default())

@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::{sleep_until, Instant};
 
-use crate::client::{random_id, unspecified};
 use crate::error::DnsError;
+use crate::exchange::{random_id, Exchange, ExchangeError, Step};
 use crate::served::ServedZone;
 use crate::xfr::apex_soa;
 
@@ -21,9 +20,9 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Where and how NOTIFY messages are sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct NotifyConfig {
-    /// The secondaries to notify (`192.0.2.53:53`). Empty: no NOTIFY at all.
-    pub secondaries: Vec<SocketAddr>,
+pub struct SecondariesConfig {
+    /// The secondaries to send NOTIFY to (`192.0.2.53:53`). Empty: no NOTIFY at all.
+    pub addresses: Vec<SocketAddr>,
     /// The local address to send from, when the secondaries only accept NOTIFY from one of
     /// several addresses of this host; by default the kernel picks by route.
     pub source: Option<IpAddr>,
@@ -33,12 +32,12 @@ pub struct NotifyConfig {
     pub attempts: u32,
 }
 
-impl NotifyConfig {
-    /// Notifies `secondaries`, waiting 1 s for the first acknowledgement, 5 sends per serial
+impl SecondariesConfig {
+    /// Sends NOTIFY to `addresses`, waiting 1 s for the first acknowledgement, 5 sends per serial
     /// (1 + 2 + 4 + 8 + 16 s: a secondary away for half a minute still hears of the change).
-    pub fn new(secondaries: Vec<SocketAddr>) -> Self {
+    pub fn new(addresses: Vec<SocketAddr>) -> Self {
         Self {
-            secondaries,
+            addresses,
             source: None,
             first_timeout: Duration::from_secs(1),
             attempts: 5,
@@ -64,7 +63,7 @@ impl NotifyConfig {
     }
 }
 
-impl Default for NotifyConfig {
+impl Default for SecondariesConfig {
     fn default() -> Self {
         Self::new(Vec::new())
     }
@@ -75,16 +74,16 @@ impl Default for NotifyConfig {
 /// One task per secondary, owned by this value: [`shutdown`](Self::shutdown) stops them, and so
 /// does dropping it. Each sends the current serial over UDP and resends with backoff until the
 /// secondary acknowledges (a NOTIFY response with the same ID), at most
-/// [`attempts`](NotifyConfig::attempts) times; a newer serial replaces an unacknowledged one at
+/// [`attempts`](SecondariesConfig::attempts) times; a newer serial replaces an unacknowledged one at
 /// once. Failures are logged, never fatal: the secondaries' refresh timer is the fallback.
 #[derive(Debug)]
-pub struct NotifySender {
+pub struct Secondaries {
     tasks: JoinSet<()>,
 }
 
-impl NotifySender {
-    /// Starts notifying; must be called from inside a tokio runtime.
-    pub fn start(zone: &ServedZone, config: &NotifyConfig) -> Result<Self, DnsError> {
+impl Secondaries {
+    /// Starts sending NOTIFY; must be called from inside a tokio runtime.
+    pub fn start(zone: &ServedZone, config: &SecondariesConfig) -> Result<Self, DnsError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| DnsError::NoRuntime)?;
         if config.attempts == 0 || config.first_timeout.is_zero() {
             return Err(DnsError::Config(
@@ -94,7 +93,7 @@ impl NotifySender {
         let origin = Name::from_ascii(zone.origin())
             .map_err(|error| DnsError::Config(format!("zone name: {error}")))?;
         let mut tasks = JoinSet::new();
-        for &secondary in &config.secondaries {
+        for &secondary in &config.addresses {
             let target = Secondary {
                 zone: zone.clone(),
                 origin: origin.clone(),
@@ -114,7 +113,7 @@ impl NotifySender {
     }
 }
 
-/// One secondary and how to notify it.
+/// One secondary and how to send it NOTIFY.
 struct Secondary {
     zone: ServedZone,
     origin: Name,
@@ -125,12 +124,12 @@ struct Secondary {
 }
 
 impl Secondary {
-    /// Notifies the current serial, then each new one, until the zone is gone or the task is aborted.
+    /// Announces the current serial, then each new one, until the zone is gone or the task is aborted.
     async fn run(self, mut serials: watch::Receiver<u32>) {
         let mut serial = *serials.borrow_and_update();
         loop {
             let superseded = tokio::select! {
-                () = self.notify_until_acknowledged(serial) => false,
+                () = self.announce_until_acknowledged(serial) => false,
                 changed = serials.changed() => {
                     if changed.is_err() {
                         return;
@@ -145,7 +144,7 @@ impl Secondary {
         }
     }
 
-    async fn notify_until_acknowledged(&self, serial: u32) {
+    async fn announce_until_acknowledged(&self, serial: u32) {
         let mut wait = self.first_timeout;
         for attempt in 1..=self.attempts {
             let deadline = Instant::now() + wait;
@@ -176,41 +175,22 @@ impl Secondary {
 
     /// Sends one NOTIFY and waits until `deadline` for its acknowledgement.
     async fn attempt(&self, serial: u32, deadline: Instant) -> Result<ResponseCode, String> {
-        let local = match self.source {
-            Some(ip) => SocketAddr::new(ip, 0),
-            None => unspecified(self.address),
-        };
-        let socket = UdpSocket::bind(local)
+        let message = self.message(random_id(), serial)?;
+        let response = Exchange::new(self.address, &message)
+            .source(self.source)
+            .udp(deadline)
             .await
-            .map_err(|error| format!("cannot bind {local}: {error}"))?;
-        // Connected: only the secondary's datagrams arrive, and ICMP errors surface.
-        socket
-            .connect(self.address)
-            .await
-            .map_err(|error| format!("cannot reach: {error}"))?;
-        let id = random_id();
-        let message = self.message(id, serial)?;
-        socket
-            .send(&message)
-            .await
-            .map_err(|error| format!("send failed: {error}"))?;
-        let mut buffer = vec![0u8; 4096];
-        loop {
-            let length = match timeout_at(deadline, socket.recv(&mut buffer)).await {
-                Ok(Ok(length)) => length,
-                Ok(Err(error)) => return Err(format!("receive failed: {error}")),
-                Err(_) => return Err("no answer in time".to_owned()),
-            };
-            let Ok(response) = Message::from_vec(&buffer[..length]) else {
-                continue;
-            };
-            if response.id == id
-                && response.message_type == MessageType::Response
-                && response.op_code == OpCode::Notify
-            {
-                return Ok(response.response_code);
-            }
-        }
+            .map_err(|error| match error {
+                ExchangeError::Io { step, source, .. } => match step {
+                    Step::Bind(local) => format!("cannot bind {local}: {source}"),
+                    Step::Connect => format!("cannot reach: {source}"),
+                    Step::Send => format!("send failed: {source}"),
+                    Step::Receive => format!("receive failed: {source}"),
+                },
+                ExchangeError::Timeout(_) => "no answer in time".to_owned(),
+                other => other.to_string(),
+            })?;
+        Ok(response.message.response_code)
     }
 
     /// The NOTIFY message: AA, the zone's SOA as question, and the current SOA as a hint.
