@@ -50,6 +50,7 @@
 //! assert!(actions.iter().any(|a| matches!(a, Action::Publish(p) if p.nodes == ["master".into()])));
 //! ```
 
+mod action;
 mod arbiter;
 mod damping;
 mod event;
@@ -66,8 +67,9 @@ mod quorum;
 mod supervisor;
 mod zone;
 
+pub use action::Action;
 pub use arbiter::{
-    Action, Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
+    Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
     NodeSpec, NodeStatus, Override,
 };
 pub use damping::Damping;

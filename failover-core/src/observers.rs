@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::arbiter::{Action, Arbiter};
+use crate::action::Action;
+use crate::arbiter::Arbiter;
 use crate::model::{CheckName, Moment, NodeName, Observation};
 use crate::peer::{self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream};
 use crate::quorum::{ObserverStatus, Quorum, QuorumSpec, Report};

@@ -10,7 +10,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::arbiter::{Action, Arbiter, ArbiterError, ClusterStatus, Override};
+use crate::action::Action;
+use crate::arbiter::{Arbiter, ArbiterError, ClusterStatus, Override};
 use crate::event::Event;
 use crate::fence::{Fence, FenceReport, Veto};
 use crate::health::{HealthCheck, Target};
