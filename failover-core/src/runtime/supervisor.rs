@@ -15,10 +15,11 @@ use crate::arbiter::{Arbiter, ArbiterError, ClusterStatus, Override};
 use crate::event::Event;
 use crate::fence::{Fence, FenceReport, Veto};
 use crate::health::{HealthCheck, Target};
-use crate::model::{CheckName, FailureClass, Moment, NodeName, Observation, Outcome};
-use crate::notify::Notifier;
-use crate::observers::SharedObservations;
+use crate::model::{CheckName, FailureClass, NodeName, Observation, Outcome};
+use crate::notifier::Notifier;
 use crate::quorum::ObserverStatus;
+use crate::runtime::clock::now;
+use crate::runtime::observers::SharedObservations;
 use crate::zone::{Publication, ZoneWriter};
 
 /// How often and how patiently a check probes.
@@ -189,13 +190,6 @@ impl Drop for SupervisorHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-    }
-}
-
-fn now() -> Moment {
-    Moment {
-        mono: tokio::time::Instant::now().into_std(),
-        wall: SystemTime::now(),
     }
 }
 
@@ -479,7 +473,9 @@ impl Supervisor {
 }
 
 /// The next word from the peers, or never without shared observations.
-async fn next_shared(shared: &mut Option<SharedObservations>) -> crate::observers::SharedInput {
+async fn next_shared(
+    shared: &mut Option<SharedObservations>,
+) -> crate::runtime::observers::SharedInput {
     match shared {
         Some(shared) => shared.next().await,
         None => std::future::pending().await,

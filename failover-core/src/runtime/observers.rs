@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
@@ -20,8 +20,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::action::Action;
 use crate::arbiter::Arbiter;
 use crate::model::{CheckName, Moment, NodeName, Observation};
-use crate::peer::{self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream};
 use crate::quorum::{ObserverStatus, Quorum, QuorumSpec, Report};
+use crate::runtime::clock::now;
+use crate::runtime::peer::{
+    self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream,
+};
 
 /// The service name in the peer hello of an observation link.
 pub const OBSERVATIONS_SERVICE: &str = "observations";
@@ -99,14 +102,6 @@ impl Drop for AbortOnDrop {
 
 fn heartbeat_period(observer_timeout: Duration) -> Duration {
     (observer_timeout / 4).max(Duration::from_millis(100))
-}
-
-/// The supervisor's clock (tokio's, so that paused-clock tests drive it).
-fn now() -> Moment {
-    Moment {
-        mono: tokio::time::Instant::now().into_std(),
-        wall: SystemTime::now(),
-    }
 }
 
 impl ObserverNetwork {

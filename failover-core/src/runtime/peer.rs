@@ -423,7 +423,7 @@ impl PeerConfig {
     }
 
     fn provider() -> Arc<CryptoProvider> {
-        crate::install_crypto_provider();
+        crate::runtime::crypto::install_crypto_provider();
         Arc::new(rustls::crypto::ring::default_provider())
     }
 
