@@ -91,7 +91,7 @@ pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
 pub use quorum::{
-    LocalResult, MembershipChange, ObserverStatus, OnPartition, Quorum, QuorumSpec, Report,
+    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum, QuorumSpec,
 };
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
 

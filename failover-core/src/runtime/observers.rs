@@ -20,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::action::Action;
 use crate::arbiter::Arbiter;
 use crate::model::{CheckName, Moment, NodeName, Observation};
-use crate::quorum::{ObserverStatus, Quorum, QuorumSpec, Report};
+use crate::quorum::{ObserverReport, ObserverStatus, Quorum, QuorumSpec};
 use crate::runtime::clock::now;
 use crate::runtime::peer::{
     self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream,
@@ -67,7 +67,7 @@ pub struct ObserverLinkConfig {
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum Frame {
     /// A probe verdict of the sender's.
-    Report(Report),
+    Report(ObserverReport),
     /// The sender is alive.
     Heartbeat,
 }
@@ -76,16 +76,16 @@ enum Frame {
 #[derive(Clone, Debug)]
 struct Inbound {
     observer: String,
-    report: Option<Report>,
+    report: Option<ObserverReport>,
 }
 
-type Latest = Arc<Mutex<BTreeMap<(NodeName, CheckName), Report>>>;
+type Latest = Arc<Mutex<BTreeMap<(NodeName, CheckName), ObserverReport>>>;
 
 /// The running observation links of one observer.
 #[derive(Debug)]
 pub struct ObserverNetwork {
     inbound: broadcast::Sender<Inbound>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
     local_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
@@ -302,7 +302,7 @@ async fn dial_loop(
     name: String,
     address: SocketAddr,
     link: PeerConfig,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
     observer_timeout: Duration,
 ) {
@@ -345,7 +345,7 @@ async fn dial_loop(
 /// why it failed.
 async fn run_outbound(
     stream: PeerStream,
-    mut reports: broadcast::Receiver<Report>,
+    mut reports: broadcast::Receiver<ObserverReport>,
     latest: &Latest,
     observer_timeout: Duration,
 ) -> String {
@@ -369,7 +369,7 @@ async fn run_outbound(
         };
         let _ = dead_tx.send(reason);
     }));
-    let snapshot = |latest: &Latest| -> Vec<Report> {
+    let snapshot = |latest: &Latest| -> Vec<ObserverReport> {
         latest
             .lock()
             .map(|table| table.values().cloned().collect())
@@ -405,7 +405,7 @@ async fn run_outbound(
 /// What wakes a supervisor's observation hook.
 #[derive(Debug)]
 pub(crate) enum SharedInput {
-    Heard(String, Option<Report>),
+    Heard(String, Option<ObserverReport>),
     Tick,
 }
 
@@ -415,7 +415,7 @@ pub(crate) enum SharedInput {
 pub struct SharedObservations {
     quorum: Quorum,
     inbound: Option<broadcast::Receiver<Inbound>>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
 }
 
@@ -541,12 +541,12 @@ impl SharedObservations {
 #[derive(Clone, Debug)]
 pub struct ObserverInjector {
     inbound: broadcast::Sender<Inbound>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
 }
 
 impl ObserverInjector {
     /// `observer` reports `report` (or, with `None`, just a heartbeat).
-    pub fn inject(&self, observer: &str, report: Option<Report>) {
+    pub fn inject(&self, observer: &str, report: Option<ObserverReport>) {
         let _ = self.inbound.send(Inbound {
             observer: observer.to_owned(),
             report,
@@ -554,7 +554,7 @@ impl ObserverInjector {
     }
 
     /// The verdicts the hook sends out.
-    pub fn sent(&self) -> broadcast::Receiver<Report> {
+    pub fn sent(&self) -> broadcast::Receiver<ObserverReport> {
         self.outbound.subscribe()
     }
 }
