@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::action::Action;
-use crate::arbiter::Arbiter;
+use crate::arbiter::{Arbiter, CheckSpec};
 use crate::model::{CheckName, Moment, NodeName, Observation};
 use crate::quorum::{ObserverReport, ObserverStatus, Quorum, QuorumSpec};
 use crate::runtime::clock::now;
@@ -170,7 +170,7 @@ impl ObserverNetwork {
 
     /// The hook for one supervisor: its quorum, fed by these links (see
     /// [`Supervisor::shared_observations`](crate::Supervisor::shared_observations)).
-    pub fn attach(&self, spec: QuorumSpec, checks: &[crate::CheckSpec]) -> SharedObservations {
+    pub fn attach(&self, spec: QuorumSpec, checks: &[CheckSpec]) -> SharedObservations {
         SharedObservations {
             quorum: Quorum::new(spec, checks, now()),
             inbound: Some(self.inbound.subscribe()),
@@ -422,7 +422,7 @@ pub struct SharedObservations {
 impl SharedObservations {
     /// A hook with no links (for tests and embedding): verdicts are fed with
     /// [`SharedObservations::inject`] — nothing arrives on its own.
-    pub fn detached(spec: QuorumSpec, checks: &[crate::CheckSpec]) -> (Self, ObserverInjector) {
+    pub fn detached(spec: QuorumSpec, checks: &[CheckSpec]) -> (Self, ObserverInjector) {
         let (inbound, receiver) = broadcast::channel(1024);
         let (outbound, _) = broadcast::channel(1024);
         (
