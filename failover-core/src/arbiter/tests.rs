@@ -1,4 +1,6 @@
 //! The arbiter's tests: scripted clusters on a clock that only moves when the test says so.
+//!
+//! Unit tests only: the parent declares this module under `#[cfg(test)]`.
 
 #![allow(clippy::unwrap_used)] // tests
 

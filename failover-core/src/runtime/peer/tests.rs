@@ -1,4 +1,6 @@
 //! The peer link against itself on loopback: pinning both ways, frames, limits, stalled strangers.
+//!
+//! Unit tests only: the parent declares this module under `#[cfg(test)]`.
 
 #![allow(clippy::unwrap_used)] // tests
 
