@@ -36,6 +36,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The pure core builds alone: failover-core without its runtime (no tokio, TLS, HTTP, SMTP).
+cargo check -p failover-core --no-default-features --all-targets --locked
+cargo clippy -p failover-core --no-default-features --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --locked --doc

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::arbiter::Action;
+use crate::action::Action;
 use crate::event::{Event, EventKind};
 use crate::model::Moment;
 

@@ -1,14 +1,21 @@
 //! The core of failover: the traits every adapter implements, the arbiter that decides where
-//! a site's name points, the policies it consults, and the supervisor that runs probes and
-//! effects on tokio.
+//! a site's name points, the policies it consults, and (behind the default feature `runtime`)
+//! the supervisor that runs probes and effects on tokio.
 //!
-//! What is here: [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`], [`Policy`] and
-//! [`Fence`] (a pre-publish hook);
-//! the [`Arbiter`] (a deterministic state machine, no I/O, time passed in); the [`Quorum`] that
-//! lets a failure through only when the observers (daemons, a witness) agree, and the
-//! [`ObserverNetwork`] that carries their verdicts over the [`peer`] link; the built-in policies
-//! [`ActivePassive`] and [`AllHealthy`]; the [`Supervisor`]; the built-in probes (`tcp`, `http`,
-//! `ssh`) and notifiers (log, command hook).
+//! **The pure part** (always built; no tokio, no TLS, no HTTP, no SMTP, no randomness, no clock
+//! read inside a decision): the model ([`Observation`], [`Outcome`], [`Moment`]); the traits
+//! [`HealthCheck`], [`ZoneWriter`], [`Notifier`], [`FileMirror`], [`Policy`] and [`Fence`] (a
+//! pre-publish hook); the [`Arbiter`] (a deterministic state machine, time passed in) and the
+//! [`Action`]s it returns; the [`Quorum`] that lets a failure through only when the observers
+//! (daemons, a witness) agree; the built-in policies [`ActivePassive`] and [`AllHealthy`];
+//! flap [`Damping`]; the [`Event`]s. `cargo check -p failover-core --no-default-features` builds
+//! exactly this, and the test script checks that it still does.
+//!
+//! **The runtime** (feature `runtime`, on by default): the `Supervisor` that drives the arbiter
+//! on tokio, the `ObserverNetwork` that carries the observers' verdicts over the `peer` link
+//! (TLS with pinned certificates), the built-in probes in `probe` (`tcp`, `http`, `ssh`) and
+//! notifiers (log, command hook, e-mail, webhook). It depends on the pure part, never the other
+//! way round.
 //!
 //! What is deliberately not here: DNS wire formats (`failover-dns`), SQL (`failover-mysql`),
 //! file-system layout (`failover-sync`), config files (the `failover` package).
@@ -50,6 +57,7 @@
 //! assert!(actions.iter().any(|a| matches!(a, Action::Publish(p) if p.nodes == ["master".into()])));
 //! ```
 
+mod action;
 mod arbiter;
 mod damping;
 mod event;
@@ -57,17 +65,17 @@ mod fence;
 mod health;
 mod mirror;
 mod model;
-mod notify;
-mod observers;
-pub mod peer;
+mod notifier;
 mod policy;
-pub mod probe;
 mod quorum;
-mod supervisor;
 mod zone;
 
+#[cfg(feature = "runtime")]
+mod runtime;
+
+pub use action::Action;
 pub use arbiter::{
-    Action, Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
+    Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
     NodeSpec, NodeStatus, Override,
 };
 pub use damping::Damping;
@@ -78,30 +86,31 @@ pub use mirror::{
     Conflict, FailedPath, FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport,
 };
 pub use model::{CheckName, FailureClass, Health, Moment, NodeName, Observation, Outcome};
-pub use notify::{
-    host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, Filtered, LogNotifier,
-    Notifier, NotifyError, SubjectTemplate, WebhookNotifier, WebhookOptions, EVENT_NAMES,
-};
-pub use observers::{
-    ObserverInjector, ObserverLinkConfig, ObserverNetwork, ObserverPeer, SharedObservations,
-    OBSERVATIONS_SERVICE,
-};
+pub use notifier::{Filtered, Notifier, NotifyError, EVENT_NAMES};
 pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
 pub use quorum::{
-    LocalResult, MembershipChange, ObserverStatus, OnPartition, Quorum, QuorumSpec, Report,
+    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum, QuorumSpec,
 };
-pub use supervisor::{
+pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
+
+#[cfg(feature = "runtime")]
+pub use runtime::crypto::install_crypto_provider;
+#[cfg(feature = "runtime")]
+pub use runtime::notifiers::{
+    host_name, CommandNotifier, EmailNotifier, EmailOptions, EmailSecurity, LogNotifier,
+    SubjectTemplate, WebhookNotifier, WebhookOptions,
+};
+#[cfg(feature = "runtime")]
+pub use runtime::observers::{
+    ObserverInjector, ObserverLinkConfig, ObserverNetwork, ObserverPeer, SharedObservations,
+    OBSERVATIONS_SERVICE,
+};
+#[cfg(feature = "runtime")]
+pub use runtime::supervisor::{
     AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
     WriterStatus, RECENT_EVENTS,
 };
-/// Makes ring the process's rustls crypto provider (the HTTP client, e-mail and the peer link are
-/// built without a default one, so that the project uses one provider everywhere). Idempotent;
-/// call it before building any TLS client.
-pub fn install_crypto_provider() {
-    // An error only means a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
+#[cfg(feature = "runtime")]
+pub use runtime::{peer, probe};

@@ -73,7 +73,7 @@ impl QuorumSpec {
 
 /// One probe verdict as observers exchange it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
+pub struct ObserverReport {
     /// The node probed.
     pub node: NodeName,
     /// The check.
@@ -113,7 +113,7 @@ type Pair = (NodeName, CheckName);
 struct Remote {
     name: String,
     last_heard: Option<Instant>,
-    latest: HashMap<Pair, Report>,
+    latest: HashMap<Pair, ObserverReport>,
     was_live: bool,
 }
 
@@ -144,7 +144,7 @@ pub struct LocalResult {
     /// Observations for the arbiter, in order (none while a failure is held back).
     pub observations: Vec<Observation>,
     /// The verdict to send to the other observers.
-    pub report: Report,
+    pub report: ObserverReport,
 }
 
 /// Most (node, check) pairs kept per remote observer.
@@ -187,7 +187,7 @@ impl Quorum {
         } else {
             failures.saturating_add(1)
         };
-        let report = Report {
+        let report = ObserverReport {
             node: observation.node.clone(),
             check: observation.check.clone(),
             outcome: observation.outcome.clone(),
@@ -218,7 +218,7 @@ impl Quorum {
 
     /// Takes in a report from observer `from`, heard at `now`; returns the held failures it
     /// releases. Reports from unknown observers are ignored.
-    pub fn remote(&mut self, from: &str, report: Report, now: Moment) -> Vec<Observation> {
+    pub fn remote(&mut self, from: &str, report: ObserverReport, now: Moment) -> Vec<Observation> {
         let Some(remote) = self.remotes.iter_mut().find(|r| r.name == from) else {
             return Vec::new();
         };
@@ -308,7 +308,7 @@ impl Quorum {
         now.saturating_duration_since(since) < self.spec.observer_timeout
     }
 
-    fn votes_down(&self, report: &Report) -> bool {
+    fn votes_down(&self, report: &ObserverReport) -> bool {
         let fall = self.falls.get(&report.check).copied().unwrap_or(1);
         !report.outcome.is_healthy() && report.consecutive_failures >= fall
     }
@@ -427,7 +427,7 @@ mod tests {
         fn remote(&mut self, from: &str, ok: bool) -> usize {
             let failures = self.remote_failures.entry(from.to_owned()).or_insert(0);
             *failures = if ok { 0 } else { *failures + 1 };
-            let report = Report {
+            let report = ObserverReport {
                 node: "dc2".into(),
                 check: "http".into(),
                 outcome: outcome(ok),

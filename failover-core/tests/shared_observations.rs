@@ -80,8 +80,8 @@ fn quorum(local: &str, peers: &[&str], on_partition: OnPartition) -> QuorumSpec 
     }
 }
 
-fn report(node: &str, up: bool, consecutive_failures: u32) -> Report {
-    Report {
+fn report(node: &str, up: bool, consecutive_failures: u32) -> ObserverReport {
+    ObserverReport {
         node: node.into(),
         check: "http".into(),
         outcome: if up {

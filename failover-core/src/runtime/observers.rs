@@ -11,16 +11,20 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::arbiter::{Action, Arbiter};
+use crate::action::Action;
+use crate::arbiter::{Arbiter, CheckSpec};
 use crate::model::{CheckName, Moment, NodeName, Observation};
-use crate::peer::{self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream};
-use crate::quorum::{ObserverStatus, Quorum, QuorumSpec, Report};
+use crate::quorum::{ObserverReport, ObserverStatus, Quorum, QuorumSpec};
+use crate::runtime::clock::now;
+use crate::runtime::peer::{
+    self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream,
+};
 
 /// The service name in the peer hello of an observation link.
 pub const OBSERVATIONS_SERVICE: &str = "observations";
@@ -63,7 +67,7 @@ pub struct ObserverLinkConfig {
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum Frame {
     /// A probe verdict of the sender's.
-    Report(Report),
+    Report(ObserverReport),
     /// The sender is alive.
     Heartbeat,
 }
@@ -72,16 +76,16 @@ enum Frame {
 #[derive(Clone, Debug)]
 struct Inbound {
     observer: String,
-    report: Option<Report>,
+    report: Option<ObserverReport>,
 }
 
-type Latest = Arc<Mutex<BTreeMap<(NodeName, CheckName), Report>>>;
+type Latest = Arc<Mutex<BTreeMap<(NodeName, CheckName), ObserverReport>>>;
 
 /// The running observation links of one observer.
 #[derive(Debug)]
 pub struct ObserverNetwork {
     inbound: broadcast::Sender<Inbound>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
     local_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
@@ -98,14 +102,6 @@ impl Drop for AbortOnDrop {
 
 fn heartbeat_period(observer_timeout: Duration) -> Duration {
     (observer_timeout / 4).max(Duration::from_millis(100))
-}
-
-/// The supervisor's clock (tokio's, so that paused-clock tests drive it).
-fn now() -> Moment {
-    Moment {
-        mono: tokio::time::Instant::now().into_std(),
-        wall: SystemTime::now(),
-    }
 }
 
 impl ObserverNetwork {
@@ -174,7 +170,7 @@ impl ObserverNetwork {
 
     /// The hook for one supervisor: its quorum, fed by these links (see
     /// [`Supervisor::shared_observations`](crate::Supervisor::shared_observations)).
-    pub fn attach(&self, spec: QuorumSpec, checks: &[crate::CheckSpec]) -> SharedObservations {
+    pub fn attach(&self, spec: QuorumSpec, checks: &[CheckSpec]) -> SharedObservations {
         SharedObservations {
             quorum: Quorum::new(spec, checks, now()),
             inbound: Some(self.inbound.subscribe()),
@@ -306,7 +302,7 @@ async fn dial_loop(
     name: String,
     address: SocketAddr,
     link: PeerConfig,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
     observer_timeout: Duration,
 ) {
@@ -349,7 +345,7 @@ async fn dial_loop(
 /// why it failed.
 async fn run_outbound(
     stream: PeerStream,
-    mut reports: broadcast::Receiver<Report>,
+    mut reports: broadcast::Receiver<ObserverReport>,
     latest: &Latest,
     observer_timeout: Duration,
 ) -> String {
@@ -373,7 +369,7 @@ async fn run_outbound(
         };
         let _ = dead_tx.send(reason);
     }));
-    let snapshot = |latest: &Latest| -> Vec<Report> {
+    let snapshot = |latest: &Latest| -> Vec<ObserverReport> {
         latest
             .lock()
             .map(|table| table.values().cloned().collect())
@@ -409,7 +405,7 @@ async fn run_outbound(
 /// What wakes a supervisor's observation hook.
 #[derive(Debug)]
 pub(crate) enum SharedInput {
-    Heard(String, Option<Report>),
+    Heard(String, Option<ObserverReport>),
     Tick,
 }
 
@@ -419,14 +415,14 @@ pub(crate) enum SharedInput {
 pub struct SharedObservations {
     quorum: Quorum,
     inbound: Option<broadcast::Receiver<Inbound>>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
     latest: Latest,
 }
 
 impl SharedObservations {
     /// A hook with no links (for tests and embedding): verdicts are fed with
     /// [`SharedObservations::inject`] — nothing arrives on its own.
-    pub fn detached(spec: QuorumSpec, checks: &[crate::CheckSpec]) -> (Self, ObserverInjector) {
+    pub fn detached(spec: QuorumSpec, checks: &[CheckSpec]) -> (Self, ObserverInjector) {
         let (inbound, receiver) = broadcast::channel(1024);
         let (outbound, _) = broadcast::channel(1024);
         (
@@ -545,12 +541,12 @@ impl SharedObservations {
 #[derive(Clone, Debug)]
 pub struct ObserverInjector {
     inbound: broadcast::Sender<Inbound>,
-    outbound: broadcast::Sender<Report>,
+    outbound: broadcast::Sender<ObserverReport>,
 }
 
 impl ObserverInjector {
     /// `observer` reports `report` (or, with `None`, just a heartbeat).
-    pub fn inject(&self, observer: &str, report: Option<Report>) {
+    pub fn inject(&self, observer: &str, report: Option<ObserverReport>) {
         let _ = self.inbound.send(Inbound {
             observer: observer.to_owned(),
             report,
@@ -558,7 +554,7 @@ impl ObserverInjector {
     }
 
     /// The verdicts the hook sends out.
-    pub fn sent(&self) -> broadcast::Receiver<Report> {
+    pub fn sent(&self) -> broadcast::Receiver<ObserverReport> {
         self.outbound.subscribe()
     }
 }

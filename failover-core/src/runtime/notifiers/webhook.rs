@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{host_name, Notifier, NotifyError};
+use super::host::host_name;
 use crate::event::Event;
+use crate::notifier::{Notifier, NotifyError};
 
 /// Where to POST and how.
 #[derive(Clone, Debug)]
@@ -48,7 +49,7 @@ impl WebhookNotifier {
                 .map_err(|e| NotifyError::new(format!("webhook header {name:?} value: {e}")))?;
             headers.insert(header_name, header_value);
         }
-        crate::install_crypto_provider();
+        crate::runtime::crypto::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{Notifier, NotifyError};
 use crate::event::Event;
+use crate::notifier::{Notifier, NotifyError};
 
 /// Runs a program for every event: the event as JSON on its standard input and as
 /// `FAILOVER_*` environment variables, killed if it runs longer than its timeout.

@@ -1,4 +1,5 @@
-//! The `Notifier` trait and the built-in notifiers: the log, a command hook, e-mail, webhook.
+//! The `Notifier` trait (where events are sent), its error, the event names and the `Filtered`
+//! wrapper; the built-in notifiers are in the runtime.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -6,14 +7,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::event::Event;
-
-mod command;
-mod email;
-mod webhook;
-
-pub use command::CommandNotifier;
-pub use email::{EmailNotifier, EmailOptions, EmailSecurity, SubjectTemplate};
-pub use webhook::{WebhookNotifier, WebhookOptions};
 
 /// Why a notification was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -164,42 +157,5 @@ impl<N: Notifier> Notifier for Filtered<N> {
 
     fn batch_window(&self) -> Duration {
         self.inner.batch_window()
-    }
-}
-
-/// This machine's host name, for messages ("failoverd on web1 reports ...").
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
-/// Writes every event to the log (tracing), at `warn` for bad news and `info` otherwise.
-#[derive(Clone, Debug, Default)]
-pub struct LogNotifier;
-
-#[async_trait]
-impl Notifier for LogNotifier {
-    fn name(&self) -> &str {
-        "log"
-    }
-
-    async fn notify(&self, event: &Event) -> Result<(), NotifyError> {
-        use crate::event::EventKind as K;
-        match event.kind {
-            K::CheckDown { .. }
-            | K::NodeDown { .. }
-            | K::Failover { .. }
-            | K::AllDown { .. }
-            | K::PublishFailed { .. }
-            | K::Flapping { .. } => {
-                tracing::warn!(event = event.name(), subject = %event.subject(), "{event}")
-            }
-            _ => tracing::info!(event = event.name(), subject = %event.subject(), "{event}"),
-        }
-        Ok(())
     }
 }

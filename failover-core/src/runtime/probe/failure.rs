@@ -1,24 +1,17 @@
-//! Built-in probes: `tcp` (connect), `http` (GET and expectations), `ssh` (banner).
-
-mod http;
-mod ssh;
-mod tcp;
-
-pub use http::{HttpCheck, HttpCheckError, HttpOptions};
-pub use ssh::SshCheck;
-pub use tcp::TcpCheck;
+//! The outcomes the built-in probes share: a refused connection, no answer in time.
 
 use crate::model::{FailureClass, Outcome};
 
 /// Maps a connect error to an outcome that says what happened.
-fn connect_failure(address: std::net::SocketAddr, error: &std::io::Error) -> Outcome {
+pub(super) fn connect_failure(address: std::net::SocketAddr, error: &std::io::Error) -> Outcome {
     Outcome::failed(
         FailureClass::Unreachable,
         format!("connect to {address}: {error}"),
     )
 }
 
-fn timeout_failure(
+/// An outcome that says `what` got no answer from `address` within `timeout`.
+pub(super) fn timeout_failure(
     address: std::net::SocketAddr,
     what: &str,
     timeout: std::time::Duration,

@@ -9,8 +9,9 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{host_name, Notifier, NotifyError};
+use super::host::host_name;
 use crate::event::{Event, EventKind};
+use crate::notifier::{Notifier, NotifyError};
 
 /// How the connection to the mail relay is protected.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,7 +141,7 @@ impl EmailNotifier {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        crate::install_crypto_provider();
+        crate::runtime::crypto::install_crypto_provider();
         let relay_error = |e: lettre::transport::smtp::Error| {
             NotifyError::new(format!("mail relay {}: {e}", options.host))
         };

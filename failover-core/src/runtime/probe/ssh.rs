@@ -31,8 +31,8 @@ async fn read_banner(address: SocketAddr, timeout: Duration) -> Outcome {
     let mut stream =
         match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return super::connect_failure(address, &e),
-            Err(_) => return super::timeout_failure(address, "connect to", timeout),
+            Ok(Err(e)) => return super::failure::connect_failure(address, &e),
+            Err(_) => return super::failure::timeout_failure(address, "connect to", timeout),
         };
     let mut buffer = Vec::with_capacity(MAX_BANNER);
     let mut chunk = [0u8; MAX_BANNER];
@@ -47,7 +47,7 @@ async fn read_banner(address: SocketAddr, timeout: Duration) -> Outcome {
                 return Outcome::failed(FailureClass::Unreachable, format!("{address}: {e}"))
             }
             Err(_) if buffer.is_empty() => {
-                return super::timeout_failure(address, "banner from", timeout)
+                return super::failure::timeout_failure(address, "banner from", timeout)
             }
             Err(_) => break "timed out",
         };

@@ -30,8 +30,8 @@ impl HealthCheck for TcpCheck {
         let address = SocketAddr::new(target.address, self.port);
         match tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(address)).await {
             Ok(Ok(_stream)) => Outcome::healthy(format!("connected to {address}")),
-            Ok(Err(e)) => super::connect_failure(address, &e),
-            Err(_) => super::timeout_failure(address, "connect to", target.timeout),
+            Ok(Err(e)) => super::failure::connect_failure(address, &e),
+            Err(_) => super::failure::timeout_failure(address, "connect to", target.timeout),
         }
     }
 }

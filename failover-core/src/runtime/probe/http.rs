@@ -83,7 +83,7 @@ impl HttpCheck {
         {
             return Err(HttpCheckError::Status(*bad));
         }
-        crate::install_crypto_provider();
+        crate::runtime::crypto::install_crypto_provider();
         Ok(Self {
             options,
             clients: Mutex::new(HashMap::new()),
@@ -235,7 +235,7 @@ impl HealthCheck for HttpCheck {
     async fn probe(&self, target: &Target) -> Outcome {
         match tokio::time::timeout(target.timeout, self.get(target)).await {
             Ok(outcome) => outcome,
-            Err(_) => super::timeout_failure(
+            Err(_) => super::failure::timeout_failure(
                 SocketAddr::new(target.address, self.options.port),
                 "GET from",
                 target.timeout,

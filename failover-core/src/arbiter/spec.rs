@@ -1,0 +1,154 @@
+//! What an arbiter is built from: the nodes, the checks and the managed names of a cluster.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use super::error::ArbiterError;
+use crate::damping::Damping;
+use crate::model::{CheckName, NodeName};
+use crate::policy::AllDown;
+
+/// A node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Its name.
+    pub name: NodeName,
+    /// The addresses published when it is chosen (A for IPv4, AAAA for IPv6). Never empty.
+    pub publish: Vec<IpAddr>,
+}
+
+impl NodeSpec {
+    /// A node publishing `addresses`.
+    pub fn new(name: &str, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
+        Self {
+            name: NodeName::new(name),
+            publish: addresses.into_iter().collect(),
+        }
+    }
+}
+
+/// A check, run against every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// Its name.
+    pub name: CheckName,
+    /// Whether a node is down when this check is down.
+    pub critical: bool,
+    /// Failures in a row that take an up check down (default 3).
+    pub fall: u32,
+    /// Successes in a row that bring a down check up (default 1).
+    pub rise: u32,
+}
+
+impl CheckSpec {
+    /// A check with the default `fall` (3) and `rise` (1).
+    pub fn new(name: &str, critical: bool) -> Self {
+        Self {
+            name: CheckName::new(name),
+            critical,
+            fall: 3,
+            rise: 1,
+        }
+    }
+}
+
+/// A name whose answer the arbiter manages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedName {
+    /// Relative to the zone's origin (`@`, `www`).
+    pub name: String,
+    /// TTL of its records in seconds.
+    pub ttl: u32,
+}
+
+impl ManagedName {
+    /// A managed name.
+    pub fn new(name: &str, ttl: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            ttl,
+        }
+    }
+}
+
+/// Everything the arbiter needs to know about the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// The nodes, in config order.
+    pub nodes: Vec<NodeSpec>,
+    /// The checks, each run on every node.
+    pub checks: Vec<CheckSpec>,
+    /// The managed names.
+    pub managed: Vec<ManagedName>,
+    /// What to publish when every node is down.
+    pub all_down: AllDown,
+    /// Flap damping of notifications.
+    pub damping: Damping,
+}
+
+impl ClusterSpec {
+    /// Refuses a spec the arbiter cannot work with: no node, a name used twice, a node with
+    /// nothing to publish, a threshold of zero.
+    pub(super) fn validate(&self) -> Result<(), ArbiterError> {
+        if self.nodes.is_empty() {
+            return Err(ArbiterError::NoNodes);
+        }
+        let mut seen = HashSet::new();
+        for node in &self.nodes {
+            if !seen.insert(node.name.as_str()) {
+                return Err(ArbiterError::Duplicate {
+                    what: "node",
+                    name: node.name.to_string(),
+                });
+            }
+            if node.publish.is_empty() {
+                return Err(ArbiterError::NoAddress(node.name.to_string()));
+            }
+        }
+        let mut seen = HashSet::new();
+        for check in &self.checks {
+            if !seen.insert(check.name.as_str()) {
+                return Err(ArbiterError::Duplicate {
+                    what: "check",
+                    name: check.name.to_string(),
+                });
+            }
+            if check.fall == 0 || check.rise == 0 {
+                return Err(ArbiterError::ZeroThreshold(check.name.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of the node named `name`, or an error naming the known ones.
+    pub(super) fn node_index(&self, name: &NodeName) -> Result<usize, ArbiterError> {
+        self.nodes
+            .iter()
+            .position(|n| &n.name == name)
+            .ok_or_else(|| ArbiterError::UnknownNode {
+                name: name.to_string(),
+                known: self
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The index of the check named `name`, or an error naming the known ones.
+    pub(super) fn check_index(&self, name: &CheckName) -> Result<usize, ArbiterError> {
+        self.checks
+            .iter()
+            .position(|c| &c.name == name)
+            .ok_or_else(|| ArbiterError::UnknownCheck {
+                name: name.to_string(),
+                known: self
+                    .checks
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}

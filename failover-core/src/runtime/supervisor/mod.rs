@@ -1,0 +1,12 @@
+//! The supervisor: runs probes on tokio, feeds the arbiter, carries out its actions.
+
+mod effects;
+mod handle;
+mod run;
+mod status;
+mod tasks;
+
+pub use handle::{AdminCommand, Commander, SupervisorHandle};
+pub use run::Supervisor;
+pub use status::{StatusReport, WriterStatus, RECENT_EVENTS};
+pub use tasks::ProbeSchedule;
