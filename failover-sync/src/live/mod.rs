@@ -36,7 +36,7 @@ use failover_core::peer::{Fingerprint, Identity, PeerConfig, PeerListener};
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
 use crate::echo::Echo;
-use crate::engine::{sync_scope, EngineConfig, Outcome, Scope};
+use crate::engine::{sync_scope, EngineConfig, RunSummary, Scope};
 use crate::error::SyncError;
 use crate::path::{minimal_scope, RelPath};
 use crate::progress::Progress;
@@ -733,7 +733,7 @@ impl Driver {
         }
     }
 
-    fn after_run(&mut self, outcome: &Outcome, started: SystemTime, took: Duration, full: bool) {
+    fn after_run(&mut self, outcome: &RunSummary, started: SystemTime, took: Duration, full: bool) {
         let report = &outcome.report;
         for conflict in &report.conflicts {
             tracing::warn!(
