@@ -141,37 +141,20 @@ impl Taken<'_> {
 /// tree built, the plan comes out sorted.
 pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
     let sides = [a, b];
-    let lists = [a.now, b.now, a.base, b.base];
-    let mut at = [0usize; 4];
+    let mut merge = Merge {
+        lists: [a.now, b.now, a.base, b.base],
+        at: [0; 4],
+    };
     let mut taken = Taken {
         now: [a.now, b.now],
         named: BTreeSet::new(),
     };
-    let mut items: Vec<Item> = Vec::with_capacity(lists.iter().map(|l| l.len()).max().unwrap_or(0));
+    let capacity = merge.lists.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut items: Vec<Item> = Vec::with_capacity(capacity);
     let mut base_files = 0;
     let mut equal = 0;
     let mut equal_changed = [false, false];
-    loop {
-        let mut next: Option<&RelPath> = None;
-        for (list, &i) in lists.iter().zip(&at) {
-            if let Some((path, _)) = list.get(i) {
-                if next.is_none_or(|n| path < n) {
-                    next = Some(path);
-                }
-            }
-        }
-        let Some(path) = next else {
-            break;
-        };
-        let mut found: [Option<&Entry>; 4] = [None; 4];
-        for k in 0..4 {
-            if let Some((p, entry)) = lists[k].get(at[k]) {
-                if p == path {
-                    found[k] = Some(entry);
-                    at[k] += 1;
-                }
-            }
-        }
+    while let Some((path, found)) = merge.next_path() {
         let now = [found[0], found[1]];
         // The last-synced state counts only when both replicas recorded the same.
         let base = match (found[2], found[3]) {
@@ -190,57 +173,7 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
             }
             continue;
         }
-        let changed = [!same(now[0], base), !same(now[1], base)];
-        let action = if !changed[0] {
-            PathAction::Take { from: Side::B }
-        } else if !changed[1] {
-            PathAction::Take { from: Side::A }
-        } else {
-            match (now[0], now[1]) {
-                // An edit beats a deletion.
-                (None, _) => PathAction::Take { from: Side::B },
-                (_, None) => PathAction::Take { from: Side::A },
-                (Some(x), Some(y)) => {
-                    let winner = if x.is_dir() != y.is_dir() {
-                        // A directory keeps the name (it may hold many versions).
-                        if x.is_dir() {
-                            Side::A
-                        } else {
-                            Side::B
-                        }
-                    } else if x.mtime_ns != y.mtime_ns {
-                        if x.mtime_ns > y.mtime_ns {
-                            Side::A
-                        } else {
-                            Side::B
-                        }
-                    } else if a.node <= b.node {
-                        Side::A
-                    } else {
-                        Side::B
-                    };
-                    let loser = sides[winner.other().index()];
-                    let loser_entry = if winner == Side::A { y } else { x };
-                    if x.same_data(y) {
-                        // Only the mode differs: nothing to keep.
-                        PathAction::Take { from: winner }
-                    } else {
-                        let copy = (!is_conflict_copy(path.file_name())).then(|| {
-                            let at = if loser_entry.mtime_ns != 0 {
-                                loser_entry.mtime_ns
-                            } else {
-                                now_ns
-                            };
-                            free_copy_name(path, loser.node, at, &mut taken)
-                        });
-                        PathAction::Conflict {
-                            winner,
-                            copy: copy.flatten(),
-                        }
-                    }
-                }
-            }
-        };
+        let action = decide(path, now, base, sides, now_ns, &mut taken);
         items.push(Item {
             path: path.clone(),
             now: [now[0].cloned(), now[1].cloned()],
@@ -249,8 +182,123 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
         });
     }
     keep_parents_of_survivors(&mut items, sides, now_ns, &mut taken);
+    let deletions = count_deletions(&items);
+    Plan {
+        items,
+        equal,
+        equal_changed,
+        deletions,
+        base_files,
+    }
+}
+
+/// The four sorted lists (now on A and B, last synced on A and B) walked together.
+struct Merge<'a> {
+    lists: [&'a [(RelPath, Entry)]; 4],
+    /// The next position in each list.
+    at: [usize; 4],
+}
+
+impl<'a> Merge<'a> {
+    /// The next path in any list, with its entry in each list that has it.
+    fn next_path(&mut self) -> Option<(&'a RelPath, [Option<&'a Entry>; 4])> {
+        let mut next: Option<&'a RelPath> = None;
+        for (list, &i) in self.lists.iter().zip(&self.at) {
+            if let Some((path, _)) = list.get(i) {
+                if next.is_none_or(|n| path < n) {
+                    next = Some(path);
+                }
+            }
+        }
+        let path = next?;
+        let mut found: [Option<&'a Entry>; 4] = [None; 4];
+        let positions = self.lists.iter().zip(self.at.iter_mut());
+        for ((list, at), slot) in positions.zip(found.iter_mut()) {
+            if let Some((p, entry)) = list.get(*at) {
+                if p == path {
+                    *slot = Some(entry);
+                    *at += 1;
+                }
+            }
+        }
+        Some((path, found))
+    }
+}
+
+/// What to do with a path that differs between the sides, given what it was at the last sync
+/// (`base`): the side that did not change it takes the other's version; changed on both, an
+/// edit beats a deletion, else the newer version keeps the name and the other is kept as a
+/// conflict copy (unless only the mode differs).
+fn decide(
+    path: &RelPath,
+    now: [Option<&Entry>; 2],
+    base: Option<&Entry>,
+    sides: [&SideState<'_>; 2],
+    now_ns: i64,
+    taken: &mut Taken<'_>,
+) -> PathAction {
+    let changed = [!same(now[0], base), !same(now[1], base)];
+    if !changed[0] {
+        return PathAction::Take { from: Side::B };
+    }
+    if !changed[1] {
+        return PathAction::Take { from: Side::A };
+    }
+    match (now[0], now[1]) {
+        // An edit beats a deletion.
+        (None, _) => PathAction::Take { from: Side::B },
+        (_, None) => PathAction::Take { from: Side::A },
+        (Some(x), Some(y)) => {
+            let winner = winner(x, y, sides);
+            let loser = sides[winner.other().index()];
+            let loser_entry = if winner == Side::A { y } else { x };
+            if x.same_data(y) {
+                // Only the mode differs: nothing to keep.
+                PathAction::Take { from: winner }
+            } else {
+                let copy = (!is_conflict_copy(path.file_name())).then(|| {
+                    let at = if loser_entry.mtime_ns != 0 {
+                        loser_entry.mtime_ns
+                    } else {
+                        now_ns
+                    };
+                    free_copy_name(path, loser.node, at, taken)
+                });
+                PathAction::Conflict {
+                    winner,
+                    copy: copy.flatten(),
+                }
+            }
+        }
+    }
+}
+
+/// The side whose version keeps the name when both changed: a directory (it may hold many
+/// versions), else the newer mtime, else the node whose name sorts first.
+fn winner(x: &Entry, y: &Entry, sides: [&SideState<'_>; 2]) -> Side {
+    if x.is_dir() != y.is_dir() {
+        if x.is_dir() {
+            Side::A
+        } else {
+            Side::B
+        }
+    } else if x.mtime_ns != y.mtime_ns {
+        if x.mtime_ns > y.mtime_ns {
+            Side::A
+        } else {
+            Side::B
+        }
+    } else if sides[0].node <= sides[1].node {
+        Side::A
+    } else {
+        Side::B
+    }
+}
+
+/// Files and symlinks the plan deletes, on either side.
+fn count_deletions(items: &[Item]) -> u64 {
     let mut deletions = 0;
-    for item in &items {
+    for item in items {
         let result = item.result();
         for side in [Side::A, Side::B] {
             let was = item.now[side.index()].as_ref();
@@ -259,13 +307,7 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
             }
         }
     }
-    Plan {
-        items,
-        equal,
-        equal_changed,
-        deletions,
-        base_files,
-    }
+    deletions
 }
 
 /// A conflict-copy name beside `path` that neither side uses.
