@@ -140,8 +140,8 @@ const EXIT_PARTIAL: u8 = 23;
 
 #[cfg(feature = "sync")]
 fn mirror(args: MirrorArgs) -> ExitCode {
-    use failover::sync::{sync_dirs, MirrorConfig, SyncError, TerminalBar};
-    let mut config = MirrorConfig::new(&args.dir_a, &args.dir_b);
+    use failover::sync::{sync_dirs, LocalPairConfig, SyncError, TerminalBar};
+    let mut config = LocalPairConfig::new(&args.dir_a, &args.dir_b);
     if let Some(state_dir) = args.state_dir {
         config.state_dir = state_dir;
     }

@@ -60,7 +60,7 @@ pub enum SyncError {
     /// delta); the connection should be dropped.
     #[error("protocol: {0}")]
     Protocol(String),
-    /// The transport to the other side failed.
+    /// The link to the other side failed.
     #[error("peer: {0}")]
     Peer(String),
 }

@@ -9,19 +9,19 @@
 //! version under its name and the other beside it as `NAME.conflict-<node>-<UTC time>.EXT`.
 //!
 //! It deliberately does not watch for changes or talk to the network: the engine
-//! ([`sync_pair`]) speaks to each replica through a [`Transport`] carrying serializable
+//! ([`sync_pair`]) speaks to each replica through a [`ReplicaLink`] carrying serializable
 //! [`Request`]s, so a live watcher and a TLS peer link plug in around it. Ownership, ACLs,
 //! extended attributes, hard links and special files are not mirrored.
 //!
 //! Entry points: [`sync_dirs`] for two local directories (`failoverd mirror --once`),
 //! [`LocalMirror`] for core's [`FileMirror`](failover_core::FileMirror) trait, and
-//! [`sync_pair`] + [`LocalReplica`] for composing other transports.
+//! [`sync_pair`] + [`LocalReplica`] for composing other links.
 //!
 //! # Example
 //!
 //! ```
 //! use failover_core::SyncOptions;
-//! use failover_sync::{sync_dirs, MirrorConfig, Silent};
+//! use failover_sync::{sync_dirs, LocalPairConfig, Silent};
 //!
 //! # fn main() -> Result<(), failover_sync::SyncError> {
 //! let a = tempfile::tempdir().unwrap();
@@ -29,7 +29,7 @@
 //! let state = tempfile::tempdir().unwrap();
 //! std::fs::write(a.path().join("index.html"), "hello").unwrap();
 //!
-//! let mut config = MirrorConfig::new(a.path(), b.path());
+//! let mut config = LocalPairConfig::new(a.path(), b.path());
 //! config.state_dir = state.path().to_path_buf();
 //! let outcome = sync_dirs(&config, &SyncOptions::default(), &Silent)?;
 //! assert_eq!(outcome.report.copied, 1);
@@ -66,23 +66,23 @@ use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncRepo
 
 pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
 pub use echo::{Echo, Verdict};
-pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, Outcome, Scope};
+pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, RunSummary, Scope};
 pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};
 pub use error::SyncError;
 pub use index::{Index, Loaded};
 pub use path::{minimal_scope, RelPath, TEMP_PREFIX};
 pub use progress::{Progress, Silent, TerminalBar};
 pub use protocol::{
-    BatchRequest, BatchResponse, Failure, Handle, Handler, InProcess, NoBatch, Request, RequestOf,
-    Response, ResponseOf, ScanReply, Transport, PROTOCOL_VERSION,
+    BatchRequest, BatchResponse, Failure, Handle, Handler, InProcess, NoBatch, ReplicaLink,
+    Request, RequestOf, Response, ResponseOf, ScanReply, PROTOCOL_VERSION,
 };
-pub use reconcile::{reconcile, Decision, Item, Plan, Side, SideState};
+pub use reconcile::{reconcile, Item, PathAction, Plan, Side, SideState};
 pub use replica::{LocalReplica, ReplicaConfig};
 pub use scan::Excludes;
 
 /// A two-way mirror of two local directories.
 #[derive(Clone, Debug, PartialEq)]
-pub struct MirrorConfig {
+pub struct LocalPairConfig {
     /// The first replica.
     pub dir_a: PathBuf,
     /// The second replica.
@@ -102,10 +102,10 @@ pub struct MirrorConfig {
     pub fsync: bool,
 }
 
-impl MirrorConfig {
+impl LocalPairConfig {
     /// A mirror of `dir_a` (node `a`) and `dir_b` (node `b`) with the defaults.
     pub fn new(dir_a: impl Into<PathBuf>, dir_b: impl Into<PathBuf>) -> Self {
-        MirrorConfig {
+        LocalPairConfig {
             dir_a: dir_a.into(),
             dir_b: dir_b.into(),
             node_a: "a".to_owned(),
@@ -143,10 +143,10 @@ fn canonical(path: &Path) -> Result<PathBuf, SyncError> {
 
 /// One two-way run between two local directories: what `failoverd mirror --once` does.
 pub fn sync_dirs(
-    config: &MirrorConfig,
+    config: &LocalPairConfig,
     options: &SyncOptions,
     progress: &dyn Progress,
-) -> Result<Outcome, SyncError> {
+) -> Result<RunSummary, SyncError> {
     let (a, b) = (canonical(&config.dir_a)?, canonical(&config.dir_b)?);
     if a.starts_with(&b) || b.starts_with(&a) {
         return Err(SyncError::Root {
@@ -175,13 +175,13 @@ pub fn sync_dirs(
 
 /// Core's [`FileMirror`] over two local directories.
 pub struct LocalMirror {
-    config: MirrorConfig,
+    config: LocalPairConfig,
     status: Mutex<MirrorStatus>,
 }
 
 impl LocalMirror {
     /// A mirror of the two directories of `config`.
-    pub fn new(config: MirrorConfig) -> Self {
+    pub fn new(config: LocalPairConfig) -> Self {
         LocalMirror {
             config,
             status: Mutex::new(MirrorStatus {

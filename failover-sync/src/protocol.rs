@@ -1,6 +1,6 @@
-//! The messages between the engine and a replica, and the transport that carries them. Every
-//! message is a serde type so that a network transport (TLS between the servers) can carry the
-//! same conversation the in-process transport does.
+//! The messages between the engine and a replica, and the link that carries them. Every
+//! message is a serde type so that a network link (TLS between the servers) can carry the
+//! same conversation the in-process link does.
 
 use serde::{Deserialize, Serialize};
 
@@ -440,19 +440,19 @@ pub enum Failure {
 /// `call` returns `Err` only when the conversation itself is broken (the peer is gone, a
 /// message could not be carried): the engine then stops the run. A failure about one path is
 /// an `Ok(Response::Failed(..))`. Requests are answered in order.
-pub trait Transport: Send {
+pub trait ReplicaLink: Send {
     /// Sends `request` and waits for its answer.
     fn call(&mut self, request: Request) -> Result<Response, SyncError>;
 }
 
-/// Anything that answers requests: what a transport delivers to on the far side.
+/// Anything that answers requests: what a link delivers to on the far side.
 pub trait Handler: Send {
     /// Answers `request`.
     fn handle(&mut self, request: Request) -> Result<Response, SyncError>;
 }
 
-/// The in-process transport: calls the handler directly. With `serializing`, every request
-/// and answer goes through postcard first (what a network transport would send), which tests
+/// The in-process link: calls the handler directly. With `serializing`, every request
+/// and answer goes through postcard first (what a network link would send), which tests
 /// use to prove the conversation is complete as data.
 pub struct InProcess<H: Handler> {
     handler: H,
@@ -460,7 +460,7 @@ pub struct InProcess<H: Handler> {
 }
 
 impl<H: Handler> InProcess<H> {
-    /// A transport to `handler`.
+    /// A link to `handler`.
     pub fn new(handler: H) -> Self {
         InProcess {
             handler,
@@ -468,7 +468,7 @@ impl<H: Handler> InProcess<H> {
         }
     }
 
-    /// A transport that encodes and decodes every message.
+    /// A link that encodes and decodes every message.
     pub fn serializing(handler: H) -> Self {
         InProcess {
             handler,
@@ -487,7 +487,7 @@ fn through_wire<T: Serialize + for<'de> Deserialize<'de>>(value: &T) -> Result<T
     postcard::from_bytes(&bytes).map_err(|e| SyncError::Peer(e.to_string()))
 }
 
-impl<H: Handler> Transport for InProcess<H> {
+impl<H: Handler> ReplicaLink for InProcess<H> {
     fn call(&mut self, request: Request) -> Result<Response, SyncError> {
         if !self.serializing {
             return self.handler.handle(request);

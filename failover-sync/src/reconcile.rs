@@ -37,7 +37,7 @@ impl Side {
 
 /// What to do with one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub enum PathAction {
     /// Both sides are the same (or both absent): nothing to do but record it.
     Equal,
     /// Make the other side like `from` (which may be absent: a deletion).
@@ -55,7 +55,7 @@ pub enum Decision {
     },
 }
 
-/// One path's state and decision.
+/// One path's state and action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// The path.
@@ -65,16 +65,16 @@ pub struct Item {
     /// At the last sync, on A and B.
     pub base: [Option<Entry>; 2],
     /// What to do.
-    pub decision: Decision,
+    pub action: PathAction,
 }
 
 impl Item {
     /// The entry that ends up at the path on both sides.
     pub fn result(&self) -> Option<&Entry> {
-        match &self.decision {
-            Decision::Equal => self.now[0].as_ref(),
-            Decision::Take { from } => self.now[from.index()].as_ref(),
-            Decision::Conflict { winner, .. } => self.now[winner.index()].as_ref(),
+        match &self.action {
+            PathAction::Equal => self.now[0].as_ref(),
+            PathAction::Take { from } => self.now[from.index()].as_ref(),
+            PathAction::Conflict { winner, .. } => self.now[winner.index()].as_ref(),
         }
     }
 }
@@ -83,7 +83,7 @@ impl Item {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Every path with something to do, sorted (parents before children). A path either side
-    /// has or had that is not here is the same on both sides ([`Decision::Equal`]): a run
+    /// has or had that is not here is the same on both sides ([`PathAction::Equal`]): a run
     /// after few changes carries few items.
     pub items: Vec<Item>,
     /// Paths the same on both sides (not in `items`).
@@ -141,37 +141,20 @@ impl Taken<'_> {
 /// tree built, the plan comes out sorted.
 pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
     let sides = [a, b];
-    let lists = [a.now, b.now, a.base, b.base];
-    let mut at = [0usize; 4];
+    let mut merge = Merge {
+        lists: [a.now, b.now, a.base, b.base],
+        at: [0; 4],
+    };
     let mut taken = Taken {
         now: [a.now, b.now],
         named: BTreeSet::new(),
     };
-    let mut items: Vec<Item> = Vec::with_capacity(lists.iter().map(|l| l.len()).max().unwrap_or(0));
+    let capacity = merge.lists.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut items: Vec<Item> = Vec::with_capacity(capacity);
     let mut base_files = 0;
     let mut equal = 0;
     let mut equal_changed = [false, false];
-    loop {
-        let mut next: Option<&RelPath> = None;
-        for (list, &i) in lists.iter().zip(&at) {
-            if let Some((path, _)) = list.get(i) {
-                if next.is_none_or(|n| path < n) {
-                    next = Some(path);
-                }
-            }
-        }
-        let Some(path) = next else {
-            break;
-        };
-        let mut found: [Option<&Entry>; 4] = [None; 4];
-        for k in 0..4 {
-            if let Some((p, entry)) = lists[k].get(at[k]) {
-                if p == path {
-                    found[k] = Some(entry);
-                    at[k] += 1;
-                }
-            }
-        }
+    while let Some((path, found)) = merge.next_path() {
         let now = [found[0], found[1]];
         // The last-synced state counts only when both replicas recorded the same.
         let base = match (found[2], found[3]) {
@@ -190,67 +173,132 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
             }
             continue;
         }
-        let changed = [!same(now[0], base), !same(now[1], base)];
-        let decision = if !changed[0] {
-            Decision::Take { from: Side::B }
-        } else if !changed[1] {
-            Decision::Take { from: Side::A }
-        } else {
-            match (now[0], now[1]) {
-                // An edit beats a deletion.
-                (None, _) => Decision::Take { from: Side::B },
-                (_, None) => Decision::Take { from: Side::A },
-                (Some(x), Some(y)) => {
-                    let winner = if x.is_dir() != y.is_dir() {
-                        // A directory keeps the name (it may hold many versions).
-                        if x.is_dir() {
-                            Side::A
-                        } else {
-                            Side::B
-                        }
-                    } else if x.mtime_ns != y.mtime_ns {
-                        if x.mtime_ns > y.mtime_ns {
-                            Side::A
-                        } else {
-                            Side::B
-                        }
-                    } else if a.node <= b.node {
-                        Side::A
-                    } else {
-                        Side::B
-                    };
-                    let loser = sides[winner.other().index()];
-                    let loser_entry = if winner == Side::A { y } else { x };
-                    if x.same_data(y) {
-                        // Only the mode differs: nothing to keep.
-                        Decision::Take { from: winner }
-                    } else {
-                        let copy = (!is_conflict_copy(path.file_name())).then(|| {
-                            let at = if loser_entry.mtime_ns != 0 {
-                                loser_entry.mtime_ns
-                            } else {
-                                now_ns
-                            };
-                            free_copy_name(path, loser.node, at, &mut taken)
-                        });
-                        Decision::Conflict {
-                            winner,
-                            copy: copy.flatten(),
-                        }
-                    }
-                }
-            }
-        };
+        let action = decide(path, now, base, sides, now_ns, &mut taken);
         items.push(Item {
             path: path.clone(),
             now: [now[0].cloned(), now[1].cloned()],
             base: [found[2].cloned(), found[3].cloned()],
-            decision,
+            action,
         });
     }
     keep_parents_of_survivors(&mut items, sides, now_ns, &mut taken);
+    let deletions = count_deletions(&items);
+    Plan {
+        items,
+        equal,
+        equal_changed,
+        deletions,
+        base_files,
+    }
+}
+
+/// The four sorted lists (now on A and B, last synced on A and B) walked together.
+struct Merge<'a> {
+    lists: [&'a [(RelPath, Entry)]; 4],
+    /// The next position in each list.
+    at: [usize; 4],
+}
+
+impl<'a> Merge<'a> {
+    /// The next path in any list, with its entry in each list that has it.
+    fn next_path(&mut self) -> Option<(&'a RelPath, [Option<&'a Entry>; 4])> {
+        let mut next: Option<&'a RelPath> = None;
+        for (list, &i) in self.lists.iter().zip(&self.at) {
+            if let Some((path, _)) = list.get(i) {
+                if next.is_none_or(|n| path < n) {
+                    next = Some(path);
+                }
+            }
+        }
+        let path = next?;
+        let mut found: [Option<&'a Entry>; 4] = [None; 4];
+        let positions = self.lists.iter().zip(self.at.iter_mut());
+        for ((list, at), slot) in positions.zip(found.iter_mut()) {
+            if let Some((p, entry)) = list.get(*at) {
+                if p == path {
+                    *slot = Some(entry);
+                    *at += 1;
+                }
+            }
+        }
+        Some((path, found))
+    }
+}
+
+/// What to do with a path that differs between the sides, given what it was at the last sync
+/// (`base`): the side that did not change it takes the other's version; changed on both, an
+/// edit beats a deletion, else the newer version keeps the name and the other is kept as a
+/// conflict copy (unless only the mode differs).
+fn decide(
+    path: &RelPath,
+    now: [Option<&Entry>; 2],
+    base: Option<&Entry>,
+    sides: [&SideState<'_>; 2],
+    now_ns: i64,
+    taken: &mut Taken<'_>,
+) -> PathAction {
+    let changed = [!same(now[0], base), !same(now[1], base)];
+    if !changed[0] {
+        return PathAction::Take { from: Side::B };
+    }
+    if !changed[1] {
+        return PathAction::Take { from: Side::A };
+    }
+    match (now[0], now[1]) {
+        // An edit beats a deletion.
+        (None, _) => PathAction::Take { from: Side::B },
+        (_, None) => PathAction::Take { from: Side::A },
+        (Some(x), Some(y)) => {
+            let winner = winner(x, y, sides);
+            let loser = sides[winner.other().index()];
+            let loser_entry = if winner == Side::A { y } else { x };
+            if x.same_data(y) {
+                // Only the mode differs: nothing to keep.
+                PathAction::Take { from: winner }
+            } else {
+                let copy = (!is_conflict_copy(path.file_name())).then(|| {
+                    let at = if loser_entry.mtime_ns != 0 {
+                        loser_entry.mtime_ns
+                    } else {
+                        now_ns
+                    };
+                    free_copy_name(path, loser.node, at, taken)
+                });
+                PathAction::Conflict {
+                    winner,
+                    copy: copy.flatten(),
+                }
+            }
+        }
+    }
+}
+
+/// The side whose version keeps the name when both changed: a directory (it may hold many
+/// versions), else the newer mtime, else the node whose name sorts first.
+fn winner(x: &Entry, y: &Entry, sides: [&SideState<'_>; 2]) -> Side {
+    if x.is_dir() != y.is_dir() {
+        if x.is_dir() {
+            Side::A
+        } else {
+            Side::B
+        }
+    } else if x.mtime_ns != y.mtime_ns {
+        if x.mtime_ns > y.mtime_ns {
+            Side::A
+        } else {
+            Side::B
+        }
+    } else if sides[0].node <= sides[1].node {
+        Side::A
+    } else {
+        Side::B
+    }
+}
+
+/// Files and symlinks the plan deletes, on either side.
+fn count_deletions(items: &[Item]) -> u64 {
     let mut deletions = 0;
-    for item in &items {
+    for item in items {
         let result = item.result();
         for side in [Side::A, Side::B] {
             let was = item.now[side.index()].as_ref();
@@ -259,13 +307,7 @@ pub fn reconcile(a: &SideState<'_>, b: &SideState<'_>, now_ns: i64) -> Plan {
             }
         }
     }
-    Plan {
-        items,
-        equal,
-        equal_changed,
-        deletions,
-        base_files,
-    }
+    deletions
 }
 
 /// A conflict-copy name beside `path` that neither side uses.
@@ -303,10 +345,10 @@ fn keep_parents_of_survivors(
         .iter()
         .filter(|item| item.now[0].is_none() || item.now[1].is_none())
         .filter_map(|item| {
-            let source = match &item.decision {
-                Decision::Equal => Side::A,
-                Decision::Take { from } => *from,
-                Decision::Conflict { winner, .. } => *winner,
+            let source = match &item.action {
+                PathAction::Equal => Side::A,
+                PathAction::Take { from } => *from,
+                PathAction::Conflict { winner, .. } => *winner,
             };
             item.result().map(|_| (item.path.clone(), source))
         })
@@ -332,19 +374,19 @@ fn keep_parents_of_survivors(
                 [Some(x), Some(y)] if x.same_content(y) => Some(x),
                 _ => None,
             };
-            item.decision = match other_now {
+            item.action = match other_now {
                 Some(entry) if !entry.is_dir() && !same(Some(entry), base) => {
                     let at = if entry.mtime_ns != 0 {
                         entry.mtime_ns
                     } else {
                         now_ns
                     };
-                    Decision::Conflict {
+                    PathAction::Conflict {
                         winner: dir_side,
                         copy: free_copy_name(&item.path, sides[other.index()].node, at, taken),
                     }
                 }
-                _ => Decision::Take { from: dir_side },
+                _ => PathAction::Take { from: dir_side },
             };
         }
     }
@@ -390,7 +432,7 @@ mod tests {
         a_now: &[(&str, Entry)],
         b_now: &[(&str, Entry)],
         base: &[(&str, Entry)],
-    ) -> std::collections::BTreeMap<String, Decision> {
+    ) -> std::collections::BTreeMap<String, PathAction> {
         let (an, bn, base) = (tree(a_now), tree(b_now), tree(base));
         let a = SideState {
             node: "alpha",
@@ -403,18 +445,18 @@ mod tests {
             base: &base,
         };
         // Paths without an item are the same on both sides.
-        let mut decisions: std::collections::BTreeMap<String, Decision> = an
+        let mut decisions: std::collections::BTreeMap<String, PathAction> = an
             .iter()
             .chain(&bn)
             .chain(&base)
-            .map(|(p, _)| (p.to_string(), Decision::Equal))
+            .map(|(p, _)| (p.to_string(), PathAction::Equal))
             .collect();
         let plan = reconcile(&a, &b, 0);
-        assert!(plan.items.iter().all(|i| i.decision != Decision::Equal));
+        assert!(plan.items.iter().all(|i| i.action != PathAction::Equal));
         decisions.extend(
             plan.items
                 .into_iter()
-                .map(|i| (i.path.to_string(), i.decision)),
+                .map(|i| (i.path.to_string(), i.action)),
         );
         decisions
     }
@@ -440,11 +482,11 @@ mod tests {
                 ("gone", old.clone()),
             ],
         );
-        assert_eq!(p["edited"], Decision::Take { from: Side::A });
-        assert_eq!(p["same"], Decision::Equal);
-        assert_eq!(p["fresh"], Decision::Take { from: Side::A });
+        assert_eq!(p["edited"], PathAction::Take { from: Side::A });
+        assert_eq!(p["same"], PathAction::Equal);
+        assert_eq!(p["fresh"], PathAction::Take { from: Side::A });
         // Deleted on A, unchanged on B: the deletion propagates.
-        assert_eq!(p["gone"], Decision::Take { from: Side::A });
+        assert_eq!(p["gone"], PathAction::Take { from: Side::A });
     }
 
     #[test]
@@ -455,7 +497,7 @@ mod tests {
             &[("f.txt", file("base", 1))],
         );
         match &p["f.txt"] {
-            Decision::Conflict {
+            PathAction::Conflict {
                 winner: Side::B,
                 copy: Some(copy),
             } => assert!(copy.as_str().starts_with("f.conflict-alpha-1970")),
@@ -468,7 +510,7 @@ mod tests {
         let p = plan(&[("f", file("a", 5))], &[("f", file("b", 5))], &[]);
         assert!(matches!(
             p["f"],
-            Decision::Conflict {
+            PathAction::Conflict {
                 winner: Side::A,
                 copy: Some(_)
             }
@@ -478,13 +520,13 @@ mod tests {
     #[test]
     fn same_new_content_on_both_sides_is_not_a_conflict() {
         let p = plan(&[("f", file("x", 5))], &[("f", file("x", 9))], &[]);
-        assert_eq!(p["f"], Decision::Equal);
+        assert_eq!(p["f"], PathAction::Equal);
     }
 
     #[test]
     fn an_edit_beats_a_deletion() {
         let p = plan(&[], &[("f", file("edited", 9))], &[("f", file("base", 1))]);
-        assert_eq!(p["f"], Decision::Take { from: Side::B });
+        assert_eq!(p["f"], PathAction::Take { from: Side::B });
     }
 
     #[test]
@@ -493,7 +535,7 @@ mod tests {
         let p = plan(&[(name, file("a", 10))], &[(name, file("b", 20))], &[]);
         assert_eq!(
             p[name],
-            Decision::Conflict {
+            PathAction::Conflict {
                 winner: Side::B,
                 copy: None
             }
@@ -511,9 +553,9 @@ mod tests {
             ],
             &[("d", dir()), ("d/old", file("o", 1))],
         );
-        assert_eq!(p["d"], Decision::Take { from: Side::B });
-        assert_eq!(p["d/kept"], Decision::Take { from: Side::B });
-        assert_eq!(p["d/old"], Decision::Take { from: Side::A });
+        assert_eq!(p["d"], PathAction::Take { from: Side::B });
+        assert_eq!(p["d/kept"], PathAction::Take { from: Side::B });
+        assert_eq!(p["d/old"], PathAction::Take { from: Side::A });
     }
 
     #[test]
@@ -525,7 +567,7 @@ mod tests {
         );
         assert!(matches!(
             p["x"],
-            Decision::Conflict {
+            PathAction::Conflict {
                 winner: Side::B,
                 copy: Some(_)
             }
@@ -541,7 +583,7 @@ mod tests {
             &[("f", file("same", 1))],
             &[("f", file("same", 1))],
         );
-        assert_eq!(p["f"], Decision::Take { from: Side::A });
+        assert_eq!(p["f"], PathAction::Take { from: Side::A });
     }
 
     #[test]

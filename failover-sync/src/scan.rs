@@ -286,6 +286,8 @@ struct ToHash {
     expected: Option<Hash>,
 }
 
+/// Scans the directory `dir` (at `prefix`, the root when `None`) and, in parallel, the
+/// directories beneath it.
 fn scan_dir(
     dir: OwnedFd,
     prefix: Option<&RelPath>,
@@ -293,105 +295,159 @@ fn scan_dir(
     previous: &Previous<'_>,
 ) -> Scanned {
     let mut out = Scanned::default();
-    let shown = |name: &str| match prefix {
-        Some(prefix) => format!("{prefix}/{name}"),
-        None => name.to_owned(),
+    let listing = Listing {
+        dir: dir.as_fd(),
+        prefix,
+        excludes,
+        previous,
+        // What the index holds beneath this directory: each lookup searches only that.
+        known_here: match prefix {
+            Some(prefix) => beneath(previous.entries, prefix),
+            None => previous.entries,
+        },
     };
-    let mut subdirs: Vec<(RelPath, String)> = Vec::new();
-    let mut to_hash: Vec<ToHash> = Vec::new();
-    // What the index holds beneath this directory: each lookup searches only that.
-    let known_here = match prefix {
-        Some(prefix) => beneath(previous.entries, prefix),
-        None => previous.entries,
-    };
-    let reader = match rustix::fs::Dir::read_from(&dir) {
-        Ok(reader) => reader,
-        Err(e) => {
-            out.problems.push((shown(""), e.to_string()));
-            return out;
+    let listed = listing.list(&mut out);
+    hash_files(dir.as_fd(), listed.to_hash, &mut out);
+    for child in scan_subdirs(dir.as_fd(), listed.subdirs, excludes, previous) {
+        out.merge(child);
+    }
+    out
+}
+
+/// One directory being listed.
+struct Listing<'a> {
+    dir: BorrowedFd<'a>,
+    prefix: Option<&'a RelPath>,
+    excludes: &'a Excludes,
+    previous: &'a Previous<'a>,
+    /// The index's entries beneath this directory.
+    known_here: &'a [(RelPath, Entry)],
+}
+
+/// What listing a directory leaves for later.
+#[derive(Default)]
+struct Listed {
+    /// Directories to descend into: their path and name.
+    subdirs: Vec<(RelPath, String)>,
+    /// Files whose hash must be computed.
+    to_hash: Vec<ToHash>,
+}
+
+impl Listing<'_> {
+    /// The path of `name` in this directory, for a problem report.
+    fn shown(&self, name: &str) -> String {
+        match self.prefix {
+            Some(prefix) => format!("{prefix}/{name}"),
+            None => name.to_owned(),
         }
-    };
-    for item in reader {
-        let item = match item {
-            Ok(item) => item,
+    }
+
+    /// Reads the directory: symlinks and files the index vouches for go to `out` (with the
+    /// problems met); directories and files to hash are returned. Leftover temp files are
+    /// removed.
+    fn list(&self, out: &mut Scanned) -> Listed {
+        let mut listed = Listed::default();
+        let reader = match rustix::fs::Dir::read_from(self.dir) {
+            Ok(reader) => reader,
             Err(e) => {
-                out.problems.push((shown(""), e.to_string()));
-                break;
+                out.problems.push((self.shown(""), e.to_string()));
+                return listed;
             }
         };
-        let raw = item.file_name().to_bytes();
-        if raw == b"." || raw == b".." {
-            continue;
-        }
-        let Ok(name) = std::str::from_utf8(raw) else {
-            out.problems.push((
-                shown(&String::from_utf8_lossy(raw)),
-                "name is not valid UTF-8; skipped (rename it)".to_owned(),
-            ));
-            continue;
-        };
-        if name.starts_with(TEMP_PREFIX) {
-            // A leftover of an interrupted run: never a version anyone made.
-            let _ = rustix::fs::unlinkat(&dir, name, AtFlags::empty());
-            continue;
-        }
-        let path = match RelPath::child(prefix, name) {
-            Ok(path) => path,
-            Err(e) => {
-                out.problems.push((shown(name), e.to_string()));
+        for item in reader {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    out.problems.push((self.shown(""), e.to_string()));
+                    break;
+                }
+            };
+            let raw = item.file_name().to_bytes();
+            if raw == b"." || raw == b".." {
                 continue;
             }
-        };
-        let stat = match fsx::lstat(dir.as_fd(), name) {
+            let Ok(name) = std::str::from_utf8(raw) else {
+                out.problems.push((
+                    self.shown(&String::from_utf8_lossy(raw)),
+                    "name is not valid UTF-8; skipped (rename it)".to_owned(),
+                ));
+                continue;
+            };
+            if name.starts_with(TEMP_PREFIX) {
+                // A leftover of an interrupted run: never a version anyone made.
+                let _ = rustix::fs::unlinkat(self.dir, name, AtFlags::empty());
+                continue;
+            }
+            match RelPath::child(self.prefix, name) {
+                Ok(path) => self.add(path, name, &mut listed, out),
+                Err(e) => out.problems.push((self.shown(name), e.to_string())),
+            }
+        }
+        listed
+    }
+
+    /// Adds the entry `name` (at `path`) unless it is excluded: to `out` when it is complete
+    /// now, to `listed` when it needs a descent or a hash.
+    fn add(&self, path: RelPath, name: &str, listed: &mut Listed, out: &mut Scanned) {
+        let stat = match fsx::lstat(self.dir, name) {
             Ok(Some(stat)) => stat,
-            Ok(None) => continue,
+            Ok(None) => return,
             Err(e) => {
                 out.problems.push((path.to_string(), e.to_string()));
-                continue;
+                return;
             }
         };
         let file_type = fsx::file_type(&stat);
-        if excludes.is_excluded_in_scan(path.as_str(), file_type == FileType::Directory) {
-            continue;
+        if self
+            .excludes
+            .is_excluded_in_scan(path.as_str(), file_type == FileType::Directory)
+        {
+            return;
         }
         match file_type {
             FileType::Directory => {
                 out.entries
                     .push((path.clone(), fsx::entry_from(&stat, Kind::Dir)));
-                subdirs.push((path, name.to_owned()));
+                listed.subdirs.push((path, name.to_owned()));
             }
-            FileType::Symlink => match fsx::read_link(dir.as_fd(), name) {
+            FileType::Symlink => match fsx::read_link(self.dir, name) {
                 Ok(target) => out
                     .entries
                     .push((path, fsx::entry_from(&stat, Kind::Symlink { target }))),
                 Err(e) => out.problems.push((path.to_string(), e.to_string())),
             },
-            FileType::RegularFile => match previous.known(known_here, path.as_str(), &stat) {
-                Ok(hash) => out.entries.push((
-                    path,
-                    fsx::entry_from(
-                        &stat,
-                        Kind::File {
-                            size: stat.st_size as u64,
-                            hash,
-                        },
-                    ),
-                )),
-                Err(expected) => to_hash.push(ToHash {
-                    path,
-                    name: name.to_owned(),
-                    expected,
-                }),
-            },
+            FileType::RegularFile => {
+                match self.previous.known(self.known_here, path.as_str(), &stat) {
+                    Ok(hash) => out.entries.push((
+                        path,
+                        fsx::entry_from(
+                            &stat,
+                            Kind::File {
+                                size: stat.st_size as u64,
+                                hash,
+                            },
+                        ),
+                    )),
+                    Err(expected) => listed.to_hash.push(ToHash {
+                        path,
+                        name: name.to_owned(),
+                        expected,
+                    }),
+                }
+            }
             _ => out.problems.push((
                 path.to_string(),
                 "not a regular file, directory or symlink; skipped".to_owned(),
             )),
         }
     }
+}
+
+/// Hashes the files of `to_hash` in `dir` in parallel; their entries go to `out`.
+fn hash_files(dir: BorrowedFd<'_>, to_hash: Vec<ToHash>, out: &mut Scanned) {
     let hashed: Vec<Result<Hashed, (String, String)>> = to_hash
         .into_par_iter()
-        .map(|item| match fsx::current_entry(dir.as_fd(), &item.name) {
+        .map(|item| match fsx::current_entry(dir, &item.name) {
             Ok(Some(entry)) => {
                 let unchanged = item.expected.is_some() && entry.hash() == item.expected;
                 Ok((item.path, entry, unchanged))
@@ -412,11 +468,20 @@ fn scan_dir(
             Err(problem) => out.problems.push(problem),
         }
     }
-    let children: Vec<Scanned> = subdirs
+}
+
+/// Scans the directories `subdirs` of `dir` in parallel.
+fn scan_subdirs(
+    dir: BorrowedFd<'_>,
+    subdirs: Vec<(RelPath, String)>,
+    excludes: &Excludes,
+    previous: &Previous<'_>,
+) -> Vec<Scanned> {
+    subdirs
         .into_par_iter()
         .map(|(path, name)| {
             match rustix::fs::openat(
-                &dir,
+                dir,
                 name.as_str(),
                 rustix::fs::OFlags::RDONLY
                     | rustix::fs::OFlags::DIRECTORY
@@ -431,11 +496,7 @@ fn scan_dir(
                 },
             }
         })
-        .collect();
-    for child in children {
-        out.merge(child);
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]

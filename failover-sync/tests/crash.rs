@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{snapshot, Pair, Snap};
 use failover_core::SyncOptions;
-use failover_sync::{sync_dirs, MirrorConfig, Silent, TEMP_PREFIX};
+use failover_sync::{sync_dirs, LocalPairConfig, Silent, TEMP_PREFIX};
 
 const CHILD_ENV: &str = "FAILOVER_SYNC_CRASH_CHILD";
 /// Replays the kill delays of an earlier run (the seed it printed).
@@ -26,7 +26,7 @@ fn crash_child() {
         return;
     };
     let parts: Vec<&str> = spec.split('\n').collect();
-    let mut config = MirrorConfig::new(parts[0], parts[1]);
+    let mut config = LocalPairConfig::new(parts[0], parts[1]);
     config.state_dir = parts[2].into();
     config.fsync = true;
     let options = SyncOptions {

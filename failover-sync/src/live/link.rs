@@ -1,6 +1,6 @@
 //! The mirror's side of the peer link: the messages, their framing over
 //! [`PeerStream`](failover_core::peer::PeerStream) frames, the two tasks that carry them, and
-//! [`RemoteReplica`], the engine's [`Transport`] to the peer's replica.
+//! [`RemoteReplica`], the engine's [`ReplicaLink`] to the peer's replica.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -14,7 +14,7 @@ use crate::error::SyncError;
 use crate::path::RelPath;
 #[cfg(test)]
 use crate::protocol::{BatchRequest, BatchResponse};
-use crate::protocol::{Request, Response, Transport};
+use crate::protocol::{ReplicaLink, Request, Response};
 
 /// The service name in the peer hello: a link meant for another service is refused.
 pub const SERVICE: &str = "mirror";
@@ -349,7 +349,7 @@ impl RemoteReplica {
     }
 }
 
-impl Transport for RemoteReplica {
+impl ReplicaLink for RemoteReplica {
     fn call(&mut self, request: Request) -> Result<Response, SyncError> {
         self.out
             .blocking_send(Message::Call(request))

@@ -8,14 +8,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use failover_core::SyncOptions;
-use failover_sync::{sync_dirs, MirrorConfig, Outcome, Silent, SyncError};
+use failover_sync::{sync_dirs, LocalPairConfig, RunSummary, Silent, SyncError};
 
 /// Two replicas and a state directory, removed at the end of the test.
 pub struct Pair {
     pub a: tempfile::TempDir,
     pub b: tempfile::TempDir,
     pub state: tempfile::TempDir,
-    pub config: MirrorConfig,
+    pub config: LocalPairConfig,
 }
 
 impl Pair {
@@ -23,7 +23,7 @@ impl Pair {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let mut config = MirrorConfig::new(a.path(), b.path());
+        let mut config = LocalPairConfig::new(a.path(), b.path());
         config.state_dir = state.path().to_path_buf();
         config.fsync = false;
         Pair {
@@ -42,11 +42,11 @@ impl Pair {
         self.b.path()
     }
 
-    pub fn sync(&self) -> Outcome {
+    pub fn sync(&self) -> RunSummary {
         self.try_sync(false).unwrap()
     }
 
-    pub fn try_sync(&self, force: bool) -> Result<Outcome, SyncError> {
+    pub fn try_sync(&self, force: bool) -> Result<RunSummary, SyncError> {
         sync_dirs(
             &self.config,
             &SyncOptions {
@@ -58,7 +58,7 @@ impl Pair {
     }
 
     /// Syncs and asserts the two trees are identical and a second run does nothing.
-    pub fn sync_converged(&self) -> Outcome {
+    pub fn sync_converged(&self) -> RunSummary {
         let outcome = self.try_sync(true).unwrap();
         assert!(
             outcome.report.failed.is_empty(),

@@ -1,0 +1,182 @@
+//! Before anything changes: the hello, both scans, the reconciliation, and the safety rules
+//! that refuse a run (two replicas of one name, a side emptied, a mass deletion).
+
+use failover_core::SyncOptions;
+
+use super::answers::{scanned, unexpected};
+use super::summary::RunSummary;
+use crate::entry::Entry;
+use crate::error::SyncError;
+use crate::fsx;
+use crate::index::sorted_entries;
+use crate::path::RelPath;
+use crate::protocol::{ReplicaLink, Request, Response, ScanReply, PROTOCOL_VERSION};
+use crate::reconcile::{reconcile, Plan, SideState};
+
+/// Settings of the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Share of the files at the last sync (0.0 – 1.0) one run may delete without `force`.
+    pub max_delete_share: f64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_delete_share: 0.5,
+        }
+    }
+}
+
+/// What a run looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Both whole trees (a full run).
+    All,
+    /// Only these paths and what lies beneath them (the changes a watcher reported), as made
+    /// by [`minimal_scope`](crate::minimal_scope): none beneath another.
+    Paths(Vec<RelPath>),
+}
+
+/// Both sides' scans, as the reconciliation reads them.
+pub(super) struct Scans {
+    /// The trees now, sorted by path.
+    pub(super) now: [Vec<(RelPath, Entry)>; 2],
+    /// The trees at the last sync (within the scope), sorted by path.
+    pub(super) base: [Vec<(RelPath, Entry)>; 2],
+    /// Files in each whole index (the measure of the mass-deletion rule for a scoped run).
+    pub(super) index_files: [u64; 2],
+    /// Whether a side's index should be written anew for its trust window.
+    pub(super) refresh: [bool; 2],
+}
+
+/// Opens the conversation with both replicas: their node names and roots go to `summary`.
+/// Two replicas of the same name are refused (their conflict copies could not be told apart).
+pub(super) fn hello(
+    links: &mut [&mut dyn ReplicaLink; 2],
+    summary: &mut RunSummary,
+) -> Result<(), SyncError> {
+    for (i, link) in links.iter_mut().enumerate() {
+        match link.call(Request::Hello {
+            version: PROTOCOL_VERSION,
+        })? {
+            Response::Hello { node, root } => {
+                summary.nodes[i] = node;
+                summary.roots[i] = root;
+            }
+            other => return Err(unexpected(&other)),
+        }
+    }
+    if summary.nodes[0] == summary.nodes[1] {
+        return Err(SyncError::Refused(format!(
+            "both replicas are named {:?}; give them different node names",
+            summary.nodes[0]
+        )));
+    }
+    Ok(())
+}
+
+/// Scans both sides over `scope`; what the scans counted and could not read goes to `summary`.
+pub(super) fn scan_both(
+    links: &mut [&mut dyn ReplicaLink; 2],
+    scope: &Scope,
+    summary: &mut RunSummary,
+) -> Result<Scans, SyncError> {
+    let replies: Vec<ScanReply> = {
+        // Scanning is the slow part of a run with few changes: both sides at once.
+        let [ta, tb] = links;
+        let request = || match scope {
+            Scope::All => Request::Scan,
+            Scope::Paths(paths) => Request::ScanPaths {
+                scope: paths.clone(),
+            },
+        };
+        let (sa, sb) = rayon::join(|| ta.call(request()), || tb.call(request()));
+        vec![scanned(sa?)?, scanned(sb?)?]
+    };
+    let mut scans = Scans {
+        now: [Vec::new(), Vec::new()],
+        base: [Vec::new(), Vec::new()],
+        index_files: [0; 2],
+        refresh: [false; 2],
+    };
+    for (i, mut scan) in replies.into_iter().enumerate() {
+        // Sorted by the replica already (then this only checks): a peer's lists are put in
+        // order here whatever it sent, because the reconciliation walks them in order.
+        scans.now[i] = sorted_entries(std::mem::take(&mut scan.current));
+        scans.base[i] = sorted_entries(std::mem::take(&mut scan.base));
+        scans.index_files[i] = scan.index_files;
+        scans.refresh[i] = scan.refresh > 0;
+        summary.scanned[i] = scans.now[i].len();
+        summary.hashed_bytes += scan.hashed_bytes;
+        if let Some(problem) = &scan.index_problem {
+            summary.warnings.push(problem.clone());
+        }
+        for (path, reason) in &scan.problems {
+            summary
+                .problems
+                .push(format!("{}/{path}: {reason}", summary.roots[i]));
+        }
+    }
+    Ok(scans)
+}
+
+/// The plan of the run: [`reconcile`] over both scans.
+pub(super) fn reconcile_scans(scans: &Scans, nodes: &[String; 2]) -> Plan {
+    reconcile(
+        &SideState {
+            node: &nodes[0],
+            now: &scans.now[0],
+            base: &scans.base[0],
+        },
+        &SideState {
+            node: &nodes[1],
+            now: &scans.now[1],
+            base: &scans.base[1],
+        },
+        fsx::now_ns(),
+    )
+}
+
+/// The safety rules (unless `force`): a whole side that is empty but held paths at the last
+/// sync (unmounted?), and a plan deleting more than `max_delete_share` of the files of the last
+/// sync, are refused before anything changes. `roots` name the sides in the message.
+pub(super) fn check_safety(
+    scans: &Scans,
+    plan: &Plan,
+    scope: &Scope,
+    config: &EngineConfig,
+    options: &SyncOptions,
+    roots: &[String; 2],
+) -> Result<(), SyncError> {
+    let base_files = match scope {
+        Scope::All => plan.base_files,
+        Scope::Paths(_) => plan
+            .base_files
+            .max(scans.index_files[0].min(scans.index_files[1])),
+    };
+    if options.force {
+        return Ok(());
+    }
+    for (i, side_now) in scans.now.iter().enumerate() {
+        if *scope == Scope::All && side_now.is_empty() && !scans.base[i].is_empty() {
+            return Err(SyncError::Refused(format!(
+                "{} is empty but held {} paths at the last sync; if it was emptied on \
+                 purpose run again with --force, otherwise check that it is mounted",
+                roots[i],
+                scans.base[i].len()
+            )));
+        }
+    }
+    if base_files > 0 && plan.deletions as f64 > config.max_delete_share * base_files as f64 {
+        return Err(SyncError::Refused(format!(
+            "this run would delete {} of the {} files of the last sync (more than {:.0} %); \
+             nothing was changed; check both trees, then run again with --force if that \
+             is what you want",
+            plan.deletions,
+            base_files,
+            config.max_delete_share * 100.0
+        )));
+    }
+    Ok(())
+}

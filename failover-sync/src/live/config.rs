@@ -1,0 +1,57 @@
+//! How one node's live mirror is set up: [`LiveConfig`], and who drives.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::peer::{Fingerprint, Identity, PeerConfig};
+
+use super::link::SERVICE;
+
+/// How one node's live mirror is set up.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// The directory mirrored (must exist).
+    pub root: PathBuf,
+    /// This node's name (names its conflict copies).
+    pub node: String,
+    /// The other node's name: it must be what the other node says in the link's hello.
+    pub peer_node: String,
+    /// Where this node listens for the other (used when the other drives).
+    pub listen: SocketAddr,
+    /// Where the other node listens (used when this node drives).
+    pub peer: SocketAddr,
+    /// This node's certificate and key.
+    pub identity: Arc<Identity>,
+    /// The other node's certificate fingerprint.
+    pub peer_fingerprint: Fingerprint,
+    /// Where the index and lock are kept.
+    pub state_dir: PathBuf,
+    /// Exclude patterns (gitignore syntax).
+    pub excludes: Vec<String>,
+    /// Most a change waits for the changes after it before a run starts.
+    pub coalesce: Duration,
+    /// Time between two full runs.
+    pub rescan_interval: Duration,
+    /// Share of the files of the last sync one run may delete (0.0 – 1.0).
+    pub max_delete_share: f64,
+    /// fsync before rename and before the index is written.
+    pub fsync: bool,
+}
+
+impl LiveConfig {
+    /// Whether this node drives the runs (its name sorts first).
+    pub fn drives(&self) -> bool {
+        self.node < self.peer_node
+    }
+
+    pub(super) fn peer_config(&self) -> PeerConfig {
+        PeerConfig::new(
+            self.identity.clone(),
+            vec![self.peer_fingerprint],
+            SERVICE,
+            &self.node,
+        )
+    }
+}

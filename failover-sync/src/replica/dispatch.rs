@@ -1,0 +1,150 @@
+//! Answering the engine: each request goes to the step that carries it out; what a request
+//! changes is recorded in the watcher's [`Echo`] (marked before, recorded after).
+
+use super::LocalReplica;
+use crate::error::SyncError;
+use crate::path::RelPath;
+use crate::protocol::{
+    BatchRequest, BatchResponse, Handle, Handler, Request, Response, PROTOCOL_VERSION,
+};
+
+impl LocalReplica {
+    /// Answers one request (not a batch), recording what it changes for the watcher.
+    fn handle_one(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
+        let Some(echo) = self.echo.clone() else {
+            return self.dispatch(request);
+        };
+        let touched: Vec<(Option<Handle>, RelPath)> = match &request {
+            BatchRequest::Delete { path, .. }
+            | BatchRequest::Mkdir { path, .. }
+            | BatchRequest::Symlink { path, .. }
+            | BatchRequest::Chmod { path, .. } => vec![(None, path.clone())],
+            BatchRequest::Rename { from, to, .. } => vec![(None, from.clone()), (None, to.clone())],
+            BatchRequest::Flush => self
+                .staged
+                .iter()
+                .map(|s| (Some(s.handle), s.path.clone()))
+                .collect(),
+            _ => return self.dispatch(request),
+        };
+        for (_, path) in &touched {
+            echo.begin(path);
+        }
+        let response = self.dispatch(request);
+        match &response {
+            Ok(BatchResponse::Done) => echo.left(&touched[0].1, None),
+            Ok(BatchResponse::Installed(entry)) => {
+                if touched.len() == 2 {
+                    echo.left(&touched[0].1, None);
+                }
+                if let Some((_, path)) = touched.last() {
+                    echo.left(path, Some(entry));
+                }
+            }
+            Ok(BatchResponse::Flushed(results)) => {
+                for (handle, result) in results {
+                    if let Some((_, path)) = touched.iter().find(|(h, _)| *h == Some(*handle)) {
+                        match result {
+                            Ok(entry) => echo.left(path, Some(entry)),
+                            Err(_) => echo.forget(path),
+                        }
+                    }
+                }
+            }
+            _ => {
+                for (_, path) in &touched {
+                    echo.forget(path);
+                }
+            }
+        }
+        response
+    }
+}
+
+impl Handler for LocalReplica {
+    fn handle(&mut self, request: Request) -> Result<Response, SyncError> {
+        match BatchRequest::try_from(request) {
+            Ok(one) => self.handle_one(one).map(Response::from),
+            Err(requests) => {
+                let mut responses = Vec::with_capacity(requests.len());
+                for request in requests {
+                    responses.push(self.handle_one(request)?);
+                }
+                Ok(Response::Batch(responses))
+            }
+        }
+    }
+}
+
+impl LocalReplica {
+    /// Carries out one request (not a batch).
+    fn dispatch(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
+        Ok(match request {
+            BatchRequest::Hello { version } => self.hello(version)?,
+            BatchRequest::Scan => self.scan(None)?,
+            BatchRequest::ScanPaths { scope } => self.scan(Some(&scope))?,
+            BatchRequest::Signature { path, expect } => self.signature(&path, &expect),
+            BatchRequest::ReadBegin {
+                path,
+                expect,
+                signature,
+                matching,
+            } => self.read_begin(&path, &expect, signature, matching),
+            BatchRequest::ReadNext { handle } => self.read_next(handle),
+            BatchRequest::WriteBegin {
+                path,
+                replace,
+                basis,
+                target,
+            } => self.write_begin(path, replace, basis, target),
+            BatchRequest::WriteOps { handle, ops } => self.write_ops(handle, &ops),
+            BatchRequest::WriteCommit { handle } => self.write_commit(handle),
+            BatchRequest::Abort { handle } => self.abort(handle),
+            BatchRequest::Delete { path, expect } => self.delete(&path, &expect),
+            BatchRequest::Mkdir {
+                path,
+                mode,
+                replace,
+            } => self.mkdir(&path, mode, replace.as_ref()),
+            BatchRequest::Symlink {
+                path,
+                target,
+                replace,
+            } => self.symlink(&path, &target, replace.as_ref()),
+            BatchRequest::Chmod {
+                path,
+                expect,
+                mode,
+                mtime_ns,
+            } => self.chmod(&path, &expect, mode, mtime_ns),
+            BatchRequest::Rename { from, to, expect } => self.rename(&from, &to, &expect),
+            BatchRequest::Flush => self.flush(),
+            BatchRequest::Commit { entries } => self.commit(entries)?,
+            BatchRequest::CommitPaths { scope, entries } => self.commit_paths(&scope, entries)?,
+            BatchRequest::ReadWhole { path, expect } => self.read_whole(&path, &expect),
+            BatchRequest::WriteWhole {
+                path,
+                replace,
+                target,
+                data,
+            } => self.write_whole(path, replace, target, data),
+            BatchRequest::Batch(none) => match none {},
+        })
+    }
+
+    /// Opens a conversation: the versions must match; whatever an earlier one left open is
+    /// dropped.
+    fn hello(&mut self, version: u32) -> Result<BatchResponse, SyncError> {
+        if version != PROTOCOL_VERSION {
+            return Err(SyncError::Protocol(format!(
+                "the other side speaks version {version}, this one {PROTOCOL_VERSION}; \
+                 run the same failoverd version on both servers"
+            )));
+        }
+        self.reset();
+        Ok(BatchResponse::Hello {
+            node: self.config.node.clone(),
+            root: self.config.root.display().to_string(),
+        })
+    }
+}
