@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The live mirror between two failoverd daemons on loopback: write-to-replica latency of
-# single small files (both directions), a burst of 10,000 new files, and each daemon's peak
-# memory. Not a test: it prints figures. Compare with lsyncd in the same session:
-#   ../shared/bench/sync/lsyncd-latency.sh 1 20; ../shared/bench/sync/lsyncd-latency.sh 3 20
-# Usage: benches/mirror-live.sh [SAMPLES] [BURST]   (FAILOVERD=path/to/failoverd to pick a build)
+# single 4 KiB files written 0.2 s apart (both directions), a burst of BURST new 1 KiB files in
+# 100 directories, and each daemon's peak memory (VmHWM). Not a test: it prints figures.
+# Its anchor, lsyncd, in the same session:
+#   benches/anchors/sync/lsyncd-latency.sh 1 20; benches/anchors/sync/lsyncd-latency.sh 3 20
+#
+#   benches/mirror-live.sh [SAMPLES] [BURST]   (defaults 50, 10000; FAILOVERD=path picks a build)
+#   benches/mirror-live.sh 5 200               (a quick try)
+#
+# Uses 127.0.0.1 ports 15391-15392 (DNS) and 17481-17482 (mirror).
+# Needs: apt-get install -y python3
 set -euo pipefail
+command -v python3 >/dev/null || { echo "error: python3 missing; run: apt-get install -y python3" >&2; exit 1; }
+cd "$(dirname "$0")/.."
 SAMPLES=${1:-50}
 BURST=${2:-10000}
 BIN=${FAILOVERD:-target/release/failoverd}
-[ -x "$BIN" ] || cargo build --release --bin failoverd
+[ -n "${FAILOVERD:-}" ] || cargo build --release --locked --bin failoverd
 W=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
@@ -18,7 +26,7 @@ fingerprint() { "$BIN" keygen --dir "$W/$1" --name "$1" --show | sed -n 's/.*fin
 for n in master slave; do
   mkdir -p "$W/$n/root" "$W/$n/state"
   "$BIN" keygen --dir "$W/$n" --name "$n" >/dev/null
-  cp "$(dirname "$0")/../examples/db.test.ru" "$W/$n/"
+  cp examples/db.test.ru "$W/$n/"
 done
 FP_MASTER=$(fingerprint master); FP_SLAVE=$(fingerprint slave)
 config() { # NAME DNS_PORT LISTEN PEER PEER_FINGERPRINT

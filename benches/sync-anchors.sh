@@ -2,31 +2,40 @@
 # Compares `failoverd mirror --once` with rsync, Unison and rdiff in one run on this machine.
 #
 #   benches/sync-anchors.sh [WORKDIR] [FILES]     (defaults: /tmp/failover-sync-bench, 20000)
+#   REPEATS=7 benches/sync-anchors.sh             (the figures of docs/benchmarks.md)
+#   REPEATS=1 DELTA_MIB=8 benches/sync-anchors.sh /tmp/sb 200    (a quick try)
 #
-# Tree: ../shared/bench/sync/mktree.py WORKDIR/tree FILES — initial sync, then 100 changed
-# files, then no change (median of 3 runs each for the last two), against `rsync -a` (one-way)
-# and `unison -batch` (two-way); a tool whose trees differ afterwards is flagged in its row.
-# Delta: mkdata.py 256 100 — time (median of REPEATS=5, alternating) and bytes for the changed
-# 256 MiB file against `rsync --no-whole-file`, and librsync's `rdiff`. Page cache warm; the
-# figures are noisy on a shared machine: compare the ratios.
+# Tree: anchors/sync/mktree.py WORKDIR/tree FILES — initial sync, then 100 changed files, then no
+# change (median of 3 runs each for the last two), against `rsync -a` (one-way) and
+# `unison -batch` (two-way); a tool whose trees differ afterwards is flagged in its row.
+# Delta: anchors/sync/mkdata.py DELTA_MIB DELTA_EDITS (default 256 100) — time (median of
+# REPEATS=5, alternating) and bytes for the changed file against `rsync --no-whole-file`, and
+# librsync's `rdiff`. The generated data is kept in WORKDIR and reused. Page cache warm; the
+# figures are noisy on a busy machine: compare the ratios. FAILOVERD=path picks a build.
 # Needs: apt-get install -y rsync unison rdiff python3 bc
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/failover-sync-bench}
 files=${2:-20000}
-shared=$(cd .. && pwd)/shared/bench/sync
-[ -d "$shared" ] || shared=$(cd ../.. && pwd)/shared/bench/sync
+delta_mib=${DELTA_MIB:-256}
+delta_edits=${DELTA_EDITS:-100}
+anchors=$PWD/benches/anchors/sync
 for tool in rsync unison rdiff python3 bc; do
   command -v "$tool" >/dev/null || { echo "error: $tool missing; run: apt-get install -y rsync unison rdiff python3 bc" >&2; exit 1; }
 done
-cargo build --release --locked --bin failoverd >/dev/null
-failoverd=$PWD/target/release/failoverd
-mkdir -p "$work"
-if [ ! -f "$work/tree.done" ]; then
-  rm -rf "$work/tree" && python3 "$shared/mktree.py" "$work/tree" "$files" && touch "$work/tree.done"
+if [ -n "${FAILOVERD:-}" ]; then
+  failoverd=$(realpath "$FAILOVERD")
+else
+  cargo build --release --locked --bin failoverd >/dev/null
+  failoverd=$PWD/target/release/failoverd
 fi
-if [ ! -f "$work/data/new.bin" ]; then
-  mkdir -p "$work/data" && python3 "$shared/mkdata.py" 256 100 "$work/data"
+mkdir -p "$work"
+if [ "$(cat "$work/tree.done" 2>/dev/null)" != "$files" ]; then
+  rm -rf "$work/tree" && python3 "$anchors/mktree.py" "$work/tree" "$files" && echo "$files" > "$work/tree.done"
+fi
+if [ "$(cat "$work/data.done" 2>/dev/null)" != "$delta_mib $delta_edits" ]; then
+  rm -rf "$work/data" && mkdir -p "$work/data"
+  python3 "$anchors/mkdata.py" "$delta_mib" "$delta_edits" "$work/data" && echo "$delta_mib $delta_edits" > "$work/data.done"
 fi
 
 TIMEFORMAT=%R
@@ -86,7 +95,7 @@ tree_bench unison unison_batch
 echo
 
 repeats=${REPEATS:-5}
-echo "## 256 MiB file, 100 edits (delta against the old version), median of $repeats (runs alternate)"
+echo "## $delta_mib MiB file, $delta_edits edits (delta against the old version), median of $repeats (runs alternate)"
 echo
 d=$work/delta
 ours_times=() rsync_times=()
