@@ -9,7 +9,7 @@ use failover_dns::{ManagedName, ServedZone, Transport, Zone};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-/// The zone of /work/shared/bench/dns/zone.db (the comparison scripts' zone).
+/// The zone of benches/anchors/dns/zone.db (the comparison scripts' zone).
 const ZONE: &str = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.master.my.com. admin.my.com. ( 2 10 10 10 10 )\n  IN NS ns.master.my.com.\n  IN NS ns.slave.my.com.\n@ IN A 10.1.0.1\nwww IN A 10.1.0.1\n";
 
 fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
