@@ -29,6 +29,7 @@ fn sources() -> Vec<PathBuf> {
         "failover-dns",
         "failover-sync",
         "failover-mysql",
+        "failover-testkit",
         "examples",
         "benches",
         "tests",
@@ -98,6 +99,7 @@ fn every_crate_uses_the_workspace_lints() {
         "failover-dns/Cargo.toml",
         "failover-sync/Cargo.toml",
         "failover-mysql/Cargo.toml",
+        "failover-testkit/Cargo.toml",
     ] {
         let text = std::fs::read_to_string(manifest).unwrap_or_default();
         assert!(
