@@ -62,3 +62,38 @@ impl HttpServer {
         self.server = None;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+
+    fn get(port: u16, path: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        write!(stream, "GET {path} HTTP/1.0\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    }
+
+    #[test]
+    fn it_serves_its_files_and_stops_and_starts_again() {
+        let port = crate::free_port("127.0.0.1");
+        let mut server = HttpServer::serve(
+            "127.0.0.1",
+            port,
+            &[("health", "ok\n")],
+            Duration::from_secs(10),
+        );
+        let response = get(port, "/health").unwrap();
+        assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+        assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
+        server.stop();
+        assert!(get(port, "/health").is_err(), "a stopped server is refused");
+        server.start();
+        assert!(get(port, "/health").unwrap().ends_with("ok\n"));
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -179,11 +179,7 @@ impl Mariadb {
             .args(["-uroot", "-N", "-B", "--connect-timeout=5", "-e", sql])
             .output()
             .map_err(|e| format!("mariadb client: {e}"))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
+        rows(&output)
     }
 
     /// [`Mariadb::try_sql`], panicking with the server's message when it fails.
@@ -209,11 +205,7 @@ impl Mariadb {
             ])
             .output()
             .map_err(|e| format!("mariadb client: {e}"))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
+        rows(&output)
     }
 
     /// One field of `SHOW SLAVE STATUS` (empty when it replicates from nobody).
@@ -241,6 +233,15 @@ impl Mariadb {
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         self.child = None;
+    }
+}
+
+/// The rows a client printed, or its error message when it failed.
+fn rows(output: &Output) -> Result<String, String> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
 }
 

@@ -36,3 +36,26 @@ pub fn free_port_on(addresses: &[IpAddr]) -> u16 {
     }
     panic!("no port free for both TCP and UDP on {addresses:?} after {ATTEMPTS} tries");
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_port_takes_a_tcp_listener_and_a_udp_socket() {
+        let port = free_port("127.0.0.1");
+        let _tcp = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let _udp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn a_port_free_on_two_addresses_is_free_on_both() {
+        let addresses: [IpAddr; 2] = [[127, 0, 0, 2].into(), [127, 0, 0, 3].into()];
+        let port = free_port_on(&addresses);
+        for address in addresses {
+            let _tcp = TcpListener::bind((address, port)).unwrap();
+            let _udp = UdpSocket::bind((address, port)).unwrap();
+        }
+    }
+}

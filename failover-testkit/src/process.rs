@@ -169,3 +169,85 @@ impl TcpServer {
         self.child.id()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    /// Whether process `pid` still runs (a zombie does not).
+    fn running(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    }
+
+    #[test]
+    fn a_program_is_found_on_the_path_or_in_sbin() {
+        assert!(program("sh", "dash").is_file());
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "`no-such-program-here` not found: install it with `apt-get install some-package`"
+    )]
+    fn a_missing_program_fails_with_the_apt_get_line() {
+        program("no-such-program-here", "some-package");
+    }
+
+    #[test]
+    fn a_guarded_child_is_killed_on_drop() {
+        let guard = ChildGuard::spawn(Command::new("sleep").arg("30"), "coreutils");
+        let pid = guard.id().to_string();
+        assert!(running(&pid));
+        drop(guard);
+        assert!(!running(&pid));
+    }
+
+    #[test]
+    fn a_guarded_group_is_killed_with_the_helpers_it_forked() {
+        let dir = crate::temp_dir();
+        let helper_pid = dir.path().join("helper.pid");
+        let guard = ChildGuard::spawn_group(
+            Command::new("sh").arg("-c").arg(format!(
+                "sleep 30 & echo $! > {}; wait",
+                helper_pid.display()
+            )),
+            "dash",
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let helper = loop {
+            let text = std::fs::read_to_string(&helper_pid).unwrap_or_default();
+            if text.ends_with('\n') {
+                break text.trim().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the helper's pid was not written"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(running(&helper));
+        drop(guard);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running(&helper) {
+            assert!(
+                Instant::now() < deadline,
+                "the forked helper outlived the guard"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "exited with")]
+    fn a_server_that_exits_instead_of_listening_fails_at_once() {
+        let port = crate::free_port("127.0.0.1");
+        TcpServer::start(
+            Command::new("false").arg("listening"),
+            [127, 0, 0, 1].into(),
+            port,
+            Duration::from_secs(10),
+            "coreutils",
+        );
+    }
+}

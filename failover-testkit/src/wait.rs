@@ -55,3 +55,26 @@ pub async fn eventually(wait: impl Into<Wait>, what: &str, mut condition: impl F
         tokio::time::sleep(wait.every).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn it_returns_once_the_condition_holds() {
+        let mut looks = 0;
+        eventually(Duration::from_secs(5), "the third look", || {
+            looks += 1;
+            looks == 3
+        })
+        .await;
+        assert_eq!(looks, 3);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "not within 200ms: the moon to turn blue")]
+    async fn it_gives_up_after_its_limit_naming_what_it_waited_for() {
+        let wait = Wait::up_to(Duration::from_millis(200)).every(Duration::from_millis(20));
+        eventually(wait, "the moon to turn blue", || false).await;
+    }
+}
