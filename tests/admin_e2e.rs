@@ -9,9 +9,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for_answer, WebServer};
+use common::{wait_for_answer, web_server};
 use failover::config::Config;
 use failover::daemon::Daemon;
+use failover_testkit::free_port;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
@@ -154,8 +155,8 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
         .parse()
         .unwrap();
-    let mut master = WebServer::new("127.0.0.2", web_port);
-    let _slave = WebServer::new("127.0.0.3", web_port);
+    let mut master = web_server("127.0.0.2", web_port);
+    let _slave = web_server("127.0.0.3", web_port);
     let config = config(dir.path(), dns, admin, web_port);
     let daemon = Daemon::start(&config).await.unwrap();
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;

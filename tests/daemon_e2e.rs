@@ -9,9 +9,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{ask, dig, free_port, wait_for_answer, WebServer};
+use common::{ask, dig, wait_for_answer, web_server};
 use failover::config::Config;
 use failover::daemon::Daemon;
+use failover_testkit::free_port;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -80,8 +81,8 @@ async fn the_answer_moves_to_the_backup_and_back() {
     let dns: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
         .parse()
         .unwrap();
-    let mut master = WebServer::new("127.0.0.2", web_port);
-    let _slave = WebServer::new("127.0.0.3", web_port);
+    let mut master = web_server("127.0.0.2", web_port);
+    let _slave = web_server("127.0.0.3", web_port);
     let master_ip: IpAddr = "127.0.0.2".parse().unwrap();
     let slave_ip: IpAddr = "127.0.0.3".parse().unwrap();
 

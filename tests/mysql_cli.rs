@@ -2,10 +2,9 @@
 //! `failoverd check` on a config with mysql checks and fencing.
 #![allow(clippy::unwrap_used)] // tests
 
-#[path = "../failover-mysql/tests/common/mod.rs"]
-mod mariadb;
-
 use std::process::Command;
+
+use failover_testkit::mariadb;
 
 fn failoverd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_failoverd"))

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ask, free_port, WebServer};
+use common::{ask, web_server};
+use failover_testkit::{free_port, ChildGuard};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -80,27 +81,20 @@ fn sighup_with_a_bad_then_a_good_config_never_drops_a_query() {
     let dns: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
         .parse()
         .unwrap();
-    let _master = WebServer::new("127.0.0.2", web_port);
-    let _slave = WebServer::new("127.0.0.3", web_port);
+    let _master = web_server("127.0.0.2", web_port);
+    let _slave = web_server("127.0.0.3", web_port);
     write_config(dir.path(), dns, web_port, "", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(["run", "--config"])
-        .arg(dir.path().join("failoverd.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed whatever happens below.
+    let mut child = ChildGuard::new(
+        Command::new(env!("CARGO_BIN_EXE_failoverd"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("failoverd.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let pid = child.id();
-    // Kill the daemon whatever happens below.
-    struct Reaper(u32);
-    impl Drop for Reaper {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .status();
-        }
-    }
-    let _reaper = Reaper(pid);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while !answered(dns) {

@@ -3,100 +3,15 @@
 #![allow(clippy::unwrap_used)] // tests
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use failover_core::*;
-
-/// Debian's python3 (the one python3-aiosmtpd installs into), not a pyenv one on the PATH.
-const SYSTEM_PYTHON: &str = "/usr/bin/python3";
-
-/// A real program on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(mut command: Command, port: u16, install_hint: &str) -> Self {
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}; {install_hint}"));
-        let mut server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{command:?} exited with {status}; {install_hint}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = server.child.kill();
-        panic!("{command:?} did not listen on 127.0.0.1:{port}; {install_hint}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// aiosmtpd with its Mailbox handler: every message lands in a Maildir.
-fn smtp_server(maildir: &Path) -> Server {
-    let port = free_port();
-    let mut command = Command::new(SYSTEM_PYTHON);
-    command
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(maildir);
-    Server::start(
-        command,
-        port,
-        "install Debian's aiosmtpd: apt-get install python3-aiosmtpd",
-    )
-}
-
-/// Messages delivered so far: (subject, body), oldest first.
-fn mailbox(maildir: &Path) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    files
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-            // Unfold folded header lines before looking for the subject.
-            let head = head.replace("\n ", " ").replace("\n\t", " ");
-            let subject = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: "))
-                .unwrap_or_default()
-                .to_owned();
-            (subject, body.replace("=\n", "").replace("=3D", "="))
-        })
-        .collect()
-}
+use failover_testkit::smtp::{aiosmtpd, mailbox};
+use failover_testkit::{free_port, TcpServer};
 
 /// A check whose verdict per node the test sets; the real parts here are the mail and web servers.
 #[derive(Default)]
@@ -190,7 +105,7 @@ async fn wait_for_mail(maildir: &Path, count: usize) -> Vec<(String, String)> {
 async fn a_node_going_down_and_up_sends_two_messages_that_tell_the_story() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let smtp = smtp_server(&maildir);
+    let smtp = aiosmtpd(&maildir);
     let switch = Arc::new(Switch::default());
     switch.set("master", true);
     switch.set("slave", true);
@@ -253,7 +168,7 @@ async fn a_node_going_down_and_up_sends_two_messages_that_tell_the_story() {
 async fn a_flapping_check_sends_a_bounded_number_of_messages() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let smtp = smtp_server(&maildir);
+    let smtp = aiosmtpd(&maildir);
     let switch = Arc::new(Switch::default());
     switch.set("master", true);
     switch.set("slave", true);
@@ -303,8 +218,8 @@ async fn a_flapping_check_sends_a_bounded_number_of_messages() {
 }
 
 /// A real HTTP server (Python's http.server with a POST handler) writing each body to a file.
-fn webhook_server(dir: &Path) -> Server {
-    let port = free_port();
+fn webhook_server(dir: &Path) -> TcpServer {
+    let port = free_port("127.0.0.1");
     let script = format!(
         r#"
 import http.server, itertools
@@ -322,9 +237,13 @@ http.server.HTTPServer(('127.0.0.1', {port}), Hook).serve_forever()
 "#,
         dir = dir.display()
     );
-    let mut command = Command::new("python3");
-    command.args(["-c", &script]);
-    Server::start(command, port, "install python3: apt-get install python3")
+    TcpServer::start(
+        Command::new("python3").args(["-c", &script]),
+        [127, 0, 0, 1].into(),
+        port,
+        Duration::from_secs(15),
+        "python3",
+    )
 }
 
 #[tokio::test]

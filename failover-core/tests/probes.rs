@@ -1,63 +1,20 @@
 //! The built-in probes against real servers on loopback.
 #![allow(clippy::unwrap_used)] // tests
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use failover_core::probe::{HttpCheck, HttpOptions};
 use failover_core::{FailureClass, HealthCheck, Outcome, Target};
+use failover_testkit::{free_port, HttpServer};
 
-/// A real `python3 -m http.server` on a free loopback port, killed on drop.
-struct PythonHttp {
-    child: Child,
-    port: u16,
-    _root: tempfile::TempDir,
-}
-
-impl PythonHttp {
-    fn start() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("health"), "database ok\n").unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is needed for this test: apt-get install python3");
-        let server = Self {
-            child,
-            port,
-            _root: root,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("python3 http.server did not listen on 127.0.0.1:{port} within 5 s");
-    }
-}
-
-impl Drop for PythonHttp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A real `python3 -m http.server` on a free port of 127.0.0.1 serving `/health`, killed on drop.
+fn python_http() -> HttpServer {
+    HttpServer::serve(
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        &[("health", "database ok\n")],
+        Duration::from_secs(5),
+    )
 }
 
 fn target() -> Target {
@@ -74,7 +31,7 @@ fn check(options: HttpOptions) -> HttpCheck {
 
 #[tokio::test]
 async fn http_status_and_body_decide_health() {
-    let server = PythonHttp::start();
+    let server = python_http();
     let base = HttpOptions::new(server.port);
 
     let outcome = check(base.clone()).probe(&target()).await;
@@ -125,7 +82,7 @@ async fn http_status_and_body_decide_health() {
 
 #[tokio::test]
 async fn a_stopped_server_is_unreachable() {
-    let server = PythonHttp::start();
+    let server = python_http();
     let port = server.port;
     drop(server);
     let outcome = check(HttpOptions::new(port)).probe(&target()).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::peer::Identity;
 use failover_core::*;
+use failover_testkit::{eventually, Wait};
 
 /// A check whose verdict per node the test sets.
 #[derive(Default)]
@@ -313,13 +314,8 @@ impl Observer {
     }
 }
 
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long the observers get to notice something over their links.
+const WAIT: Wait = Wait::up_to(Duration::from_secs(10)).every(Duration::from_millis(50));
 
 #[tokio::test]
 async fn observers_exchange_verdicts_over_pinned_links_and_notice_silence() {
@@ -354,16 +350,20 @@ async fn observers_exchange_verdicts_over_pinned_links_and_notice_silence() {
         &switch,
     )
     .await;
-    eventually("dc2 hears dc1's verdict that dc1's http is down", || {
-        dc2.observers()
-            .first()
-            .is_some_and(|seen| seen.live && seen.reports_down.contains(&"http on dc1".to_owned()))
-    })
+    eventually(
+        WAIT,
+        "dc2 hears dc1's verdict that dc1's http is down",
+        || {
+            dc2.observers().first().is_some_and(|seen| {
+                seen.live && seen.reports_down.contains(&"http on dc1".to_owned())
+            })
+        },
+    )
     .await;
 
     // dc1 stops: after the observer timeout it is out of dc2's vote.
     dc1.stop().await;
-    eventually("dc1 leaves the vote", || !dc2.observers()[0].live).await;
+    eventually(WAIT, "dc1 leaves the vote", || !dc2.observers()[0].live).await;
 
     // A stranger with another key, claiming to be dc1, is refused: dc1 stays out of the vote.
     let mut stranger = Observer::start(

@@ -1,18 +1,16 @@
 //! The zone writers steering a real BIND 9 that each test starts on loopback ports in a temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use failover_core::{ManagedAnswer, ManagedName, Publication, ZoneWriter};
 use failover_dns::{
     DynamicUpdateOptions, DynamicUpdateWriter, TsigKey, Zone, ZoneFileOptions, ZoneFileWriter,
 };
+use failover_testkit::bind::{Bind, BindKey, RNDC_SECRET};
+use failover_testkit::free_port;
 
-const INSTALL: &str = "install bind9 (apt-get install bind9 bind9-dnsutils)";
-const RNDC_SECRET: &str = "srtdrM421VuE31JNJ9Oskjy2rZqgnPCKsSdVbRbAYds=";
 const UPDATE_SECRET: &str = "ZmFpbG92ZXItdXBkYXRlLWtleS1mb3ItdGhlLXRlc3Qh";
 const OTHER_SECRET: &str = "c29tZWJvZHktZWxzZXMta2V5LXRoYXQtaXMtbm90LW91cnM=";
 
@@ -34,178 +32,12 @@ ns1     IN A   127.0.0.1
 mail    IN A   10.0.0.25 ; static, never managed
 ";
 
-/// Finds a BIND program in PATH or /usr/sbin; fails the test with the install hint otherwise.
-fn program(name: &str) -> PathBuf {
-    let candidates = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")]);
-    for dir in candidates {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{name}` not found: {INSTALL}");
-}
-
-/// A port free on 127.0.0.1 for both UDP and TCP (at the time of asking).
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port found");
-}
-
-/// A `named` running in the foreground in a temp dir; killed when dropped, whatever happens.
-struct Bind {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-    control_port: u16,
-}
-
-impl Drop for Bind {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Bind {
-    /// Starts BIND serving `zone_text` as test.ru; `zone_options` go into the zone statement
-    /// (e.g. `allow-update { key "k"; };`), `keys` into named.conf.
-    fn start(zone_text: &str, zone_options: &str, keys: &[&TsigKey]) -> Self {
-        let named = program("named");
-        let dir = tempfile::tempdir().unwrap();
-        let (port, control_port) = (free_port(), free_port());
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        std::fs::write(path("db.test.ru"), zone_text).unwrap();
-        let mut keys_text =
-            format!("key \"rndc-key\" {{ algorithm hmac-sha256; secret \"{RNDC_SECRET}\"; }};\n");
-        for key in keys {
-            keys_text.push_str(&format!(
-                "key \"{}\" {{ algorithm {}; secret \"{}\"; }};\n",
-                key.name(),
-                key.algorithm(),
-                data_encoding::BASE64.encode(key.secret())
-            ));
-        }
-        let conf = format!(
-            "options {{\n  directory \"{dir}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  \
-             pid-file \"{pid}\";\n  session-keyfile \"{session}\";\n  recursion no;\n  dnssec-validation no;\n  notify no;\n}};\n\
-             {keys_text}\
-             controls {{ inet 127.0.0.1 port {control_port} allow {{ 127.0.0.1; }} keys {{ \"rndc-key\"; }}; }};\n\
-             zone \"test.ru\" {{ type primary; file \"{zone}\"; {zone_options} }};\n",
-            dir = dir.path().display(),
-            pid = path("named.pid"),
-            session = path("session.key"),
-            zone = path("db.test.ru"),
-        );
-        std::fs::write(path("named.conf"), conf).unwrap();
-        let log = std::fs::File::create(path("named.log")).unwrap();
-        let child = Command::new(&named)
-            .args(["-g", "-u", "root", "-c", &path("named.conf")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", named.display()));
-        let mut bind = Self {
-            child,
-            dir,
-            port,
-            control_port,
-        };
-        bind.write_rndc_conf("rndc.conf", RNDC_SECRET, control_port);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = bind.child.try_wait() {
-                panic!("named exited with {status} at start:\n{}", bind.log());
-            }
-            if !bind.dig("test.ru", "SOA").is_empty() {
-                return bind;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "named did not answer within 15s:\n{}",
-                bind.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn address(&self) -> SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("named.log")).unwrap_or_default()
-    }
-
-    /// An rndc.conf for this server with the given secret and port (a wrong one for broken reloads).
-    fn write_rndc_conf(&self, name: &str, secret: &str, port: u16) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(
-            &path,
-            format!(
-                "key \"rndc-key\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n\
-                 options {{ default-key \"rndc-key\"; default-server 127.0.0.1; default-port {port}; }};\n"
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn reload_command(&self, rndc_conf: &Path) -> Vec<String> {
-        vec![
-            program("rndc").display().to_string(),
-            "-c".into(),
-            rndc_conf.display().to_string(),
-            "reload".into(),
-            "test.ru".into(),
-        ]
-    }
-
-    /// `dig +short` against this BIND, lines sorted.
-    fn dig(&self, name: &str, rtype: &str) -> Vec<String> {
-        let output = Command::new(program("dig"))
-            .args([
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                name,
-                rtype,
-                "+short",
-                "+time=1",
-                "+tries=2",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run dig: {e}; {INSTALL}"));
-        let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter(|line| !line.starts_with(';') && !line.is_empty())
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    }
-
-    fn serial(&self) -> u32 {
-        let soa = self.dig("test.ru", "SOA");
-        let line = soa
-            .first()
-            .unwrap_or_else(|| panic!("no SOA:\n{}", self.log()));
-        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+/// The named.conf statement of a TSIG key the writers use.
+fn bind_key(key: &TsigKey) -> BindKey {
+    BindKey {
+        name: key.name().to_owned(),
+        algorithm: key.algorithm().to_string(),
+        secret: data_encoding::BASE64.encode(key.secret()),
     }
 }
 
@@ -238,7 +70,7 @@ fn zone_file_writer(bind: &Bind, rndc_conf: &Path) -> ZoneFileWriter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zone_file_writer_moves_bind_to_the_backup_and_back() {
-    let bind = Bind::start(ZONE, "", &[]);
+    let bind = Bind::start("test.ru", ZONE, "", &[]);
     let writer = zone_file_writer(&bind, &bind.path("rndc.conf"));
     let first_serial = bind.serial();
     assert_eq!(bind.dig("www.test.ru", "A"), [MASTER]);
@@ -274,7 +106,7 @@ async fn zone_file_writer_moves_bind_to_the_backup_and_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_reload_is_reported_and_bind_keeps_serving() {
-    let bind = Bind::start(ZONE, "", &[]);
+    let bind = Bind::start("test.ru", ZONE, "", &[]);
     let good = zone_file_writer(&bind, &bind.path("rndc.conf"));
     good.publish(&publication(&[BACKUP])).await.unwrap();
     assert_eq!(bind.dig("www.test.ru", "A"), [BACKUP]);
@@ -300,7 +132,7 @@ async fn a_broken_reload_is_reported_and_bind_keeps_serving() {
     assert!(error.contains("previous zone file was put back"), "{error}");
 
     // Nothing listens on the control port rndc is pointed at.
-    let wrong_port = bind.write_rndc_conf("wrong-port.conf", RNDC_SECRET, free_port());
+    let wrong_port = bind.write_rndc_conf("wrong-port.conf", RNDC_SECRET, free_port("127.0.0.1"));
     let error = zone_file_writer(&bind, &wrong_port)
         .publish(&publication(&[MASTER]))
         .await
@@ -360,9 +192,10 @@ fn dynamic_bind() -> Bind {
     let sha512 = TsigKey::new("failover-512", "hmac-sha512", OTHER_SECRET).unwrap();
     let not_allowed = TsigKey::new("not-allowed", "hmac-sha256", OTHER_SECRET).unwrap();
     Bind::start(
+        "test.ru",
         ZONE,
         "allow-update { key \"failover-update\"; key \"failover-512\"; };",
-        &[&update_key(), &sha512, &not_allowed],
+        &[&update_key(), &sha512, &not_allowed].map(bind_key),
     )
 }
 

@@ -2,9 +2,8 @@
 //! failover on NOTIFY; transfers are refused outside the ACL; NOTIFY is resent until acknowledged.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use failover_core::{ManagedAnswer, Publication, ZoneWriter};
@@ -12,6 +11,8 @@ use failover_dns::{
     query, DnsServer, ManagedName, SecondariesConfig, ServedZone, ServerConfig, TransferAcl,
     Transport, Zone,
 };
+use failover_testkit::secondary::{Secondary, SecondaryKind};
+use failover_testkit::{dig_async, free_port};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,207 +37,19 @@ async fn primary(dir: &Path, secondaries: Vec<SocketAddr>) -> (ServedZone, DnsSe
     (served, server)
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (for a server that is not ours to bind).
-fn free_port() -> u16 {
-    for _ in 0..20 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both udp and tcp on 127.0.0.1");
-}
-
-/// A secondary name server (NSD or Knot) started by the test in its own process group, and
-/// stopped (the whole group) when dropped, whatever happens.
-struct Secondary {
-    child: Child,
-    dir: PathBuf,
-}
-
-/// Which secondary to run.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Nsd,
-    Knot,
-}
-
-impl Secondary {
-    /// Starts `kind` on 127.0.0.1:`port` as a secondary of `primary` for `test.ru`, in `dir`.
-    fn start(kind: Kind, dir: &Path, port: u16, primary: SocketAddr) -> Self {
-        let (program, install) = match kind {
-            Kind::Nsd => ("nsd", "install nsd (apt-get install nsd)"),
-            Kind::Knot => ("knotd", "install knot (apt-get install knot)"),
-        };
-        let binary = which(program).unwrap_or_else(|| panic!("{program} not found: {install}"));
-        std::fs::create_dir_all(dir.join("xfr")).unwrap();
-        let config_path = dir.join("secondary.conf");
-        let config = match kind {
-            Kind::Nsd => nsd_config(dir, port, primary),
-            Kind::Knot => knot_config(dir, port, primary),
-        };
-        std::fs::write(&config_path, config).unwrap();
-        let args: Vec<&std::ffi::OsStr> = match kind {
-            Kind::Nsd => vec!["-d".as_ref(), "-c".as_ref(), config_path.as_os_str()],
-            Kind::Knot => vec!["-c".as_ref(), config_path.as_os_str()],
-        };
-        let child = {
-            use std::os::unix::process::CommandExt;
-            Command::new(&binary)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
-                .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()))
-        };
-        Self {
-            child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// The secondary's log, for failure messages.
-    fn log(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!(
-            "--- log\n{}--- stdout\n{}--- stderr\n{}",
-            read("log"),
-            read("stdout"),
-            read("stderr")
-        )
-    }
-}
-
-impl Drop for Secondary {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        kill_group("-TERM", &group);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                // Its helpers (NSD forks some) go with the group.
-                kill_group("-KILL", &group);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        kill_group("-KILL", &group);
-        let _ = self.child.wait();
-    }
-}
-
-fn nsd_config(dir: &Path, port: u16, primary: SocketAddr) -> String {
-    let d = dir.display();
-    format!(
-        r#"server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{d}"
-    database: ""
-    zonelistfile: "{d}/zone.list"
-    xfrdfile: "{d}/xfrd.state"
-    xfrdir: "{d}/xfr"
-    pidfile: "{d}/nsd.pid"
-    logfile: "{d}/log"
-    verbosity: 2
-    server-count: 1
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: test.ru
-    zonefile: "test.ru.zone"
-    allow-notify: 127.0.0.1 NOKEY
-    request-xfr: {ip}@{primary_port} NOKEY
-"#,
-        ip = primary.ip(),
-        primary_port = primary.port(),
-    )
-}
-
-fn knot_config(dir: &Path, port: u16, primary: SocketAddr) -> String {
-    let d = dir.display();
-    format!(
-        r#"server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{port}
-control:
-    listen: "{d}/knot.sock"
-log:
-  - target: "{d}/log"
-    any: info
-database:
-    storage: "{d}"
-remote:
-  - id: primary
-    address: {ip}@{primary_port}
-acl:
-  - id: notify-from-primary
-    address: {ip}
-    action: notify
-zone:
-  - domain: test.ru
-    storage: "{d}"
-    file: "test.ru.zone"
-    master: primary
-    acl: notify-from-primary
-"#,
-        ip = primary.ip(),
-        primary_port = primary.port(),
-    )
-}
-
-/// `program` on the PATH or in the sbin directories (not on every user's PATH).
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.exists())
-}
-
-/// Sends `signal` to the process group `group` (`-PID`); it may be gone already.
-fn kill_group(signal: &str, group: &str) {
-    let _ = Command::new("kill")
-        .args([signal, "--", group])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Runs dig; fails (never skips) when dig is missing.
-async fn dig(args: Vec<String>) -> String {
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new("dig").args(&args).output();
-        match output {
-            Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                panic!("dig not found: install bind9-dnsutils (apt-get install bind9-dnsutils)")
-            }
-            Err(error) => panic!("cannot run dig: {error}"),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 /// `dig +short` for `name` `rtype` at `server`.
 async fn dig_short(server: SocketAddr, name: &str, rtype: &str) -> String {
-    dig(vec![
-        format!("@{}", server.ip()),
-        "-p".into(),
-        server.port().to_string(),
-        name.into(),
-        rtype.into(),
-        "+short".into(),
-        "+norec".into(),
-        "+time=1".into(),
-        "+tries=1".into(),
-    ])
+    dig_async(
+        server,
+        vec![
+            name.into(),
+            rtype.into(),
+            "+short".into(),
+            "+norec".into(),
+            "+time=1".into(),
+            "+tries=1".into(),
+        ],
+    )
     .await
     .trim()
     .to_owned()
@@ -270,22 +83,23 @@ fn serial_of(soa_short: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
-    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Nsd).await;
+    transfers_the_zone_and_follows_a_failover_on_notify(SecondaryKind::Nsd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knot_transfers_the_zone_and_follows_a_failover_on_notify() {
-    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Knot).await;
+    transfers_the_zone_and_follows_a_failover_on_notify(SecondaryKind::Knot).await;
 }
 
-async fn transfers_the_zone_and_follows_a_failover_on_notify(kind: Kind) {
+async fn transfers_the_zone_and_follows_a_failover_on_notify(kind: SecondaryKind) {
     let dir = tempfile::tempdir().unwrap();
-    let secondary_port = free_port();
+    let secondary_port = free_port("127.0.0.1");
     let secondary = SocketAddr::from(([127, 0, 0, 1], secondary_port));
     let (served, server) = primary(dir.path(), vec![secondary]).await;
     let primary_addr = server.local_addrs()[0];
     let secondary_server = Secondary::start(
         kind,
+        "test.ru",
         &dir.path().join("secondary"),
         secondary_port,
         primary_addr,
@@ -409,26 +223,19 @@ async fn axfr_is_refused_outside_the_acl_and_over_udp() {
     assert!(refused[0].answers.is_empty());
 
     // What an operator would run: dig from the address that is not allowed.
-    let output = dig(vec![
-        "@127.0.0.1".into(),
-        "-p".into(),
-        addr.port().to_string(),
-        "-b".into(),
-        "127.0.0.2".into(),
-        "test.ru".into(),
-        "AXFR".into(),
-    ])
+    let output = dig_async(
+        addr,
+        vec![
+            "-b".into(),
+            "127.0.0.2".into(),
+            "test.ru".into(),
+            "AXFR".into(),
+        ],
+    )
     .await;
     assert!(output.contains("Transfer failed"), "{output}");
     assert!(!output.contains("10.1.0.1"), "{output}");
-    let allowed = dig(vec![
-        "@127.0.0.1".into(),
-        "-p".into(),
-        addr.port().to_string(),
-        "test.ru".into(),
-        "AXFR".into(),
-    ])
-    .await;
+    let allowed = dig_async(addr, vec!["test.ru".into(), "AXFR".into()]).await;
     assert!(
         allowed.contains("www.test.ru.\t\t10\tIN\tA\t10.1.0.1"),
         "{allowed}"

@@ -3,11 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use failover_core::{ManagedAnswer, Publication, ZoneWriter};
 use failover_dns::{DnsError, DnsServer, ManagedName, ServedZone, ServerConfig, Zone};
+use failover_testkit::dig;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -329,27 +329,13 @@ async fn a_taken_port_is_a_clear_error() {
     harness.server.shutdown().await;
 }
 
-/// Runs dig against the server; fails (never skips) when dig is missing.
-fn dig(addr: SocketAddr, args: &[&str]) -> String {
-    let output = Command::new("dig")
-        .arg(format!("@{}", addr.ip()))
-        .args(["-p", &addr.port().to_string(), "+tries=1", "+time=2"])
-        .args(args)
-        .output();
-    match output {
-        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            panic!("dig not found: install bind9-dnsutils (apt-get install bind9-dnsutils)")
-        }
-        Err(error) => panic!("cannot run dig: {error}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_sees_what_a_resolver_would() {
     let harness = Harness::start().await;
     let addr = harness.addr();
-    let run = |args: &'static [&'static str]| tokio::task::spawn_blocking(move || dig(addr, args));
+    let run = |args: &'static [&'static str]| {
+        tokio::task::spawn_blocking(move || dig(addr, &[&["+tries=1", "+time=2"], args].concat()))
+    };
 
     // Default dig (EDNS with a cookie: the slow path) and +nocookie (plain EDNS: the fast path).
     for args in [

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use common::*;
 use failover_core::*;
 use failover_mysql::*;
+use failover_testkit::eventually;
 
 /// The site's own check, switched by the test (the database is what is under test here).
 #[derive(Default)]

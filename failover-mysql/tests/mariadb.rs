@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use failover_core::{FailureClass, HealthCheck, Outcome, Target};
 use failover_mysql::*;
+use failover_testkit::eventually;
 
 fn setup_options(master: &Mariadb, slave: &Mariadb) -> SetupOptions {
     SetupOptions {

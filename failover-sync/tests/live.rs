@@ -15,6 +15,7 @@ use failover_core::peer::{Identity, PeerConfig, PeerListener};
 use failover_core::FileMirror;
 use failover_sync::live::{encode, Assembler, LiveConfig, LiveMirror, Message, SERVICE};
 use failover_sync::{Entry, RelPath, Request};
+use failover_testkit::{eventually, Wait};
 
 struct Node {
     root: tempfile::TempDir,
@@ -54,20 +55,11 @@ impl Node {
     }
 }
 
-/// Waits up to 15 s for `check`, then fails naming `what`.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long the mirrors get to act on a change.
+const WAIT: Wait = Wait::up_to(Duration::from_secs(15)).every(Duration::from_millis(20));
 
 async fn converged(a: &Node, b: &Node) {
-    eventually("both roots to be the same", || {
+    eventually(WAIT, "both roots to be the same", || {
         snapshot(a.root()) == snapshot(b.root())
     })
     .await;
@@ -82,7 +74,7 @@ async fn start_pair(a: &Node, b: &Node) -> (LiveMirror, LiveMirror) {
     let driver = LiveMirror::start(a.config("a", "b", b, &address))
         .await
         .unwrap();
-    eventually("the first run", || {
+    eventually(WAIT, "the first run", || {
         driver.status().last_sync.is_some() && served.status().last_sync.is_some()
     })
     .await;
@@ -149,14 +141,17 @@ async fn every_kind_of_change_crosses_both_ways() {
     // Excluded files stay where they are.
     write(a.root(), "debug.log", "local only");
     write(a.root(), "after-log.txt", "goes");
-    eventually("after-log.txt on b", || {
+    eventually(WAIT, "after-log.txt on b", || {
         b.root().join("after-log.txt").exists()
     })
     .await;
     assert!(!b.root().join("debug.log").exists());
 
     // Nothing bounced back: once quiet, nothing is waiting and no conflict was made.
-    eventually("an empty backlog", || driver.status().backlog_files == 0).await;
+    eventually(WAIT, "an empty backlog", || {
+        driver.status().backlog_files == 0
+    })
+    .await;
     let status = driver.status();
     assert!(status.peer_connected);
     assert_eq!(status.conflicts, 0);
@@ -182,7 +177,10 @@ async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
 
     // The link is cut: the serving node stops.
     served.shutdown().await;
-    eventually("the driver to notice", || !driver.status().peer_connected).await;
+    eventually(WAIT, "the driver to notice", || {
+        !driver.status().peer_connected
+    })
+    .await;
     write(a.root(), "index.php", "edited on a");
     write(a.root(), "from-a.txt", "made on a while cut");
     std::thread::sleep(Duration::from_millis(50));
@@ -208,7 +206,7 @@ async fn a_cut_link_heals_with_a_conflict_copy_and_nothing_lost() {
         .collect();
     assert_eq!(copies.len(), 1, "{tree:?}");
     assert!(matches!(copies[0], Snap::File { content, .. } if content == b"edited on a"));
-    eventually("the conflict in the status", || {
+    eventually(WAIT, "the conflict in the status", || {
         driver.status().conflicts == 1
     })
     .await;
@@ -266,7 +264,7 @@ async fn shutdown_does_not_wait_for_a_peer_that_never_answers() {
     let driver = LiveMirror::start(a.config("a", "b", &b, &address))
         .await
         .unwrap();
-    eventually("the driver's first request", || {
+    eventually(WAIT, "the driver's first request", || {
         called.load(Ordering::SeqCst)
     })
     .await;
@@ -367,7 +365,10 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
         let mut stream = failover_core::peer::connect(address, &config)
             .await
             .unwrap();
-        eventually("the link to come up", || served.status().peer_connected).await;
+        eventually(WAIT, "the link to come up", || {
+            served.status().peer_connected
+        })
+        .await;
         let _ = stream.send(&frame).await;
         loop {
             let answer = tokio::time::timeout(Duration::from_secs(10), stream.recv()).await;
@@ -380,7 +381,10 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
                 Err(_) => panic!("{what}: the link was not dropped"),
             }
         }
-        eventually("the link to be dropped", || !served.status().peer_connected).await;
+        eventually(WAIT, "the link to be dropped", || {
+            !served.status().peer_connected
+        })
+        .await;
     }
     assert!(!outside.path().join("escaped").exists());
     assert!(!outside.path().join("abs").exists());

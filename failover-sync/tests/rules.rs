@@ -359,14 +359,15 @@ fn a_change_during_the_run_is_never_overwritten() {
 }
 
 /// Runs a command the test needs, failing with how to get it.
-fn run(program: &str, args: &[&str], package: &str) {
-    let status = std::process::Command::new(program)
+fn run(name: &str, args: &[&str], package: &str) {
+    let program = failover_testkit::program(name, package);
+    let status = std::process::Command::new(&program)
         .args(args)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); apt-get install -y {package}"));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     assert!(
         status.success(),
-        "{program} {args:?} failed; this test needs root (it runs as root in scripts/test.sh)"
+        "{name} {args:?} failed; this test needs root (it runs as root in scripts/test.sh)"
     );
 }
 

@@ -1,87 +1,23 @@
-//! Helpers shared by the root package's integration tests: real HTTP servers on loopback
-//! addresses, free ports, DNS questions with hickory-proto.
+//! Helpers shared by the root package's integration tests: the sites' web servers, DNS
+//! questions with hickory-proto and `dig`'s verdicts.
 #![allow(clippy::unwrap_used, dead_code)] // tests; not every test uses every helper
 
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use failover_testkit::HttpServer;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-/// A real HTTP server (python3 -m http.server) bound to one loopback address; killed on drop.
-pub struct WebServer {
-    child: Option<Child>,
-    address: IpAddr,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl WebServer {
-    /// Starts a server on `address:port` serving a page that names the address.
-    pub fn new(address: &str, port: u16) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("index.html"), format!("node {address}\n")).unwrap();
-        let mut server = Self {
-            child: None,
-            address: address.parse().unwrap(),
-            port,
-            root,
-        };
-        server.start();
-        server
-    }
-
-    /// (Re)starts it and waits until it accepts connections.
-    pub fn start(&mut self) {
-        let child = Command::new("python3")
-            .args(["-m", "http.server", &self.port.to_string(), "--bind"])
-            .arg(self.address.to_string())
-            .arg("--directory")
-            .arg(self.root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is needed for this test: apt-get install python3");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect((self.address, self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "python3 http.server did not listen on {}:{}",
-            self.address, self.port
-        );
-    }
-
-    /// Kills it.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A port free on `address` for both TCP and UDP.
-pub fn free_port(address: &str) -> u16 {
-    for _ in 0..50 {
-        let tcp = TcpListener::bind((address, 0)).unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind((address, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on {address}");
+/// A site's web server (python3 -m http.server) on `address:port` serving a page that names
+/// the address; killed on drop, and it can be stopped and started again.
+pub fn web_server(address: &str, port: u16) -> HttpServer {
+    HttpServer::serve(
+        address,
+        port,
+        &[("index.html", &format!("node {address}\n"))],
+        Duration::from_secs(10),
+    )
 }
 
 /// What a DNS answer says, as a client sees it.
@@ -149,13 +85,7 @@ pub fn wait_for_answer(server: SocketAddr, want: IpAddr, limit: Duration) -> Dur
 
 /// Asks with the real `dig`; returns its status word and answer lines.
 pub fn dig(server: SocketAddr, name: &str, rtype: &str) -> (String, Vec<String>) {
-    let output = Command::new("dig")
-        .args(["+tries=1", "+time=2", "-p", &server.port().to_string()])
-        .arg(format!("@{}", server.ip()))
-        .args([name, rtype])
-        .output()
-        .expect("dig is needed for this test: apt-get install bind9-dnsutils");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = failover_testkit::dig(server, &["+tries=1", "+time=2", name, rtype]);
     let status = text
         .split("status: ")
         .nth(1)
