@@ -105,3 +105,11 @@ pub fn install_crypto_provider() {
 }
 
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
+
+// The defaults each part owns (the daemon's config takes them from here).
+pub use arbiter::{DEFAULT_FALL, DEFAULT_RISE};
+pub use damping::{DEFAULT_DAMPING_MAX_CHANGES, DEFAULT_DAMPING_WINDOW};
+pub use notify::{DEFAULT_BATCH_WINDOW, DEFAULT_DELIVERY_TIMEOUT};
+pub use observers::DEFAULT_OBSERVER_TIMEOUT;
+pub use policy::DEFAULT_FAILBACK_AFTER;
+pub use supervisor::{DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_JITTER, DEFAULT_PROBE_TIMEOUT};

@@ -78,7 +78,7 @@ pub use ipnet::IpNet;
 pub use notify::{NotifyConfig, NotifySender};
 pub use probe::{DnsCheck, DnsCheckOptions};
 pub use served::{ManagedName, ServedZone};
-pub use server::{DnsServer, ServerConfig};
+pub use server::{DnsServer, ServerConfig, DEFAULT_UDP_WORKERS};
 pub use tsig::{TsigAlgorithm, TsigKey, TSIG_FUDGE};
 pub use writer::{
     default_reload_command, DynamicUpdateOptions, DynamicUpdateWriter, ZoneFileOptions,

@@ -55,9 +55,12 @@ use std::time::Duration;
 
 use failover_core::FailureClass;
 
-pub use check::{MysqlCheck, ReplicationCheck};
+pub use check::{MysqlCheck, ReplicationCheck, DEFAULT_MAX_LAG};
 pub use client::{Credentials, Endpoint};
-pub use fence::{FenceOptions, MysqlFence};
+pub use fence::{
+    FenceOptions, MysqlFence, DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_PROMOTE_LAG,
+    DEFAULT_PROMOTE_AFTER_DOWN, DEFAULT_RETRY_AFTER,
+};
 pub use pair::{pair_warnings, PairMember, PairStatus, PairWarning, ServerReport};
 pub use setup::{setup_pair, SetupOptions, SetupReport};
 pub use status::{Flavor, ReplicaStatus, ServerState};

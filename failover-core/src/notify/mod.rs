@@ -12,6 +12,7 @@ mod email;
 mod webhook;
 
 pub use command::CommandNotifier;
+pub use email::DEFAULT_BATCH_WINDOW;
 pub use email::{EmailNotifier, EmailOptions, EmailSecurity, SubjectTemplate};
 pub use webhook::{WebhookNotifier, WebhookOptions};
 
@@ -107,6 +108,10 @@ pub const EVENT_NAMES: &[&str] = &[
     "fence-step",
     "publish-vetoed",
 ];
+
+/// How long one delivery (a command, a mail, a webhook call) may take, unless configured
+/// otherwise.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Passes only the named events on to a notifier (`events = ["failover", "node-down"]`).
 pub struct Filtered<N> {

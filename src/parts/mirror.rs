@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use failover_core::{FileMirror, HealthCheck};
 
-use crate::config::{CheckConfig, Config, MirrorConfig};
+use crate::config::{Config, MirrorConfig, MirrorSettings};
 
 /// A running live mirror and the section it was started from.
 pub struct Running {
@@ -132,11 +132,11 @@ pub async fn start(config: &Config) -> Result<Option<Running>, String> {
     }
 }
 
-/// The `mirror` check of `check`, over `mirror` (`None` when no mirror runs, e.g. in
+/// The `mirror` check with `check`'s settings, over `mirror` (`None` when no mirror runs, e.g. in
 /// `failoverd check`).
 pub fn check(
     config: &Config,
-    check: &CheckConfig,
+    check: &MirrorSettings,
     mirror: Option<Arc<dyn FileMirror>>,
 ) -> Result<Arc<dyn HealthCheck>, String> {
     #[cfg(feature = "sync")]
