@@ -483,7 +483,7 @@ where
 
 /// `failoverd check`: the config, and everything it names, can be used; prints the plan.
 async fn check(config: Config) -> ExitCode {
-    match daemon::check(&config) {
+    match daemon::verify(&config) {
         Ok(plan) => {
             print!("{plan}");
             ExitCode::SUCCESS

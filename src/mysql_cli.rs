@@ -3,7 +3,7 @@
 #[cfg(feature = "mysql")]
 use crate::config::Config;
 #[cfg(feature = "mysql")]
-use crate::parts::mysql::admin;
+use crate::parts::mysql::admin_credentials;
 #[cfg(feature = "mysql")]
 use failover_mysql::{Credentials, Endpoint, PairMember};
 
@@ -35,7 +35,8 @@ pub async fn status(config: &Config) -> Result<(String, bool), String> {
         .map_or(crate::config::defaults::DEFAULT_MYSQL_TIMEOUT, |m| {
             m.timeout
         });
-    let status = failover_mysql::PairStatus::fetch(&a, &b, &admin(config)?, timeout).await;
+    let status =
+        failover_mysql::PairStatus::fetch(&a, &b, &admin_credentials(config)?, timeout).await;
     Ok((status.to_string(), status.is_healthy()))
 }
 
@@ -43,7 +44,7 @@ pub async fn status(config: &Config) -> Result<(String, bool), String> {
 #[cfg(feature = "mysql")]
 pub async fn setup(config: &Config) -> Result<String, String> {
     let servers = pair(config)?;
-    let admin = admin(config)?;
+    let admin = admin_credentials(config)?;
     let mysql = config.mysql.as_ref().ok_or("no [mysql] section")?;
     let file = mysql.replication_password_file.as_ref().ok_or(
         "[mysql] needs replication_password_file (the password setup gives the replication user)",

@@ -48,17 +48,29 @@ pub fn max_delete_percent() -> u32 {
 mod off {
     use std::time::Duration;
 
+    /// Stands in for `failover_dns::DEFAULT_STEP_TIMEOUT`.
     pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Stands in for `failover_dns::DEFAULT_UDP_WORKERS`.
     pub const DEFAULT_UDP_WORKERS: usize = 1;
+    /// Stands in for `failover_mysql::DEFAULT_PORT`.
     pub const DEFAULT_MYSQL_PORT: u16 = 3306;
+    /// Stands in for `failover_mysql::DEFAULT_CALL_TIMEOUT`.
     pub const DEFAULT_MYSQL_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Stands in for `failover_mysql::DEFAULT_MAX_LAG`.
     pub const DEFAULT_REPLICATION_MAX_LAG: Duration = Duration::from_secs(30);
+    /// Stands in for `failover_mysql::DEFAULT_MAX_PROMOTE_LAG`.
     pub const DEFAULT_MAX_PROMOTE_LAG: Duration = Duration::from_secs(10);
+    /// Stands in for `failover_mysql::DEFAULT_PROMOTE_AFTER_DOWN`.
     pub const DEFAULT_PROMOTE_AFTER_DOWN: Duration = Duration::from_secs(300);
+    /// Stands in for `failover_mysql::DEFAULT_RETRY_AFTER`.
     pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+    /// Stands in for `failover_sync::live::DEFAULT_COALESCE`.
     pub const DEFAULT_COALESCE: Duration = Duration::from_millis(100);
+    /// Stands in for `failover_sync::live::DEFAULT_RESCAN_INTERVAL`.
     pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(3600);
+    /// Stands in for `failover_sync::live::DEFAULT_MAX_DELETE_SHARE`.
     pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
+    /// Stands in for `failover_sync::live::DEFAULT_MAX_LAG`.
     pub const DEFAULT_MIRROR_MAX_LAG: Duration = Duration::from_secs(60);
 }
 

@@ -20,7 +20,7 @@ mod plan;
 mod witness;
 
 pub use crate::parts::DaemonError;
-pub use plan::{check, plan};
+pub use plan::{plan, verify};
 pub use witness::Witness;
 
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.

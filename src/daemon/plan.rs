@@ -17,7 +17,7 @@ use crate::parts::DaemonError;
 /// Everything `failoverd check` verifies beyond the config file itself: the zone file, the
 /// checks, the notifiers, the writers and this observer's key can all be built. Returns the
 /// plan to print.
-pub fn check(config: &Config) -> Result<String, DaemonError> {
+pub fn verify(config: &Config) -> Result<String, DaemonError> {
     let zone = load_zone(config)?;
     checks(config)?;
     check_mirror(config)?;

@@ -67,22 +67,24 @@ fn dns_check(
     dns: &DnsSettings,
     port: u16,
 ) -> Result<Arc<dyn HealthCheck>, String> {
-    let mut options = DnsCheckOptions::new(
-        dns.query
-            .clone()
-            .unwrap_or_else(|| config.zone.name.clone()),
-    )
-    .with_port(port)
-    .with_record_type(dns.record_type.clone().unwrap_or_else(|| "SOA".to_owned()))
-    .with_expect_rcode(
-        dns.expect_rcode
-            .clone()
-            .unwrap_or_else(|| "NOERROR".to_owned()),
-    )
-    .with_transport(match dns.transport {
-        Some(TransportConfig::Tcp) => failover_dns::Transport::Tcp,
-        _ => failover_dns::Transport::Udp,
-    });
+    // The record type and rcode default in the library (SOA, NOERROR).
+    let query = dns
+        .query
+        .clone()
+        .unwrap_or_else(|| config.zone.name.clone());
+    let mut options =
+        DnsCheckOptions::new(query)
+            .with_port(port)
+            .with_transport(match dns.transport {
+                Some(TransportConfig::Tcp) => failover_dns::Transport::Tcp,
+                _ => failover_dns::Transport::Udp,
+            });
+    if let Some(record_type) = &dns.record_type {
+        options = options.with_record_type(record_type.clone());
+    }
+    if let Some(rcode) = &dns.expect_rcode {
+        options = options.with_expect_rcode(rcode.clone());
+    }
     if let Some(expected) = &dns.expect_answer {
         options = options.with_expect_answer(expected.clone());
     }
@@ -93,12 +95,14 @@ fn http_check(http: &HttpSettings, port: u16) -> Result<Arc<dyn HealthCheck>, St
     let defaults = HttpOptions::new(port);
     let options = HttpOptions {
         port,
-        tls: http.tls.unwrap_or(false),
+        tls: http.tls.unwrap_or(defaults.tls),
         path: http.path.clone().unwrap_or(defaults.path),
-        host: http.host.clone(),
-        expect_status: http.expect_status.clone().unwrap_or_default(),
-        body_contains: http.body_contains.clone(),
-        danger_accept_invalid_certs: http.danger_accept_invalid_certs.unwrap_or(false),
+        host: http.host.clone().or(defaults.host),
+        expect_status: http.expect_status.clone().unwrap_or(defaults.expect_status),
+        body_contains: http.body_contains.clone().or(defaults.body_contains),
+        danger_accept_invalid_certs: http
+            .danger_accept_invalid_certs
+            .unwrap_or(defaults.danger_accept_invalid_certs),
     };
     Ok(Arc::new(
         HttpCheck::new(options).map_err(|e| e.to_string())?,

@@ -42,7 +42,7 @@ pub enum DaemonError {
     },
     /// A notifier cannot be built.
     #[error("{path}: notify[{index}]: {message}")]
-    Notify {
+    Notifier {
         /// The config file.
         path: std::path::PathBuf,
         /// Which `[[notify]]`, from 1.

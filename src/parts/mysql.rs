@@ -66,7 +66,7 @@ pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, S
                 )
             })
             .collect(),
-        admin: admin(config)?,
+        admin: admin_credentials(config)?,
         max_promote_lag: fencing.max_promote_lag,
         promote_after_down: fencing.promote_after_down,
         timeout: mysql.timeout,
@@ -86,7 +86,7 @@ pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, S
 
 /// The administrator of `[mysql]` (for fencing, status and setup).
 #[cfg(feature = "mysql")]
-pub fn admin(config: &Config) -> Result<Credentials, String> {
+pub fn admin_credentials(config: &Config) -> Result<Credentials, String> {
     let mysql = config
         .mysql
         .as_ref()

@@ -18,7 +18,7 @@ use crate::config::{
 pub fn notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, DaemonError> {
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
     for (index, notify) in config.notifiers.iter().enumerate() {
-        let built = build(notify).map_err(|message| DaemonError::Notify {
+        let built = build(notify).map_err(|message| DaemonError::Notifier {
             path: config.path.clone(),
             index: index + 1,
             message,
