@@ -13,14 +13,15 @@ fn under<'a>(doc: &'a str, header: &str) -> Option<Vec<&'a str>> {
     Some(lines.take_while(|l| !l.starts_with("## ")).collect())
 }
 
-/// Whether `key` (or `outer.key`) is the first cell of a row among `lines`.
+/// Whether `key` (or `outer.key`) is in the first cell of a row among `lines`; a cell may list
+/// several keys that share a meaning (`` | `user`, `password_file` | ``).
 fn has_row(lines: &[&str], key: &str) -> bool {
     lines.iter().any(|line| {
         let Some(cell) = line.trim_start().strip_prefix('|') else {
             return false;
         };
-        let first = cell.split('|').next().unwrap_or_default().trim();
-        first == format!("`{key}`") || first.ends_with(&format!(".{key}`"))
+        let first = cell.split('|').next().unwrap_or_default();
+        first.contains(&format!("`{key}`")) || first.contains(&format!(".{key}`"))
     })
 }
 
@@ -33,10 +34,21 @@ fn missing_in(doc: &str, section: &Section) -> Vec<String> {
             section.header, section.header
         )];
     };
+    // A key of an inline table (`records = [{ name = "@", ttl = 10 }]`) may be shown in its
+    // example instead of a row of its own.
+    let inline = |key: &str| {
+        section.within.is_some() && lines.iter().any(|l| l.contains(&format!("{key} = ")))
+    };
+    // A key holding a table of its own (`fencing`) is documented by that table's header.
+    let bare = section.header.trim_matches(|c| c == '[' || c == ']');
+    let table = |key: &str| {
+        let header = format!("`[{bare}.{key}]`");
+        lines.iter().any(|l| l.contains(&header)) || doc.contains(&format!("## {header}"))
+    };
     section
         .keys
         .iter()
-        .filter(|key| !has_row(&lines, key))
+        .filter(|key| !has_row(&lines, key) && !inline(key) && !table(key))
         .map(|key| format!("{}: no row | `{key}` | ...", section.header))
         .collect()
 }
