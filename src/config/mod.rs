@@ -122,32 +122,17 @@ impl Config {
         // Keys of another kind are reported and blanked out first, so that parsing goes on.
         let mut cleaned = source.to_owned();
         if let Ok(document) = toml_edit::Document::parse(source) {
-            let mut check = |section, wording| match section {
-                "check" => check_keys::<CheckCommon, CheckKind>(
-                    &document,
-                    section,
-                    wording,
-                    &mut v,
-                    &mut cleaned,
-                ),
-                "notify" => check_keys::<NotifierCommon, NotifierKind>(
-                    &document,
-                    section,
-                    wording,
-                    &mut v,
-                    &mut cleaned,
-                ),
-                _ => check_keys::<WriterCommon, WriterKind>(
-                    &document,
-                    section,
-                    wording,
-                    &mut v,
-                    &mut cleaned,
-                ),
-            };
-            check("check", Wording::Owners("check"));
-            check("notify", Wording::Takes);
-            check("writer", Wording::Takes);
+            let (v, cleaned) = (&mut v, &mut cleaned);
+            let owners = Wording::Owners("check");
+            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, v, cleaned);
+            check_keys::<NotifierCommon, NotifierKind>(
+                &document,
+                "notify",
+                Wording::Takes,
+                v,
+                cleaned,
+            );
+            check_keys::<WriterCommon, WriterKind>(&document, "writer", Wording::Takes, v, cleaned);
         }
         let mut config: Config = match toml::from_str(&cleaned) {
             Ok(config) => config,
@@ -236,9 +221,7 @@ fn syntax_error(source: &str, path: &Path, error: &toml::de::Error) -> ConfigErr
             .find_map(|section| {
                 let array = document.get(section)?.as_array_of_tables()?;
                 let index = array.iter().position(|table| {
-                    table.span().is_some_and(|s| {
-                        s.start <= span.start && span.start < s.end.max(s.start + 1)
-                    }) && table.contains_key(key)
+                    table.span().is_some_and(|s| s.contains(&span.start)) && table.contains_key(key)
                 })?;
                 let at = [Seg::Key(section), Seg::Index(index), Seg::Key(key)];
                 Some(ConfigError::Invalid {
