@@ -73,8 +73,15 @@ impl MirrorConfig {
         absolute(base, &mut self.key);
         match &mut self.state_dir {
             Some(dir) => absolute(base, dir),
-            None => self.state_dir = Some(state_dir.join("mirror")),
+            None => self.state_dir = Some(self.index_dir(state_dir)),
         }
+    }
+
+    /// Where the mirror's index is kept: `state_dir`, else `mirror` in `[zone] state_dir`.
+    pub fn index_dir(&self, zone_state_dir: &Path) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| zone_state_dir.join("mirror"))
     }
 }
 

@@ -95,6 +95,18 @@ pub enum SecurityConfig {
     Tls,
 }
 
+impl EmailSettings {
+    /// The relay's port: `port`, or the one `security` implies (25; 587 with starttls; 465
+    /// with tls).
+    pub fn relay_port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Some(SecurityConfig::Starttls) => 587,
+            Some(SecurityConfig::Tls) => 465,
+            None | Some(SecurityConfig::None) => 25,
+        })
+    }
+}
+
 impl NotifierKind {
     /// The kind's name, as in the config.
     pub fn name(&self) -> &'static str {

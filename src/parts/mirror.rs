@@ -90,10 +90,7 @@ pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveCo
         peer: mirror.peer,
         identity: Arc::new(identity),
         peer_fingerprint,
-        state_dir: mirror
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| config.zone.state_dir.join("mirror")),
+        state_dir: mirror.index_dir(&config.zone.state_dir),
         excludes: mirror.exclude.clone(),
         coalesce: mirror.coalesce,
         rescan_interval: mirror.rescan_interval,

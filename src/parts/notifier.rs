@@ -53,11 +53,7 @@ fn email(settings: &EmailSettings, timeout: Duration) -> Result<EmailNotifier, S
         Some(SecurityConfig::Starttls) => EmailSecurity::StartTls,
         Some(SecurityConfig::Tls) => EmailSecurity::Tls,
     };
-    let port = settings.port.unwrap_or(match security {
-        EmailSecurity::StartTls => 587,
-        EmailSecurity::Tls => 465,
-        _ => 25,
-    });
+    let port = settings.relay_port();
     let credentials = match (&settings.username, &settings.password_file) {
         (Some(user), Some(file)) => {
             let password = std::fs::read_to_string(file)
