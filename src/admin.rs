@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use failover_core::{AdminCommand, Commander, Health, NodeName, Override, StatusReport};
@@ -554,15 +553,55 @@ pub fn render_metrics(
     report: &StatusReport,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("failover");
+    register_node_metrics(&mut registry, report);
+    let recent_events = Family::<EventLabels, Gauge>::default();
+    for event in &report.recent_events {
+        recent_events
+            .get_or_create(&EventLabels {
+                event: event.name().to_owned(),
+            })
+            .inc();
+    }
+    registry.register(
+        "recent_events",
+        "events among the last 100, by kind",
+        recent_events,
+    );
+    let serial = Gauge::<i64>::default();
+    serial.set(i64::from((state.serial)()));
+    registry.register("zone_serial", "the served zone's SOA serial", serial);
+    let all_down = Gauge::<i64>::default();
+    all_down.set(i64::from(report.cluster.all_down));
+    registry.register(
+        "all_down",
+        "1 when every node is down and the all_down rule applies",
+        all_down,
+    );
+    let writers_failing = Gauge::<i64>::default();
+    writers_failing.set(
+        report
+            .writers
+            .iter()
+            .filter(|w| w.failing.is_some())
+            .count() as i64,
+    );
+    registry.register(
+        "writers_failing",
+        "zone writers whose last publish failed",
+        writers_failing,
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+/// The per-node and per-check gauges.
+fn register_node_metrics(registry: &mut Registry, report: &StatusReport) {
     let node_up = Family::<NodeLabels, Gauge>::default();
     let node_drained = Family::<NodeLabels, Gauge>::default();
     let node_published = Family::<NodeLabels, Gauge>::default();
     let check_up = Family::<CheckLabels, Gauge>::default();
     let check_failures = Family::<CheckLabels, Gauge>::default();
-    let recent_events = Family::<EventLabels, Gauge>::default();
-    let serial = Gauge::<i64>::default();
-    let all_down = Gauge::<i64>::default();
-    let writers_failing = Gauge::<i64>::default();
     for node in &report.cluster.nodes {
         let labels = NodeLabels {
             node: node.node.to_string(),
@@ -589,22 +628,6 @@ pub fn render_metrics(
                 .set(i64::from(check.consecutive_failures));
         }
     }
-    for event in &report.recent_events {
-        recent_events
-            .get_or_create(&EventLabels {
-                event: event.name().to_owned(),
-            })
-            .inc();
-    }
-    serial.set(i64::from((state.serial)()));
-    all_down.set(i64::from(report.cluster.all_down));
-    writers_failing.set(
-        report
-            .writers
-            .iter()
-            .filter(|w| w.failing.is_some())
-            .count() as i64,
-    );
     registry.register(
         "node_up",
         "1 when every critical check of the node is up",
@@ -630,76 +653,4 @@ pub fn render_metrics(
         "failed probes in a row",
         check_failures,
     );
-    registry.register(
-        "recent_events",
-        "events among the last 100, by kind",
-        recent_events,
-    );
-    registry.register("zone_serial", "the served zone's SOA serial", serial);
-    registry.register(
-        "all_down",
-        "1 when every node is down and the all_down rule applies",
-        all_down,
-    );
-    registry.register(
-        "writers_failing",
-        "zone writers whose last publish failed",
-        writers_failing,
-    );
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    Ok(text)
-}
-
-/// The overrides file in the state directory.
-pub fn overrides_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("overrides.json")
-}
-
-/// Reads persisted overrides (none when the file does not exist).
-pub fn load_overrides(state_dir: &Path) -> Result<Vec<Override>, String> {
-    let path = overrides_path(state_dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| format!("{}: {e} (fix or remove the file)", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// Writes the overrides atomically (temp file, fsync, rename).
-pub fn save_overrides(state_dir: &Path, overrides: &[Override]) -> std::io::Result<()> {
-    use std::io::Write;
-    std::fs::create_dir_all(state_dir)?;
-    let path = overrides_path(state_dir);
-    let temp = state_dir.join(".overrides.json.tmp");
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(
-        serde_json::to_string_pretty(overrides)
-            .map_err(std::io::Error::other)?
-            .as_bytes(),
-    )?;
-    file.sync_all()?;
-    std::fs::rename(&temp, &path)?;
-    if let Ok(dir) = std::fs::File::open(state_dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-/// Keeps the overrides file in step with the overrides in force, until the status channel closes.
-pub async fn persist_overrides(state_dir: PathBuf, mut status: watch::Receiver<StatusReport>) {
-    let mut saved: Vec<Override> = status.borrow().cluster.overrides.clone();
-    while status.changed().await.is_ok() {
-        let now = status.borrow().cluster.overrides.clone();
-        if now != saved {
-            match save_overrides(&state_dir, &now) {
-                Ok(()) => saved = now,
-                Err(e) => tracing::error!(
-                    "cannot save overrides in {}: {e}; they hold until a restart",
-                    state_dir.display()
-                ),
-            }
-        }
-    }
 }

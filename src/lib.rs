@@ -25,8 +25,8 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "dns")]
 pub mod demo;
-pub mod mirror;
 pub mod mysql_cli;
+pub mod parts;
 
 /// Resolves on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
 pub async fn shutdown_signal() {

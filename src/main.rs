@@ -397,6 +397,24 @@ async fn witness(config: Config) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(&cli);
+    // The one-shot mirror needs no runtime (its warnings go to the log set up above).
+    #[cfg(feature = "sync")]
+    if let Command::Mirror(args) = cli.command {
+        return mirror(args);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+/// Logs to stderr, as text or JSON; quieter for the demo and the one-shot mirror.
+fn init_logs(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match cli.command {
             Command::Demo { .. } => "error",
@@ -413,148 +431,146 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    // The one-shot mirror needs no runtime (its warnings go to the log set up above).
-    #[cfg(feature = "sync")]
-    if let Command::Mirror(args) = cli.command {
-        return mirror(args);
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+}
+
+/// Runs one subcommand (all but the one-shot mirror) inside the runtime.
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Check { config } => with_config(&config, check).await,
+        Command::Run { config } => with_config(&config, run).await,
+        Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
+        Command::Witness { config } => with_config(&config, witness).await,
+        Command::Status { config, json } => {
+            with_config(&config, |config| status(config, json)).await
         }
-    };
-    runtime.block_on(async {
-        match cli.command {
-            Command::Check { config } => {
-                let config = match load(&config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                match daemon::check(&config) {
-                    Ok(plan) => {
-                        print!("{plan}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(EXIT_CONFIG)
-                    }
-                }
-            }
-            Command::Run { config } => {
-                let config = match load(&config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                run(config).await
-            }
-            Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
-            Command::Witness { config } => {
-                let config = match load(&config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                witness(config).await
-            }
-            Command::Status { config, json } => {
-                let config = match load(&config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                let path = if json { "/status" } else { "/status.txt" };
-                match failover::client::get(&config, path).await {
-                    Ok(text) => {
-                        print!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(EXIT_UNAVAILABLE)
-                    }
-                }
-            }
-            Command::Admin { config, action } => {
-                let config = match load(&config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                let path = match action {
-                    AdminAction::Drain { node } => format!("drain/{node}"),
-                    AdminAction::Undrain { node } => format!("undrain/{node}"),
-                    AdminAction::ForceUp { target } => format!("force-up/{target}"),
-                    AdminAction::ForceDown { target } => format!("force-down/{target}"),
-                    AdminAction::Unforce { target } => format!("unforce/{target}"),
-                    AdminAction::Failback => "failback".to_owned(),
-                };
-                match failover::client::admin(&config, &path).await {
-                    Ok(done) => {
-                        println!("done: {done}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            #[cfg(feature = "mysql")]
-            Command::Mysql { action } => {
-                let (MysqlAction::Status { config } | MysqlAction::Setup { config }) = &action;
-                let config = match load(config) {
-                    Ok(config) => config,
-                    Err(code) => return code,
-                };
-                let result =
-                    match action {
-                        MysqlAction::Status { .. } => failover::mysql_cli::status(&config)
-                            .await
-                            .map(|(text, healthy)| {
-                                (
-                                    text,
-                                    if healthy {
-                                        ExitCode::SUCCESS
-                                    } else {
-                                        ExitCode::FAILURE
-                                    },
-                                )
-                            }),
-                        MysqlAction::Setup { .. } => failover::mysql_cli::setup(&config)
-                            .await
-                            .map(|text| (text, ExitCode::SUCCESS)),
-                    };
-                match result {
-                    Ok((text, code)) => {
-                        print!("{text}");
-                        code
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            Command::Demo {
+        Command::Admin { config, action } => {
+            with_config(&config, |config| admin(config, action)).await
+        }
+        #[cfg(feature = "mysql")]
+        Command::Mysql { action } => {
+            let (MysqlAction::Status { config } | MysqlAction::Setup { config }) = &action;
+            let config = config.clone();
+            with_config(&config, |config| mysql(config, action)).await
+        }
+        Command::Demo {
+            listen,
+            web_port,
+            exit_after_cycle,
+        } => {
+            demo(failover::demo::DemoOptions {
                 listen,
                 web_port,
                 exit_after_cycle,
-            } => {
-                let options = failover::demo::DemoOptions {
-                    listen,
-                    web_port,
-                    exit_after_cycle,
-                };
-                match failover::demo::run(options).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            #[cfg(feature = "sync")]
-            Command::Mirror(_) => ExitCode::SUCCESS, // handled before the runtime starts
+            })
+            .await
         }
-    })
+        #[cfg(feature = "sync")]
+        Command::Mirror(_) => ExitCode::SUCCESS, // handled before the runtime starts
+    }
+}
+
+/// Loads the config at `path` (exit 78 when it is not usable) and runs `command` with it.
+async fn with_config<F, Fut>(path: &std::path::Path, command: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match load(path) {
+        Ok(config) => command(config).await,
+        Err(code) => code,
+    }
+}
+
+/// `failoverd check`: the config, and everything it names, can be used; prints the plan.
+async fn check(config: Config) -> ExitCode {
+    match daemon::verify(&config) {
+        Ok(plan) => {
+            print!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// `failoverd status`: the running daemon's status, as text or JSON.
+async fn status(config: Config, json: bool) -> ExitCode {
+    let path = if json { "/status" } else { "/status.txt" };
+    match failover::client::get(&config, path).await {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNAVAILABLE)
+        }
+    }
+}
+
+/// `failoverd admin`: one override sent to the running daemon.
+async fn admin(config: Config, action: AdminAction) -> ExitCode {
+    let path = match action {
+        AdminAction::Drain { node } => format!("drain/{node}"),
+        AdminAction::Undrain { node } => format!("undrain/{node}"),
+        AdminAction::ForceUp { target } => format!("force-up/{target}"),
+        AdminAction::ForceDown { target } => format!("force-down/{target}"),
+        AdminAction::Unforce { target } => format!("unforce/{target}"),
+        AdminAction::Failback => "failback".to_owned(),
+    };
+    match failover::client::admin(&config, &path).await {
+        Ok(done) => {
+            println!("done: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `failoverd mysql status|setup`.
+#[cfg(feature = "mysql")]
+async fn mysql(config: Config, action: MysqlAction) -> ExitCode {
+    let result = match action {
+        MysqlAction::Status { .. } => {
+            failover::mysql_cli::status(&config)
+                .await
+                .map(|(text, healthy)| {
+                    let code = if healthy {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    };
+                    (text, code)
+                })
+        }
+        MysqlAction::Setup { .. } => failover::mysql_cli::setup(&config)
+            .await
+            .map(|text| (text, ExitCode::SUCCESS)),
+    };
+    match result {
+        Ok((text, code)) => {
+            print!("{text}");
+            code
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `failoverd demo`: two web servers, the daemon, and the answer moving back and forth.
+async fn demo(options: failover::demo::DemoOptions) -> ExitCode {
+    match failover::demo::run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -16,11 +16,16 @@ pub struct Damping {
     pub max_changes: u32,
 }
 
+/// The window changes are counted over, unless configured otherwise.
+pub const DEFAULT_DAMPING_WINDOW: Duration = Duration::from_secs(600);
+/// Changes notified per window, unless configured otherwise.
+pub const DEFAULT_DAMPING_MAX_CHANGES: u32 = 4;
+
 impl Default for Damping {
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(600),
-            max_changes: 4,
+            window: DEFAULT_DAMPING_WINDOW,
+            max_changes: DEFAULT_DAMPING_MAX_CHANGES,
         }
     }
 }

@@ -114,3 +114,17 @@ pub use runtime::supervisor::{
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};
+
+// The defaults each part owns (the daemon's config takes them from here).
+pub use arbiter::{DEFAULT_FALL, DEFAULT_RISE};
+pub use damping::{DEFAULT_DAMPING_MAX_CHANGES, DEFAULT_DAMPING_WINDOW};
+pub use notifier::DEFAULT_DELIVERY_TIMEOUT;
+pub use policy::DEFAULT_FAILBACK_AFTER;
+#[cfg(feature = "runtime")]
+pub use runtime::notifiers::DEFAULT_BATCH_WINDOW;
+#[cfg(feature = "runtime")]
+pub use runtime::observers::DEFAULT_OBSERVER_TIMEOUT;
+#[cfg(feature = "runtime")]
+pub use runtime::supervisor::{
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_JITTER, DEFAULT_PROBE_TIMEOUT,
+};

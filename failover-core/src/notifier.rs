@@ -101,6 +101,10 @@ pub const EVENT_NAMES: &[&str] = &[
     "publish-vetoed",
 ];
 
+/// How long one delivery (a command, a mail, a webhook call) may take, unless configured
+/// otherwise.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Passes only the named events on to a notifier (`events = ["failover", "node-down"]`).
 pub struct Filtered<N> {
     inner: N,

@@ -151,6 +151,10 @@ impl fmt::Display for AllDown {
     }
 }
 
+/// How long a preferred node must be up again before [`Failback::Auto`] returns to it, unless
+/// configured otherwise.
+pub const DEFAULT_FAILBACK_AFTER: Duration = Duration::from_secs(30);
+
 /// When `active-passive` moves the answer back to a preferred node that came back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failback {

@@ -79,7 +79,7 @@ pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};
 pub use secondaries::{Secondaries, SecondariesConfig};
 pub use served::{ManagedName, ServedZone};
-pub use server::{DnsServer, ServerConfig};
+pub use server::{DnsServer, ServerConfig, DEFAULT_UDP_WORKERS};
 pub use tsig::{TsigAlgorithm, TsigKey, TSIG_FUDGE};
 pub use writer::{
     default_reload_command, DynamicUpdateOptions, DynamicUpdateWriter, ZoneFileOptions,

@@ -39,12 +39,15 @@ pub struct ServerConfig {
     pub secondaries: SecondariesConfig,
 }
 
+/// UDP workers (sockets, threads) per listen address, unless configured otherwise.
+pub const DEFAULT_UDP_WORKERS: usize = 1;
+
 impl ServerConfig {
     /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle timeout.
     pub fn new(listen: Vec<SocketAddr>) -> Self {
         Self {
             listen,
-            udp_workers: 1,
+            udp_workers: DEFAULT_UDP_WORKERS,
             tcp_max_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
             transfer: TransferAcl::deny_all(),

@@ -53,6 +53,9 @@ impl HealthCheck for MysqlCheck {
     }
 }
 
+/// The most replication lag that is still healthy, unless configured otherwise.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
+
 /// `mysql-replication`: the node's replica threads. Healthy when the IO and SQL threads both
 /// run and the lag is known and at most `max_lag`; otherwise the outcome carries the thread
 /// states, `Last_IO_Error`, `Last_SQL_Error` and the lag (NULL is reported as unknown, never 0).

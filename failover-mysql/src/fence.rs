@@ -12,6 +12,16 @@ use crate::endpoint::Endpoint;
 use crate::error::MysqlError;
 use crate::status::{ReplicaStatus, ServerState};
 
+/// How far behind a new primary may be and still be promoted, unless configured otherwise.
+pub const DEFAULT_MAX_PROMOTE_LAG: Duration = Duration::from_secs(10);
+/// How long the old primary must be down before a lagging new one is promoted anyway, unless
+/// configured otherwise.
+pub const DEFAULT_PROMOTE_AFTER_DOWN: Duration = Duration::from_secs(300);
+/// How long a refused promotion waits before it is decided again, unless configured otherwise.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Budget of each call to a server (fencing, status, setup), unless configured otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What [`MysqlFence`] needs.
 #[derive(Clone, Debug)]
 pub struct FenceOptions {

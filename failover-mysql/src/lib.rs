@@ -52,11 +52,14 @@ mod pair;
 mod setup;
 mod status;
 
-pub use check::{MysqlCheck, ReplicationCheck};
+pub use check::{MysqlCheck, ReplicationCheck, DEFAULT_MAX_LAG};
 pub use client::Credentials;
 pub use endpoint::Endpoint;
 pub use error::MysqlError;
-pub use fence::{FenceOptions, MysqlFence};
+pub use fence::{
+    FenceOptions, MysqlFence, DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_PROMOTE_LAG,
+    DEFAULT_PROMOTE_AFTER_DOWN, DEFAULT_RETRY_AFTER,
+};
 pub use pair::{pair_warnings, PairMember, PairStatus, PairWarning, ServerReport};
 pub use setup::{setup_pair, SetupOptions, SetupReport};
 pub use status::{Flavor, ReplicaStatus, ServerState};

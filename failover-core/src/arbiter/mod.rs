@@ -17,5 +17,5 @@ mod tests;
 pub use error::ArbiterError;
 pub use machine::Arbiter;
 pub use overrides::Override;
-pub use spec::{CheckSpec, ClusterSpec, ManagedName, NodeSpec};
+pub use spec::{CheckSpec, ClusterSpec, ManagedName, NodeSpec, DEFAULT_FALL, DEFAULT_RISE};
 pub use status::{CheckStatus, ClusterStatus, NodeStatus};

@@ -40,14 +40,19 @@ pub struct CheckSpec {
     pub rise: u32,
 }
 
+/// Failures in a row that take an up check down, unless its spec says otherwise.
+pub const DEFAULT_FALL: u32 = 3;
+/// Successes in a row that bring a down check up, unless its spec says otherwise.
+pub const DEFAULT_RISE: u32 = 1;
+
 impl CheckSpec {
     /// A check with the default `fall` (3) and `rise` (1).
     pub fn new(name: &str, critical: bool) -> Self {
         Self {
             name: CheckName::new(name),
             critical,
-            fall: 3,
-            rise: 1,
+            fall: DEFAULT_FALL,
+            rise: DEFAULT_RISE,
         }
     }
 }

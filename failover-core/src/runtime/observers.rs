@@ -47,6 +47,10 @@ pub struct ObserverPeer {
     pub fingerprint: Fingerprint,
 }
 
+/// How long an observer may stay silent before it is out of the vote, unless configured
+/// otherwise.
+pub const DEFAULT_OBSERVER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the observation links need.
 #[derive(Clone, Debug)]
 pub struct ObserverLinkConfig {

@@ -8,6 +8,9 @@ use failover_core::{FailureClass, FileMirror, HealthCheck, Outcome, Target};
 
 use crate::engine::human_bytes;
 
+/// How long a change may wait before the mirror check fails, unless configured otherwise.
+pub const DEFAULT_MAX_LAG: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Healthy when the mirror's link is up, no run was refused, and every change is mirrored or
 /// was made less than `max_lag` ago.
 ///

@@ -9,6 +9,13 @@ use failover_core::peer::{Fingerprint, Identity, PeerConfig};
 
 use super::link::SERVICE;
 
+/// Most a change waits for the changes after it before a run starts, unless configured otherwise.
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(100);
+/// Time between two full runs (a rescan of both trees), unless configured otherwise.
+pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(3600);
+/// Share of the files of the last sync one run may delete, unless configured otherwise.
+pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
+
 /// How one node's live mirror is set up.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {

@@ -48,8 +48,8 @@ use crate::error::SyncError;
 use crate::replica::{LocalReplica, ReplicaConfig};
 use crate::scan::Excludes;
 
-pub use check::MirrorCheck;
-pub use config::LiveConfig;
+pub use check::{MirrorCheck, DEFAULT_MAX_LAG};
+pub use config::{LiveConfig, DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_RESCAN_INTERVAL};
 use driver::Driver;
 pub use link::{encode, Assembler, Message, RemoteReplica, RunReport, MAX_MESSAGE, SERVICE};
 pub use node::ReportSink;

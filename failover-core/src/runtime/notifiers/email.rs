@@ -76,6 +76,9 @@ impl Default for SubjectTemplate {
     }
 }
 
+/// How long events are gathered into one message, unless configured otherwise.
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(2);
+
 /// Where and how to send mail.
 #[derive(Clone, Debug)]
 pub struct EmailOptions {

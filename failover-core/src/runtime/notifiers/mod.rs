@@ -7,7 +7,9 @@ mod log;
 mod webhook;
 
 pub use command::CommandNotifier;
-pub use email::{EmailNotifier, EmailOptions, EmailSecurity, SubjectTemplate};
+pub use email::{
+    EmailNotifier, EmailOptions, EmailSecurity, SubjectTemplate, DEFAULT_BATCH_WINDOW,
+};
 pub use host::host_name;
 pub use log::LogNotifier;
 pub use webhook::{WebhookNotifier, WebhookOptions};

@@ -9,4 +9,6 @@ mod tasks;
 pub use handle::{AdminCommand, Commander, SupervisorHandle};
 pub use run::Supervisor;
 pub use status::{StatusReport, WriterStatus, RECENT_EVENTS};
-pub use tasks::ProbeSchedule;
+pub use tasks::{
+    ProbeSchedule, DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_JITTER, DEFAULT_PROBE_TIMEOUT,
+};

@@ -24,12 +24,19 @@ pub struct ProbeSchedule {
     pub jitter: Duration,
 }
 
+/// Time between two probes of one node, unless a schedule says otherwise.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Hard limit of one probe, unless a schedule says otherwise.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Random spread added to each interval, unless a schedule says otherwise.
+pub const DEFAULT_PROBE_JITTER: Duration = Duration::from_millis(200);
+
 impl Default for ProbeSchedule {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            jitter: Duration::from_millis(200),
+            interval: DEFAULT_PROBE_INTERVAL,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+            jitter: DEFAULT_PROBE_JITTER,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use failover_core::{FileMirror, HealthCheck};
 
-use crate::config::{CheckConfig, Config, MirrorConfig};
+use crate::config::{Config, MirrorConfig, MirrorSettings};
 
 /// A running live mirror and the section it was started from.
 pub struct Running {
@@ -90,10 +90,7 @@ pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveCo
         peer: mirror.peer,
         identity: Arc::new(identity),
         peer_fingerprint,
-        state_dir: mirror
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| config.zone.state_dir.join("mirror")),
+        state_dir: mirror.index_dir(&config.zone.state_dir),
         excludes: mirror.exclude.clone(),
         coalesce: mirror.coalesce,
         rescan_interval: mirror.rescan_interval,
@@ -132,11 +129,11 @@ pub async fn start(config: &Config) -> Result<Option<Running>, String> {
     }
 }
 
-/// The `mirror` check of `check`, over `mirror` (`None` when no mirror runs, e.g. in
+/// The `mirror` check with `check`'s settings, over `mirror` (`None` when no mirror runs, e.g. in
 /// `failoverd check`).
 pub fn check(
     config: &Config,
-    check: &CheckConfig,
+    check: &MirrorSettings,
     mirror: Option<Arc<dyn FileMirror>>,
 ) -> Result<Arc<dyn HealthCheck>, String> {
     #[cfg(feature = "sync")]

@@ -1,0 +1,651 @@
+//! The `failoverd` config file: TOML parsed once into validated types.
+//!
+//! Every error names the file, the line and the key, and says what was expected. One module per
+//! section holds its schema and its validation; [`error`] holds the errors and their lines,
+//! [`kinded`] the sections whose keys depend on their `kind`, [`schema`] what the types know of
+//! their own keys.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+mod admin;
+mod check;
+mod cluster;
+mod damping;
+pub mod defaults;
+mod error;
+mod kinded;
+mod mirror;
+mod mysql;
+mod notifier;
+mod policy;
+mod probe;
+pub mod reference;
+pub mod schema;
+mod warnings;
+mod writer;
+mod zone;
+
+pub use admin::AdminConfig;
+pub use check::{
+    CheckCommon, CheckConfig, CheckKind, DnsSettings, HttpSettings, MirrorSettings, MysqlSettings,
+    ReplicationSettings, SshSettings, TcpSettings, TransportConfig, DEFAULT_MAX_LAG,
+    DEFAULT_MIRROR_MAX_LAG,
+};
+pub use cluster::{ClusterConfig, PeerEntry};
+pub use damping::DampingConfig;
+pub use error::ConfigError;
+pub use kinded::Kinded;
+pub use mirror::MirrorConfig;
+pub use mysql::{FencingConfig, MysqlConfig};
+pub use notifier::{
+    CommandSettings, EmailSettings, NotifierCommon, NotifierConfig, NotifierKind, SecurityConfig,
+    WebhookSettings,
+};
+pub use policy::{FailbackMode, PolicyConfig, PolicyKind};
+pub use probe::{NodeConfig, ProbeConfig};
+pub use writer::{
+    DynamicUpdateSettings, TsigKeyConfig, WriterCommon, WriterConfig, WriterKind, ZoneFileSettings,
+};
+pub use zone::{RecordConfig, ZoneConfig};
+
+use error::{line_number, line_of, Seg, Validator};
+use kinded::{check_keys, Wording};
+
+/// The whole config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The zone and how it is served.
+    pub zone: ZoneConfig,
+    /// Defaults for every check.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// The servers, in config order.
+    #[serde(rename = "node")]
+    pub nodes: Vec<NodeConfig>,
+    /// The checks, each run against every node.
+    #[serde(rename = "check", default)]
+    pub checks: Vec<CheckConfig>,
+    /// Which nodes the managed names point at.
+    pub policy: PolicyConfig,
+    /// Where events go besides the log.
+    #[serde(rename = "notify", default)]
+    pub notifiers: Vec<NotifierConfig>,
+    /// Other places the answer is published: a BIND zone file, a primary taking dynamic updates.
+    #[serde(rename = "writer", default)]
+    pub writers: Vec<WriterConfig>,
+    /// Damping of notifications for things that change state too often.
+    #[serde(default)]
+    pub damping: DampingConfig,
+    /// The admin listener (status, metrics, overrides); off when absent.
+    pub admin: Option<AdminConfig>,
+    /// The MySQL/MariaDB pair: credentials, and fencing on failover.
+    pub mysql: Option<MysqlConfig>,
+    /// This daemon as one observer among several (shared observations); alone when absent.
+    pub cluster: Option<ClusterConfig>,
+    /// The other observers: the other daemons and a witness.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerEntry>,
+    /// The live mirror of the web root with the peer; off when absent.
+    pub mirror: Option<MirrorConfig>,
+    /// Where the file was read from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// Makes `path` absolute, relative to `base`, when it is relative.
+fn absolute(base: &Path, path: &mut PathBuf) {
+    if path.is_relative() {
+        *path = base.join(&*path);
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, Vec<ConfigError>> {
+        let source = std::fs::read_to_string(path).map_err(|source| {
+            vec![ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }]
+        })?;
+        Self::parse(&source, path)
+    }
+
+    /// Parses and validates `source`, read from `path` (relative paths in it are relative to
+    /// `path`'s directory).
+    pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<ConfigError>> {
+        let mut v = Validator::new(path, source);
+        // Keys of another kind are reported and blanked out first, so that parsing goes on.
+        let mut cleaned = source.to_owned();
+        if let Ok(document) = toml_edit::Document::parse(source) {
+            let (v, cleaned) = (&mut v, &mut cleaned);
+            let owners = Wording::Owners("check");
+            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, v, cleaned);
+            check_keys::<NotifierCommon, NotifierKind>(
+                &document,
+                "notify",
+                Wording::Takes,
+                v,
+                cleaned,
+            );
+            check_keys::<WriterCommon, WriterKind>(&document, "writer", Wording::Takes, v, cleaned);
+        }
+        let mut config: Config = match toml::from_str(&cleaned) {
+            Ok(config) => config,
+            Err(e) => {
+                v.errors.push(syntax_error(source, path, &e));
+                return Err(v.errors);
+            }
+        };
+        config.path = path.to_owned();
+        config.resolve(path.parent().unwrap_or(Path::new(".")));
+        config.validate(&mut v);
+        if v.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(v.errors)
+        }
+    }
+
+    /// Makes every path in the config absolute, relative to `base` (the config's directory).
+    fn resolve(&mut self, base: &Path) {
+        self.zone.resolve(base);
+        for writer in &mut self.writers {
+            writer.resolve(base);
+        }
+        for check in &mut self.checks {
+            check.resolve(base);
+        }
+        for notifier in &mut self.notifiers {
+            notifier.resolve(base);
+        }
+        if let Some(mysql) = &mut self.mysql {
+            mysql.resolve(base);
+        }
+        if let Some(cluster) = &mut self.cluster {
+            cluster.resolve(base);
+        }
+        if let Some(mirror) = &mut self.mirror {
+            mirror.resolve(base, &self.zone.state_dir);
+        }
+        if let Some(admin) = &mut self.admin {
+            admin.resolve(base);
+        }
+    }
+
+    /// Every section's checks, in the order of the file's sections.
+    fn validate(&self, v: &mut Validator<'_>) {
+        zone::validate(self, v);
+        probe::validate_nodes(self, v);
+        probe::validate_probe(self, v);
+        check::validate(self, v);
+        policy::validate(self, v);
+        notifier::validate(self, v);
+        writer::validate(self, v);
+        cluster::validate(self, v);
+        damping::validate(self, v);
+        mysql::validate(self, v);
+        mirror::validate(self, v);
+    }
+
+    /// A check's interval, timeout, fall and rise with `[probe]`'s defaults applied.
+    pub fn check_timing(&self, check: &CheckConfig) -> (Duration, Duration, u32, u32) {
+        let common = &check.common;
+        (
+            common.interval.unwrap_or(self.probe.interval),
+            common.timeout.unwrap_or(self.probe.timeout),
+            common.fall.unwrap_or(self.probe.fall),
+            common.rise.unwrap_or(self.probe.rise),
+        )
+    }
+
+    /// A check's port with the kind's default.
+    pub fn port(check: &CheckConfig) -> u16 {
+        check.kind.port()
+    }
+}
+
+/// toml's error as a config error. One raised inside a `[[check]]`, `[[notify]]` or `[[writer]]`
+/// starts with the key it is about (see [`kinded`]) but points at the section's header: it gets
+/// the key's own line and path instead.
+fn syntax_error(source: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
+    let located = error.span().and_then(|span| {
+        let document = toml_edit::Document::parse(source).ok()?;
+        let (key, message) = error.message().split_once(": ")?;
+        ["check", "notify", "writer"]
+            .into_iter()
+            .find_map(|section| {
+                let array = document.get(section)?.as_array_of_tables()?;
+                let index = array.iter().position(|table| {
+                    table.span().is_some_and(|s| s.contains(&span.start)) && table.contains_key(key)
+                })?;
+                let at = [Seg::Key(section), Seg::Index(index), Seg::Key(key)];
+                Some(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: line_of(source, &at).or(Some(line_number(source, span.start))),
+                    key: error::key_name(&at),
+                    message: message.to_owned(),
+                })
+            })
+    });
+    located.unwrap_or_else(|| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: error.to_string().trim_end().to_owned(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+    use failover_core::{NodeName, OnPartition};
+
+    const GOOD: &str = r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["127.0.0.1:5353"]
+state_dir = "state"
+records = [{ name = "@", ttl = 10 }, { name = "www", ttl = 10 }]
+
+[probe]
+interval = "2s"
+timeout = "1s"
+fall = 3
+rise = 1
+
+[[node]]
+name = "master"
+address = "192.0.2.1"
+
+[[node]]
+name = "slave"
+address = "198.51.100.2"
+
+[[check]]
+name = "http"
+kind = "http"
+port = 80
+critical = true
+
+[[check]]
+name = "ssh"
+kind = "ssh"
+
+[policy]
+kind = "active-passive"
+order = ["master", "slave"]
+failback = "auto"
+failback_after = "30s"
+all_down = "keep-last"
+"#;
+
+    fn parse(source: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse(source, Path::new("/etc/failoverd/failoverd.toml"))
+    }
+
+    fn errors_of(source: &str) -> Vec<String> {
+        parse(source)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.zone.file, Path::new("/etc/failoverd/db.test.ru"));
+        assert_eq!(config.zone.state_dir, Path::new("/etc/failoverd/state"));
+        assert_eq!(config.policy.failback_after, Duration::from_secs(30));
+        assert_eq!(Config::port(&config.checks[1]), 22);
+        assert_eq!(
+            config.order(),
+            vec![NodeName::new("master"), NodeName::new("slave")]
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_line_and_the_choices() {
+        let errors = errors_of(&GOOD.replace("kind = \"http\"", "kind = \"htpp\""));
+        assert_eq!(errors.len(), 1);
+        let e = &errors[0];
+        assert!(
+            e.starts_with("/etc/failoverd/failoverd.toml: TOML parse error at line 25"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown variant `htpp`, expected one of `tcp`, `http`, `ssh`"),
+            "{e}"
+        );
+    }
+
+    const MIRROR: &str = r#"
+[mirror]
+root = "/var/www/site"
+node = "master"
+listen = "0.0.0.0:7480"
+peer = "198.51.100.2:7480"
+peer_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+exclude = ["*.log"]
+"#;
+
+    #[test]
+    fn a_mirror_section_gets_its_defaults_and_its_errors_name_the_key() {
+        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        let mirror = config.mirror.as_ref().unwrap();
+        assert_eq!(config.mirror_peer().as_deref(), Some("slave"));
+        assert_eq!(mirror.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(
+            mirror.state_dir.as_deref(),
+            Some(Path::new("/etc/failoverd/state/mirror"))
+        );
+        assert_eq!(mirror.coalesce, Duration::from_millis(100));
+        assert_eq!(mirror.rescan_interval, Duration::from_secs(3600));
+        assert_eq!(mirror.max_delete, 50);
+
+        let bad = format!("{GOOD}{MIRROR}")
+            .replace("node = \"master\"\nlisten", "node = \"mastr\"\nlisten")
+            .replace("sha256:00", "sha256:zz")
+            .replace("exclude", "max_delete = 0\nexclude");
+        let errors = errors_of(&bad);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("line 42: mirror.node: \"mastr\" is not a [[node]] (expected one of: master, slave)"), "{errors:?}");
+        assert!(errors[1].contains("mirror.peer_fingerprint:"), "{errors:?}");
+        assert!(
+            errors[2].contains("mirror.max_delete: 0 is out of range"),
+            "{errors:?}"
+        );
+
+        let check = GOOD.replace("kind = \"ssh\"", "kind = \"mirror\"");
+        let errors = errors_of(&check);
+        assert!(
+            errors[0].contains("check[2].kind: kind = \"mirror\" needs a [mirror] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let errors = errors_of(&GOOD.replace("fall = 3", "fall = 3\nfails = 4"));
+        assert!(
+            errors[0].contains("line 13") && errors[0].contains("unknown field `fails`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_was_expected() {
+        let errors = errors_of(&GOOD.replace("interval = \"2s\"", "interval = \"2 parsecs\""));
+        assert!(
+            errors[0].contains("line 10") && errors[0].contains("expected a duration"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn notifiers_are_checked_per_kind() {
+        let with = |notify: &str| format!("{GOOD}\n{notify}");
+        assert!(parse(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nfrom = \"f@test.ru\"\nto = [\"a@test.ru\"]\nevents = [\"failover\"]\n")).is_ok());
+        let errors = errors_of(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nurl = \"http://x\"\nevents = [\"failovr\"]\n"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("notify[1].url: url does not apply to kind = \"email\"")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("kind = \"email\" needs from")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("notify[1].events[1]: unknown event \"failovr\"")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"http://x\"\nsubject = \"{x}\"\n",
+        ));
+        assert!(
+            errors.iter().any(|e| e.contains("subject does not apply")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_key() {
+        let errors = errors_of(&GOOD.replace(
+            "order = [\"master\", \"slave\"]",
+            "order = [\"master\", \"slvae\"]",
+        ));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 35: policy.order[2]: unknown node \"slvae\" (nodes: master, slave)"]
+        );
+        let errors = errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"ssh\"\npath = \"/\""));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 32: check[2].path: path only applies to kind = \"http\" (this check is kind = \"ssh\")"]
+        );
+        let errors = errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"tcp\""));
+        assert!(
+            errors[0].contains("line 31: check[2].kind: check \"ssh\": kind \"tcp\" needs a port"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&GOOD.replace("timeout = \"1s\"", "timeout = \"5s\""));
+        assert!(
+            errors[0].contains(
+                "line 11: probe.timeout: 5s must be more than 0 and at most the interval (2s)"
+            ),
+            "{errors:?}"
+        );
+        let errors = errors_of(&GOOD.replace("critical = true", "critical = false"));
+        assert!(errors[0].contains("no check is critical"), "{errors:?}");
+    }
+    const FP1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const FP2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn with_cluster(cluster: &str, peers: &[(&str, &str)]) -> String {
+        let mut source = format!("{GOOD}\n[cluster]\n{cluster}\n");
+        for (name, fingerprint) in peers {
+            source.push_str(&format!(
+                "\n[[peer]]\nname = \"{name}\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"{fingerprint}\"\n"
+            ));
+        }
+        source
+    }
+
+    #[test]
+    fn cluster_and_peers_parse_with_their_defaults() {
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.certificate, Path::new("/etc/failoverd/node.crt"));
+        assert_eq!(cluster.key, Path::new("/etc/failoverd/node.key"));
+        assert_eq!(cluster.observer_timeout, Duration::from_secs(10));
+        assert_eq!(config.on_partition(), OnPartition::FailOver);
+        assert_eq!(config.peers[0].fingerprint.to_string(), FP1);
+        // A witness makes three observers: a node cut off from two of them holds by default.
+        let config = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+        let config = parse(&with_cluster(
+            "observer = \"master\"\non_partition = \"hold\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+    }
+
+    #[test]
+    fn cluster_mistakes_name_the_key_and_the_fix() {
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"\non_partition = \"failover\"",
+            &[("slave", FP1)],
+        ));
+        assert!(
+            errors[0].contains("unknown variant `failover`, expected `fail-over` or `hold`"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("slave", "sha256:abc")],
+        ));
+        assert!(
+            errors[0].contains(
+                "is not sha256:<64 hex digits> (print yours with failoverd keygen --show)"
+            ),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster(
+            "observer = \"master\"",
+            &[("master", FP1), ("slave", FP1)],
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("peer[1].name: \"master\" is this observer's own name")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("peer[2].fingerprint: peer \"slave\" has the same fingerprint")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster("observer = \"master\"", &[]));
+        assert!(errors[0].contains("cluster: no [[peer]]"), "{errors:?}");
+        let errors = errors_of(&format!(
+            "{GOOD}\n[[peer]]\nname = \"slave\"\nfingerprint = \"{FP1}\"\n"
+        ));
+        assert!(
+            errors[0].contains("peer: [[peer]] needs a [cluster] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn two_nodes_without_a_witness_are_warned_about() {
+        let alone = parse(GOOD).unwrap().warnings();
+        assert!(
+            alone
+                .iter()
+                .any(|w| w.contains("each deciding alone") && w.contains("split brain")),
+            "{alone:?}"
+        );
+        let pair = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            pair.iter().any(|w| w.contains("two nodes and no witness")
+                && w.contains("on_partition = fail-over decides (each serves itself)")),
+            "{pair:?}"
+        );
+        let with_witness = parse(&with_cluster(
+            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
+            &[("slave", FP1), ("witness", FP2)],
+        ))
+        .unwrap()
+        .warnings();
+        assert!(
+            !with_witness.iter().any(|w| w.contains("witness")),
+            "{with_witness:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_kind_names_file_line_key_and_the_kinds_it_belongs_to() {
+        let errors =
+            errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"ssh\"\nquery = \"test.ru\""));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 32: check[2].query: query only applies to kind = \"dns\" (this check is kind = \"ssh\")"]
+        );
+        let errors = errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"ssh\"\nmax_lag = \"5s\""));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 32: check[2].max_lag: max_lag only applies to kind = \"mysql-replication\" or \"mirror\" (this check is kind = \"ssh\")"]
+        );
+    }
+
+    #[test]
+    fn a_key_of_no_kind_lists_the_keys_of_its_kind() {
+        let errors =
+            errors_of(&GOOD.replace("kind = \"ssh\"", "kind = \"ssh\"\nurl = \"http://x\""));
+        assert_eq!(
+            errors,
+            ["/etc/failoverd/failoverd.toml line 32: check[2].url: check \"ssh\": unknown key \"url\" for kind \"ssh\" (keys of kind ssh: kind, name, critical, interval, timeout, fall, rise, port)"]
+        );
+        let errors = errors_of(&format!(
+            "{GOOD}\n[[writer]]\nkind = \"zone-file\"\nfile = \"db\"\nreload_cmd = [\"x\"]\n"
+        ));
+        assert!(
+            errors[0].contains("writer[1].reload_cmd: unknown key \"reload_cmd\" for kind \"zone-file\" (keys of kind zone-file: kind, timeout, file, reload, verify)"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_inside_a_check_names_its_own_line_and_key() {
+        let errors = errors_of(&GOOD.replace("port = 80", "port = 80\ninterval = \"2 parsecs\""));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("/etc/failoverd/failoverd.toml line 27: check[1].interval: ")
+                && errors[0].contains("expected a duration"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&GOOD.replace("port = 80", "port = \"eighty\""));
+        assert!(
+            errors[0]
+                .starts_with("/etc/failoverd/failoverd.toml line 26: check[1].port: invalid type"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let errors = Config::load(Path::new("/nonexistent/failoverd.toml")).unwrap_err();
+        let error = errors[0].to_string();
+        assert!(
+            error.starts_with("/nonexistent/failoverd.toml: No such file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_kinds_and_their_keys_come_from_the_types() {
+        let kinds = schema::kinds_of::<CheckKind>();
+        let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "tcp",
+                "http",
+                "ssh",
+                "dns",
+                "mysql",
+                "mysql-replication",
+                "mirror"
+            ]
+        );
+        assert_eq!(kinds[6].1, ["max_lag"]);
+        assert_eq!(
+            schema::fields_of::<CheckCommon>(),
+            ["name", "critical", "interval", "timeout", "fall", "rise"]
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! `[policy]`: which nodes the managed names point at.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use failover_core::{AllDown, NodeName};
+
+use super::error::{Seg, Validator};
+use super::Config;
+
+/// The kinds of policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// One node at a time, in `order`.
+    ActivePassive,
+    /// Every node that is up.
+    AllHealthy,
+}
+
+/// When `active-passive` returns to the preferred node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailbackMode {
+    /// After `failback_after`.
+    Auto,
+    /// When an operator asks.
+    Manual,
+}
+
+/// `[policy]`. Its kind-specific keys stay plain fields: `order` is refused for `all-healthy`
+/// below, and `failback`/`failback_after` have defaults that mean nothing to `all-healthy`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `active-passive` or `all-healthy`.
+    pub kind: PolicyKind,
+    /// active-passive: nodes by preference (default: config order).
+    #[serde(default)]
+    pub order: Vec<String>,
+    /// active-passive: `auto` or `manual`.
+    #[serde(default = "default_failback")]
+    pub failback: FailbackMode,
+    /// active-passive, failback `auto`: how long the preferred node must be up again.
+    #[serde(default = "default_failback_after", with = "humantime_serde")]
+    pub failback_after: Duration,
+    /// What to publish when every node is down.
+    #[serde(default)]
+    pub all_down: AllDown,
+}
+
+fn default_failback() -> FailbackMode {
+    FailbackMode::Auto
+}
+fn default_failback_after() -> Duration {
+    super::defaults::DEFAULT_FAILBACK_AFTER
+}
+
+impl Config {
+    /// The policy's node order (config order when `order` is not given).
+    pub fn order(&self) -> Vec<NodeName> {
+        if self.policy.order.is_empty() {
+            self.nodes.iter().map(|n| NodeName::new(&n.name)).collect()
+        } else {
+            self.policy.order.iter().map(NodeName::new).collect()
+        }
+    }
+}
+
+/// Checks `[policy]`: `order` names each node once, and only for `active-passive`.
+pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
+    use Seg::{Index, Key};
+    let policy = &config.policy;
+    for (i, name) in policy.order.iter().enumerate() {
+        if !config.nodes.iter().any(|n| &n.name == name) {
+            let known = config
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            v.fail(
+                &[Key("policy"), Key("order"), Index(i)],
+                format!("unknown node {name:?} (nodes: {known})"),
+            );
+        }
+        if policy.order[..i].contains(name) {
+            v.fail(
+                &[Key("policy"), Key("order"), Index(i)],
+                format!("node {name:?} is listed twice"),
+            );
+        }
+    }
+    if policy.kind == PolicyKind::AllHealthy && !policy.order.is_empty() {
+        v.fail(
+            &[Key("policy"), Key("order")],
+            "order only applies to kind = \"active-passive\"",
+        );
+    }
+}

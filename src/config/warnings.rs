@@ -1,0 +1,64 @@
+//! Warnings: a config that is legal but probably not what the user wants.
+
+use std::time::Duration;
+
+use failover_core::OnPartition;
+
+use super::check::CheckKind;
+use super::Config;
+
+impl Config {
+    /// Warnings: legal but probably not what the user wants.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for check in &self.checks {
+            if let CheckKind::Http(http) = &check.kind {
+                if http.danger_accept_invalid_certs == Some(true) {
+                    warnings.push(format!("check {:?} accepts any TLS certificate: anyone on the path can answer for the node", check.common.name));
+                }
+            }
+            let (interval, timeout, fall, _) = self.check_timing(check);
+            let detection = interval.saturating_mul(fall).saturating_add(timeout);
+            if check.common.critical && detection > Duration::from_secs(120) {
+                warnings.push(format!(
+                    "check {:?} needs {} to detect a failure (interval × fall + timeout)",
+                    check.common.name,
+                    humantime::format_duration(detection)
+                ));
+            }
+        }
+        if let Some(admin) = &self.admin {
+            if !admin.listen.ip().is_loopback() {
+                warnings.push(format!("[admin] listen {} is not a loopback address: status is readable by anyone who can reach it", admin.listen));
+            }
+            if admin.token_file.is_none() {
+                warnings.push(
+                    "[admin] has no token_file: overrides (drain, force) are refused".to_owned(),
+                );
+            }
+        }
+        if self.nodes.len() < 2 {
+            warnings.push("one node only: there is nothing to fail over to".to_owned());
+        }
+        if self.nodes.len() == 2 && self.peers.len() < 2 {
+            warnings.push(match &self.cluster {
+                None => "two nodes, each deciding alone: when the link between them breaks, each sees the other down and serves itself (split brain); add [cluster] and [[peer]]s, with a witness in a third place".to_owned(),
+                Some(_) => format!("two nodes and no witness: when the link between them breaks, on_partition = {} decides ({}); a witness in a third place breaks the tie", self.on_partition(), match self.on_partition() {
+                    OnPartition::FailOver => "each serves itself",
+                    OnPartition::Hold => "nothing changes, even if a node really died",
+                }),
+            });
+        }
+        if let Some(cluster) = &self.cluster {
+            if cluster.listen.is_none() && !self.peers.is_empty() {
+                warnings.push("[cluster] has no listen: peers cannot send their verdicts here, and will be out of this observer's vote".to_owned());
+            }
+        }
+        for record in &self.zone.records {
+            if record.ttl > 60 {
+                warnings.push(format!("managed name {:?} has ttl {} s: resolvers keep a dead answer that long (10 s is usual)", record.name, record.ttl));
+            }
+        }
+        warnings
+    }
+}

@@ -1,0 +1,123 @@
+//! Assembling the daemon's parts: the supervisor (checked in full before anything starts), the
+//! admin listener with the overrides' persistence, and the mirror.
+
+use std::sync::Arc;
+
+use failover_core::{Arbiter, NodeName, ObserverNetwork, Supervisor, SupervisorHandle};
+use failover_dns::ServedZone;
+
+use crate::admin::{AdminServer, AdminState};
+use crate::config::Config;
+use crate::parts::check::checks_with;
+use crate::parts::cluster::{cluster_spec, policy, quorum_spec};
+use crate::parts::notifier::notifiers;
+use crate::parts::writer::writers;
+use crate::parts::{mirror, overrides, DaemonError};
+
+/// The fence of `[mysql.fencing]`, when it is configured.
+pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, DaemonError> {
+    crate::parts::mysql::fence(config).map_err(|message| DaemonError::Mysql {
+        path: config.path.clone(),
+        message,
+    })
+}
+
+/// What `[mirror]` asks for, checked (the root, the key and certificate).
+pub fn check_mirror(config: &Config) -> Result<(), DaemonError> {
+    mirror::live_config(config)
+        .map(|_| ())
+        .map_err(|message| DaemonError::Mirror {
+            path: config.path.clone(),
+            message,
+        })
+}
+
+/// The arbiter of the config, with its policy.
+pub fn arbiter(config: &Config) -> Result<Arbiter, DaemonError> {
+    Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| DaemonError::Cluster {
+        path: config.path.clone(),
+        source,
+    })
+}
+
+/// Builds (without starting) the supervisor for `config`, publishing into `served`: every part
+/// is checked here, so that a failure leaves a running daemon untouched.
+pub fn build_supervisor(
+    config: &Config,
+    served: &ServedZone,
+    observers: Option<&ObserverNetwork>,
+    mirror: Option<&mirror::Running>,
+) -> Result<Supervisor, DaemonError> {
+    let checks_spec = cluster_spec(config).checks;
+    let arbiter = arbiter(config)?;
+    let mut supervisor = Supervisor::new(arbiter).writer(Arc::new(served.clone()));
+    if let (Some(network), Some(quorum)) = (observers, quorum_spec(config)) {
+        supervisor = supervisor.shared_observations(network.attach(quorum, &checks_spec));
+    }
+    for writer in writers(config)? {
+        supervisor = supervisor.writer(writer);
+    }
+    // Overrides survive restarts.
+    overrides::restore(config, &mut supervisor)?;
+    for node in &config.nodes {
+        supervisor = supervisor.node(NodeName::new(&node.name), node.address);
+    }
+    for (name, check, schedule) in checks_with(config, mirror.map(|m| m.file_mirror()))? {
+        supervisor = supervisor.check(name, check, schedule);
+    }
+    for notifier in notifiers(config)? {
+        supervisor = supervisor.notifier(notifier);
+    }
+    if let Some(fence) = fence(config)? {
+        supervisor = supervisor.fence(fence);
+    }
+    if let Some(admin) = &config.admin {
+        admin.token().map_err(|message| DaemonError::Admin {
+            path: config.path.clone(),
+            message,
+        })?;
+    }
+    Ok(supervisor)
+}
+
+/// Starts the overrides' persistence and, when configured, the admin listener.
+pub async fn start_admin(
+    config: &Config,
+    served: &ServedZone,
+    supervisor: &SupervisorHandle,
+) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
+    let persist = tokio::spawn(overrides::persist_overrides(
+        config.zone.state_dir.clone(),
+        supervisor.status(),
+    ));
+    let Some(admin) = &config.admin else {
+        return Ok((None, persist));
+    };
+    let admin_error = |message: String| DaemonError::Admin {
+        path: config.path.clone(),
+        message,
+    };
+    let token = admin.token().map_err(admin_error)?;
+    let zone = served.clone();
+    let state = AdminState {
+        status: supervisor.status(),
+        commander: supervisor.commander(),
+        zone_name: config.zone.name.clone(),
+        serial: Arc::new(move || zone.serial()),
+        token,
+    };
+    let server = AdminServer::start(admin.listen, state)
+        .await
+        .map_err(|e| admin_error(e.to_string()))?;
+    Ok((Some(server), persist))
+}
+
+/// Starts the mirror of `[mirror]`, if there is one.
+pub async fn start_mirror(config: &Config) -> Result<Option<mirror::Running>, DaemonError> {
+    mirror::start(config)
+        .await
+        .map_err(|message| DaemonError::Mirror {
+            path: config.path.clone(),
+            message,
+        })
+}

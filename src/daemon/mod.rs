@@ -1,0 +1,212 @@
+//! The running daemon: the DNS server answering, the supervisor probing and publishing, the
+//! admin listener, the observer links and the mirror; started from a validated [`Config`] and
+//! reloaded in place.
+
+use std::net::SocketAddr;
+
+use failover_core::{ObserverNetwork, StatusReport, SupervisorHandle};
+use failover_dns::{DnsServer, ServedZone};
+use tokio::sync::watch;
+
+use crate::admin::AdminServer;
+use crate::config::Config;
+use crate::parts::cluster::{cluster_spec, start_observers};
+use crate::parts::mirror;
+use crate::parts::zone::{load_zone, start_server};
+use build::{build_supervisor, check_mirror, start_admin, start_mirror};
+
+mod build;
+mod plan;
+mod witness;
+
+pub use crate::parts::DaemonError;
+pub use plan::{plan, verify};
+pub use witness::Witness;
+
+/// A running daemon: the DNS server answering, the supervisor probing and publishing.
+pub struct Daemon {
+    supervisor: SupervisorHandle,
+    server: Option<DnsServer>,
+    served: ServedZone,
+    admin: Option<AdminServer>,
+    persist: tokio::task::JoinHandle<()>,
+    observers: Option<ObserverNetwork>,
+    mirror: Option<mirror::Running>,
+    config: Config,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Loads the zone, binds the DNS server and starts probing. Must run inside a tokio runtime.
+    pub async fn start(config: &Config) -> Result<Self, DaemonError> {
+        let zone = load_zone(config)?;
+        let managed = cluster_spec(config).managed;
+        let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
+        let server = start_server(config, &served)?;
+        let observers = start_observers(config).await?;
+        let mirror = start_mirror(config).await?;
+        let supervisor = build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
+        if let Some(mirror) = &mirror {
+            mirror.notify_to(supervisor.event_sender());
+        }
+        let supervisor = supervisor.spawn();
+        let (admin, persist) = start_admin(config, &served, &supervisor).await?;
+        Ok(Self {
+            supervisor,
+            server,
+            served,
+            admin,
+            persist,
+            observers,
+            mirror,
+            config: config.clone(),
+        })
+    }
+
+    /// Applies a new config without ever stopping the DNS answers: everything is built and
+    /// checked first, so a config that fails leaves the running one untouched (`Err` says why).
+    /// The zone file is reloaded into the served zone (answers kept, serial raised); probes,
+    /// policy, notifiers, writers and the admin listener restart with the new settings.
+    /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
+    pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
+        let zone = load_zone(config)?;
+        if config.mirror != self.config.mirror {
+            // Checked in full before the running mirror is stopped.
+            check_mirror(config)?;
+            build_supervisor(config, &self.served, self.observers.as_ref(), None)?;
+            if let Some(old) = self.mirror.take() {
+                old.shutdown().await;
+            }
+            self.mirror = start_mirror(config).await?;
+        }
+        let mut supervisor = build_supervisor(
+            config,
+            &self.served,
+            self.observers.as_ref(),
+            self.mirror.as_ref(),
+        )?;
+        // What is live stays live: the new arbiter starts from it, not from a first publication.
+        let answer = self.supervisor.status().borrow().cluster.answer.clone();
+        supervisor.arbiter_mut().assume_published(answer);
+        warn_restart_only(&self.config, config);
+        let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
+        // Stop the old admin listener first so that the new one can bind the same address.
+        if let Some(admin) = self.admin.take() {
+            admin.shutdown().await;
+        }
+        if let Some(mirror) = &self.mirror {
+            mirror.notify_to(supervisor.event_sender());
+        }
+        let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
+        old_supervisor.shutdown().await;
+        let _ = (&mut self.persist).await;
+        let (admin, persist) = start_admin(config, &self.served, &self.supervisor).await?;
+        self.admin = admin;
+        self.persist = persist;
+        self.config = config.clone();
+        tracing::info!(serial, "configuration reloaded");
+        Ok(())
+    }
+
+    /// The status, updated after every change.
+    pub fn status(&self) -> watch::Receiver<StatusReport> {
+        self.supervisor.status()
+    }
+
+    /// The addresses the DNS server is bound to (useful with port 0).
+    pub fn dns_addresses(&self) -> Vec<SocketAddr> {
+        self.server
+            .as_ref()
+            .map(|s| s.local_addrs().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Where the observation listener is bound, when `[cluster] listen` is set.
+    pub fn observer_address(&self) -> Option<SocketAddr> {
+        self.observers
+            .as_ref()
+            .and_then(ObserverNetwork::local_addr)
+    }
+
+    /// The served zone (its serial and answers).
+    pub fn zone(&self) -> &ServedZone {
+        &self.served
+    }
+
+    /// Where the admin listener listens, if it is on.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::address)
+    }
+
+    /// A command line to the arbiter (what the admin endpoints use).
+    pub fn commander(&self) -> failover_core::Commander {
+        self.supervisor.commander()
+    }
+
+    /// Stops probing, then stops answering.
+    pub async fn shutdown(self) {
+        if let Some(admin) = self.admin {
+            admin.shutdown().await;
+        }
+        self.supervisor.shutdown().await;
+        if let Some(observers) = self.observers {
+            observers.shutdown().await;
+        }
+        // The status channel is closed now: the persisting task ends after its last write.
+        let _ = self.persist.await;
+        if let Some(mirror) = self.mirror {
+            mirror.shutdown().await;
+        }
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Warns about the changes a reload does not apply: they wait for a restart.
+fn warn_restart_only(old_config: &Config, config: &Config) {
+    if old_config.cluster.as_ref().map(|c| {
+        (
+            &c.observer,
+            c.listen,
+            &c.certificate,
+            &c.key,
+            c.observer_timeout,
+        )
+    }) != config.cluster.as_ref().map(|c| {
+        (
+            &c.observer,
+            c.listen,
+            &c.certificate,
+            &c.key,
+            c.observer_timeout,
+        )
+    }) || old_config
+        .peers
+        .iter()
+        .map(|p| (&p.name, p.address, p.fingerprint))
+        .ne(config
+            .peers
+            .iter()
+            .map(|p| (&p.name, p.address, p.fingerprint)))
+    {
+        tracing::warn!("[cluster] and [[peer]] changes take effect at the next restart (on_partition applies now)");
+    }
+    let old = &old_config.zone;
+    let new = &config.zone;
+    if old.listen != new.listen
+        || old.workers != new.workers
+        || old.allow_transfer != new.allow_transfer
+        || old.notify != new.notify
+        || old.state_dir != new.state_dir
+    {
+        tracing::warn!(
+            "[zone] listen, workers, allow_transfer, notify and state_dir changes take effect at the next restart"
+        );
+    }
+}

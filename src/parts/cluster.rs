@@ -1,0 +1,123 @@
+//! `[[node]]`, `[[check]]`, `[zone] records`, `[policy]`, `[damping]`, `[cluster]` and `[[peer]]`
+//! into the arbiter's and the quorum's specs, the policy, and the observation links.
+
+use std::sync::Arc;
+
+use failover_core::{
+    ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, ManagedName,
+    NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, ObserverPeer, Policy, QuorumSpec,
+};
+
+use super::DaemonError;
+use crate::config::{Config, FailbackMode, PolicyKind};
+
+/// The policy the config asks for.
+pub fn policy(config: &Config) -> Box<dyn Policy> {
+    match config.policy.kind {
+        PolicyKind::ActivePassive => Box::new(ActivePassive::new(
+            config.order(),
+            match config.policy.failback {
+                FailbackMode::Auto => Failback::Auto {
+                    after: config.policy.failback_after,
+                },
+                FailbackMode::Manual => Failback::Manual,
+            },
+        )),
+        PolicyKind::AllHealthy => Box::new(AllHealthy),
+    }
+}
+
+/// The arbiter's view of the config.
+pub fn cluster_spec(config: &Config) -> ClusterSpec {
+    ClusterSpec {
+        nodes: config
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                name: NodeName::new(&n.name),
+                publish: if n.publish.is_empty() {
+                    vec![n.address]
+                } else {
+                    n.publish.clone()
+                },
+            })
+            .collect(),
+        checks: config
+            .checks
+            .iter()
+            .map(|c| {
+                let (_, _, fall, rise) = config.check_timing(c);
+                CheckSpec {
+                    name: CheckName::new(&c.common.name),
+                    critical: c.common.critical,
+                    fall,
+                    rise,
+                }
+            })
+            .collect(),
+        managed: config
+            .zone
+            .records
+            .iter()
+            .map(|r| ManagedName::new(&r.name, r.ttl))
+            .collect(),
+        all_down: config.policy.all_down,
+        damping: Damping {
+            window: config.damping.window,
+            max_changes: config.damping.max_changes,
+        },
+    }
+}
+
+/// The quorum's view of the config (`None` without `[cluster]`).
+pub fn quorum_spec(config: &Config) -> Option<QuorumSpec> {
+    let cluster = config.cluster.as_ref()?;
+    Some(QuorumSpec {
+        local: cluster.observer.clone(),
+        peers: config.peers.iter().map(|p| p.name.clone()).collect(),
+        observer_timeout: cluster.observer_timeout,
+        on_partition: config.on_partition(),
+    })
+}
+
+/// The observation links' settings from `[cluster]` and `[[peer]]` (the key is loaded here);
+/// `None` when the daemon decides alone.
+pub fn observer_links(config: &Config) -> Result<Option<ObserverLinkConfig>, DaemonError> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(None);
+    };
+    let identity = failover_core::peer::Identity::load(&cluster.certificate, &cluster.key)
+        .map_err(|e| DaemonError::Observers {
+            path: config.path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(ObserverLinkConfig {
+        identity: Arc::new(identity),
+        local: cluster.observer.clone(),
+        listen: cluster.listen,
+        peers: config
+            .peers
+            .iter()
+            .map(|p| ObserverPeer {
+                name: p.name.clone(),
+                address: p.address,
+                fingerprint: p.fingerprint,
+            })
+            .collect(),
+        observer_timeout: cluster.observer_timeout,
+    }))
+}
+
+/// Starts the observation links when `[cluster]` is configured.
+pub async fn start_observers(config: &Config) -> Result<Option<ObserverNetwork>, DaemonError> {
+    let Some(links) = observer_links(config)? else {
+        return Ok(None);
+    };
+    let network = ObserverNetwork::start(links)
+        .await
+        .map_err(|e| DaemonError::Observers {
+            path: config.path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(network))
+}
