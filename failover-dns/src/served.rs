@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::answer::{answer_slow, FastTable, Transport};
 use crate::error::DnsError;
-use crate::zone::{label_count, Zone, ZoneData};
+use crate::zone::{Zone, ZoneData};
 
 pub use failover_core::ManagedName;
 
@@ -309,23 +309,8 @@ fn validate_managed(zone: &Zone, relative: &str) -> Result<Managed, DnsError> {
     if !zone.origin.zone_of(&name) {
         return Err(error(format!("{name} is outside the zone {}", zone.origin)));
     }
-    let origin_labels = label_count(&zone.origin);
-    for labels in origin_labels + 1..=label_count(&name) {
-        let ancestor = name.trim_to(labels);
-        if zone.nodes.get(&ancestor).is_some_and(|node| node.cut) {
-            return Err(error(format!(
-                "{name} is at or below the delegation {ancestor}"
-            )));
-        }
-    }
-    if zone
-        .nodes
-        .get(&name)
-        .is_some_and(|node| node.get(RecordType::CNAME).is_some())
-    {
-        return Err(error(format!(
-            "{name} has a CNAME in the zone file; remove it to publish addresses there"
-        )));
+    if let Some(reason) = zone.address_conflict(&name) {
+        return Err(error(reason));
     }
     Ok(Managed {
         relative: relative.to_owned(),

@@ -55,6 +55,27 @@ impl Node {
 }
 
 impl Zone {
+    /// Why addresses may not be published at `name`, a name of this zone: it is at or below a
+    /// delegation, or the zone file gives it a CNAME. `None` when they may.
+    pub(crate) fn address_conflict(&self, name: &Name) -> Option<String> {
+        for labels in label_count(&self.origin) + 1..=label_count(name) {
+            let ancestor = name.trim_to(labels);
+            if self.nodes.get(&ancestor).is_some_and(|node| node.cut) {
+                return Some(format!("{name} is at or below the delegation {ancestor}"));
+            }
+        }
+        if self
+            .nodes
+            .get(name)
+            .is_some_and(|node| node.get(RecordType::CNAME).is_some())
+        {
+            return Some(format!(
+                "{name} has a CNAME in the zone file; remove it to publish addresses there"
+            ));
+        }
+        None
+    }
+
     /// Loads a zone from an RFC 1035 zone file that sets its own `$ORIGIN`.
     ///
     /// Errors name the file, the line and what was expected.

@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 
 use failover_core::{ManagedName, Publication};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::Name;
 
 use crate::error::DnsError;
-use crate::zone::{label_count, Zone};
+use crate::zone::Zone;
 
 /// The managed names of one zone, resolved to absolute lowercase names.
 #[derive(Clone, Debug)]
@@ -46,24 +46,8 @@ impl ManagedSet {
             if names.iter().any(|(_, known)| *known == name) {
                 return Err(error(format!("{name} is listed twice")));
             }
-            if let Some(zone) = zone {
-                for labels in label_count(origin) + 1..=label_count(&name) {
-                    let ancestor = name.trim_to(labels);
-                    if zone.nodes.get(&ancestor).is_some_and(|node| node.cut) {
-                        return Err(error(format!(
-                            "{name} is at or below the delegation {ancestor}"
-                        )));
-                    }
-                }
-                if zone
-                    .nodes
-                    .get(&name)
-                    .is_some_and(|node| node.get(RecordType::CNAME).is_some())
-                {
-                    return Err(error(format!(
-                        "{name} has a CNAME in the zone file; remove it to publish addresses there"
-                    )));
-                }
+            if let Some(reason) = zone.and_then(|zone| zone.address_conflict(&name)) {
+                return Err(error(reason));
             }
             names.push((relative.to_owned(), name));
         }
