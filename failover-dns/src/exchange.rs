@@ -38,7 +38,7 @@ pub(crate) struct Exchange<'a> {
 
 /// A response that answers the request: parsed, and as received (a TSIG verifier needs the bytes).
 #[derive(Debug)]
-pub(crate) struct Response {
+pub(crate) struct Reply {
     pub(crate) message: Message,
     pub(crate) bytes: Vec<u8>,
 }
@@ -137,7 +137,7 @@ impl<'a> Exchange<'a> {
         &self,
         transport: Transport,
         deadline: Instant,
-    ) -> Result<Response, ExchangeError> {
+    ) -> Result<Reply, ExchangeError> {
         if transport == Transport::Udp {
             match self.udp(deadline).await {
                 Err(ExchangeError::Truncated) => {}
@@ -148,7 +148,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// One UDP round before `deadline`; a truncated response is [`ExchangeError::Truncated`].
-    pub(crate) async fn udp(&self, deadline: Instant) -> Result<Response, ExchangeError> {
+    pub(crate) async fn udp(&self, deadline: Instant) -> Result<Reply, ExchangeError> {
         let io = |step| {
             move |source| ExchangeError::Io {
                 protocol: UDP,
@@ -179,7 +179,7 @@ impl<'a> Exchange<'a> {
             if message.truncation {
                 return Err(ExchangeError::Truncated);
             }
-            return Ok(Response {
+            return Ok(Reply {
                 message,
                 bytes: buffer[..length].to_vec(),
             });
@@ -187,7 +187,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// One TCP round before `deadline` (RFC 1035 section 4.2.2: a 2-byte length before each message).
-    pub(crate) async fn tcp(&self, deadline: Instant) -> Result<Response, ExchangeError> {
+    pub(crate) async fn tcp(&self, deadline: Instant) -> Result<Reply, ExchangeError> {
         let io = |step| {
             move |source| ExchangeError::Io {
                 protocol: TCP,
@@ -214,7 +214,7 @@ impl<'a> Exchange<'a> {
                 .await
                 .map_err(io(Step::Receive))?;
             let message = self.check(&bytes)?;
-            Ok(Response { message, bytes })
+            Ok(Reply { message, bytes })
         };
         timeout_at(deadline, round)
             .await

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::managed::{zone_name, Desired, ManagedSet};
 use super::steps::{query_soa_serial, DEFAULT_STEP_TIMEOUT};
 use crate::error::DnsError;
-use crate::exchange::{Exchange, ExchangeError, Response, Step, UDP};
+use crate::exchange::{Exchange, ExchangeError, Reply, Step, UDP};
 use crate::tsig::{TsigKey, TSIG_FUDGE};
 
 /// Settings of a [`DynamicUpdateWriter`]. Start from [`DynamicUpdateOptions::new`].
@@ -129,7 +129,7 @@ impl DynamicUpdateWriter {
             }
             Err(failure) => return Err(error(self.exchange_failure(failure))),
         };
-        let (Response { bytes, .. }, mut verifier) = response;
+        let (Reply { bytes, .. }, mut verifier) = response;
         check_response(&bytes, &mut verifier, &self.key, &self.zone).map_err(error)?;
         let serial_limit = self.timeout.min(Duration::from_secs(2));
         Ok(query_soa_serial(self.primary, &self.origin, serial_limit)
