@@ -20,8 +20,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// A non-critical check of a node the answer moved to that is down: something the new answer
-/// may be missing (files not yet mirrored, replication behind).
+/// A non-critical data check (see [`CheckSpec::data`](crate::CheckSpec::data)) of a node the
+/// answer moved to that is down: something the new answer may be missing (files not yet
+/// mirrored, replication behind).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DegradedCheck {
     /// The node.
@@ -99,8 +100,9 @@ pub enum EventKind {
         from_addresses: Vec<IpAddr>,
         /// Addresses published now.
         to_addresses: Vec<IpAddr>,
-        /// The new nodes' non-critical checks that are down (a mirror behind, replication
-        /// broken): the failover still happens, and this says what may be missing.
+        /// The new nodes' non-critical data checks ([`CheckSpec::data`](crate::CheckSpec::data))
+        /// that are down (a mirror behind, replication broken): the failover still happens, and
+        /// this says what may be missing. Checks about services (SSH) are never named here.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         degraded: Vec<DegradedCheck>,
     },

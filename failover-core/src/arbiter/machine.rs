@@ -606,8 +606,9 @@ impl Arbiter {
 }
 
 impl Arbiter {
-    /// The non-critical checks of `nodes` that are down (forced or probed), with their last
-    /// error: what a failover to them may be missing.
+    /// The non-critical data checks of `nodes` that are down (forced or probed), with their
+    /// last error: what a failover to them may be missing. A check that says nothing about data
+    /// (SSH, say) is not named, down or not.
     fn degraded_checks(&self, nodes: &[NodeName]) -> Vec<DegradedCheck> {
         let mut degraded = Vec::new();
         for name in nodes {
@@ -619,7 +620,7 @@ impl Arbiter {
                     .overrides
                     .forced(name, &spec.name)
                     .unwrap_or(state.health);
-                if spec.critical || health != Health::Down {
+                if spec.critical || !spec.data || health != Health::Down {
                     continue;
                 }
                 let error = match &state.last_outcome {

@@ -38,17 +38,27 @@ pub struct CheckSpec {
     pub fall: u32,
     /// Successes in a row that bring a down check up (default 1).
     pub rise: u32,
+    /// Whether this check says something about the node's data (a file mirror, database
+    /// replication), so that a failover to a node where it is down is reported as "may be
+    /// missing data". A check about a service (SSH, HTTP, DNS) is not (default `false`).
+    pub data: bool,
 }
 
 impl CheckSpec {
-    /// A check with the default `fall` (3) and `rise` (1).
+    /// A check with the default `fall` (3) and `rise` (1), about a service, not data.
     pub fn new(name: &str, critical: bool) -> Self {
         Self {
             name: CheckName::new(name),
             critical,
             fall: 3,
             rise: 1,
+            data: false,
         }
+    }
+
+    /// The same check, marked as saying something about data (see [`CheckSpec::data`]).
+    pub fn about_data(self) -> Self {
+        Self { data: true, ..self }
     }
 }
 

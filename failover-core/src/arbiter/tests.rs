@@ -627,3 +627,5 @@ fn a_veto_of_an_answer_no_longer_current_changes_nothing() {
     assert_eq!(s.arbiter.answer(), names(&["master"]));
     assert!(s.arbiter.next_deadline().is_none());
 }
+
+mod data;
