@@ -72,6 +72,7 @@ fn main() {
         managed: vec![ManagedName::new("@", 10)],
         all_down: Default::default(),
         damping: Damping::default(),
+        startup: Startup::default(),
     };
     let policy = MaintenanceWindow {
         order: vec!["master".into(), "slave".into()],

@@ -50,6 +50,7 @@ fn spec() -> ClusterSpec {
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping: Damping::default(),
+        startup: Startup::default(),
     }
 }
 

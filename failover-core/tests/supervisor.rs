@@ -76,6 +76,7 @@ fn arbiter() -> Arbiter {
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping: Damping::default(),
+        startup: Startup::default(),
     };
     let policy = ActivePassive::new(
         vec!["master".into(), "slave".into()],

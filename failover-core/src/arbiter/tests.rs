@@ -26,6 +26,7 @@ fn spec(all_down: AllDown) -> ClusterSpec {
         managed: vec![ManagedName::new("@", 10), ManagedName::new("www", 10)],
         all_down,
         damping: Damping::default(),
+        startup: Startup::default(),
     }
 }
 
