@@ -630,4 +630,5 @@ fn a_veto_of_an_answer_no_longer_current_changes_nothing() {
 }
 
 mod data;
+mod names;
 mod restart;
