@@ -1,4 +1,6 @@
 //! "May be missing data" names only the checks that say something about data.
+//!
+//! Unit tests only: `arbiter/tests.rs` declares this module, itself under `#[cfg(test)]`.
 
 use super::*;
 

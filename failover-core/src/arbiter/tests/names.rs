@@ -1,5 +1,7 @@
 //! Names with different policies in one zone: `www` and `@` active-passive, `api` on every live
 //! node of a subset.
+//!
+//! Unit tests only: `arbiter/tests.rs` declares this module, itself under `#[cfg(test)]`.
 
 use super::*;
 use crate::arbiter::NamedPolicy;

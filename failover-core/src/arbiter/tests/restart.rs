@@ -1,5 +1,7 @@
 //! Restarts and first starts: a restart never moves the answer by itself, a first start neither
 //! serves from ignorance nor flips on one lost probe.
+//!
+//! Unit tests only: `arbiter/tests.rs` declares this module, itself under `#[cfg(test)]`.
 
 use super::*;
 use crate::arbiter::{ArbiterState, FirstVerdict, STATE_VERSION};
