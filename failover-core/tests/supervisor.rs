@@ -421,3 +421,82 @@ async fn a_restarted_supervisor_hands_the_restored_answer_to_the_writers_and_one
     );
     handle.shutdown().await;
 }
+
+/// Records each publication's answers per name.
+#[derive(Default)]
+struct Answers(Mutex<Vec<Vec<(String, usize)>>>);
+
+#[async_trait]
+impl ZoneWriter for Answers {
+    fn describe(&self) -> String {
+        "answers".into()
+    }
+
+    async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
+        let answers = publication
+            .answers
+            .iter()
+            .map(|a| (a.name.clone(), a.addresses.len()))
+            .collect();
+        self.0.lock().unwrap().push(answers);
+        Ok(PublishReceipt::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_with_its_own_policy_moves_without_the_fence_while_the_fenced_answer_stays() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let spec = ClusterSpec {
+        nodes: vec![
+            NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+            NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+        ],
+        checks: vec![CheckSpec::new("http", true)],
+        managed: vec![
+            ManagedName::new("@", 10),
+            ManagedName::new("api", 10).with_policy("every"),
+        ],
+        all_down: AllDown::KeepLast,
+        damping: Damping::default(),
+        startup: Startup::default(),
+    };
+    let policy = ActivePassive::new(names(&["master", "slave"]), Failback::Manual);
+    let arbiter = Arbiter::with_policies(
+        spec,
+        Box::new(policy),
+        vec![NamedPolicy::new("every", Box::new(AllHealthy))],
+    )
+    .unwrap();
+    let answers = Arc::new(Answers::default());
+    let fence = Arc::new(ScriptedFence::default());
+    let handle = Supervisor::new(arbiter)
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(answers.clone())
+        .fence(fence.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let both = vec![("@".to_owned(), 1), ("api".to_owned(), 2)];
+    assert_eq!(*answers.0.lock().unwrap(), vec![both.clone()]);
+
+    // slave dies: `@` stays on master (nothing to fence), `api` drops slave.
+    switch.set("slave", false);
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    assert_eq!(
+        *answers.0.lock().unwrap(),
+        vec![both, vec![("@".to_owned(), 1), ("api".to_owned(), 1)]]
+    );
+    assert!(fence.contexts.lock().unwrap().is_empty());
+    let status = handle.status().borrow().clone();
+    let api = status
+        .cluster
+        .names
+        .iter()
+        .find(|n| n.name == "api")
+        .unwrap();
+    assert_eq!(api.answer, names(&["master"]));
+    handle.shutdown().await;
+}
