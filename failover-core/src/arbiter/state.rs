@@ -45,6 +45,48 @@ pub const STATE_VERSION: u32 = 1;
 /// - A time that the new process's monotonic clock cannot represent (before its boot, after a
 ///   reboot) becomes the moment of restore: a pending failback then waits a whole
 ///   `failback_after` again, never less.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use failover_core::*;
+///
+/// let spec = || ClusterSpec {
+///     nodes: vec![
+///         NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+///         NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+///     ],
+///     checks: vec![CheckSpec::new("http", true)],
+///     managed: vec![ManagedName::new("@", 10)],
+///     all_down: AllDown::KeepLast,
+///     damping: Damping::default(),
+///     startup: Startup { first_verdict: FirstVerdict::AfterFall, ..Startup::default() },
+/// };
+/// let policy = || -> Box<dyn Policy> {
+///     Box::new(ActivePassive::new(vec!["master".into(), "slave".into()], Failback::Manual))
+/// };
+/// let probe = |node: &str, ok: bool, at: Moment| Observation {
+///     node: node.into(),
+///     check: "http".into(),
+///     outcome: if ok { Outcome::healthy("HTTP 200") } else {
+///         Outcome::failed(FailureClass::Timeout, "no answer within 2s")
+///     },
+///     at,
+/// };
+/// let t0 = Moment::now();
+/// let mut before = Arbiter::new(spec(), policy()).unwrap();
+/// before.observe(probe("master", true, t0));
+/// before.observe(probe("slave", true, t0));
+/// let saved = serde_json::to_string(&before.snapshot(t0)).unwrap();
+///
+/// // A new process five seconds later, on a lossy link: master's first probe is lost.
+/// let t1 = t0 + Duration::from_secs(5);
+/// let mut after = Arbiter::new(spec(), policy()).unwrap();
+/// after.restore(&serde_json::from_str(&saved).unwrap(), t1).unwrap();
+/// assert_eq!(after.answer().to_vec(), vec![NodeName::new("master")]);
+/// assert!(after.observe(probe("master", false, t1)).is_empty(), "nothing moves");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArbiterState {
     /// [`STATE_VERSION`] when written.
