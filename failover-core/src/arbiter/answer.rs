@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::error::ArbiterError;
 use super::spec::ClusterSpec;
 use crate::model::NodeName;
-use crate::policy::Policy;
+use crate::policy::{AllDown, Policy};
 
 /// A policy other than the default one, for the managed names whose
 /// [`policy`](super::ManagedName::policy) is its key (`www` and `@` active-passive, `api` on
@@ -19,6 +19,9 @@ pub struct NamedPolicy {
     /// The nodes it chooses among, in config order; empty for every node. Its names' all-down
     /// rule looks at these nodes only.
     pub nodes: Vec<NodeName>,
+    /// What its names publish when every one of its nodes is down; `None` for the spec's
+    /// [`all_down`](super::ClusterSpec::all_down).
+    pub all_down: Option<AllDown>,
 }
 
 impl NamedPolicy {
@@ -28,12 +31,21 @@ impl NamedPolicy {
             key: key.to_owned(),
             policy,
             nodes: Vec::new(),
+            all_down: None,
         }
     }
 
     /// The same policy, choosing among `nodes` only.
     pub fn among(self, nodes: Vec<NodeName>) -> Self {
         Self { nodes, ..self }
+    }
+
+    /// The same policy, with its own all-down rule.
+    pub fn all_down(self, rule: AllDown) -> Self {
+        Self {
+            all_down: Some(rule),
+            ..self
+        }
     }
 }
 
@@ -43,6 +55,7 @@ impl std::fmt::Debug for NamedPolicy {
             .field("key", &self.key)
             .field("policy", &self.policy.name())
             .field("nodes", &self.nodes)
+            .field("all_down", &self.all_down)
             .finish()
     }
 }
@@ -55,6 +68,8 @@ pub(super) struct AnswerGroup {
     pub(super) policy: Box<dyn Policy>,
     /// Indices of the nodes it may choose, in config order.
     pub(super) nodes: Vec<usize>,
+    /// What its names publish when every one of its nodes is down.
+    pub(super) all_down: AllDown,
     /// Indices in the spec's `managed` of the names it decides.
     pub(super) names: Vec<usize>,
     /// The nodes published now for its names (empty before the first publication).
@@ -71,13 +86,14 @@ impl AnswerGroup {
     pub(super) fn new(
         key: Option<String>,
         policy: Box<dyn Policy>,
-        nodes: Vec<usize>,
+        (nodes, all_down): (Vec<usize>, AllDown),
         names: Vec<usize>,
     ) -> Self {
         Self {
             key,
             policy,
             nodes,
+            all_down,
             names,
             current: Vec::new(),
             all_down_active: false,
@@ -102,7 +118,7 @@ pub(super) fn groups(
     let mut groups = vec![AnswerGroup::new(
         None,
         default,
-        every_node.clone(),
+        (every_node.clone(), spec.all_down),
         with_key(None),
     )];
     let mut keys = HashSet::new();
@@ -130,7 +146,7 @@ pub(super) fn groups(
             groups.push(AnswerGroup::new(
                 Some(policy.key),
                 policy.policy,
-                nodes,
+                (nodes, policy.all_down.unwrap_or(spec.all_down)),
                 names,
             ));
         }

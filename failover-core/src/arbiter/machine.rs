@@ -557,7 +557,7 @@ impl Arbiter {
                 return false;
             }
             group.all_down_active = true;
-            let rule = self.spec.all_down;
+            let rule = group.all_down;
             let answer = match rule {
                 AllDown::KeepLast => previous.clone(),
                 AllDown::ServeAll => views.iter().map(|n| n.name.clone()).collect(),

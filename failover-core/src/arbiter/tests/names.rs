@@ -288,3 +288,30 @@ fn policies_that_do_not_fit_the_names_are_refused() {
         "unknown node \"spair\" (nodes: master, slave, spare)"
     );
 }
+
+#[test]
+fn a_named_policy_may_have_its_own_all_down_rule() {
+    let pool = vec![NamedPolicy::new("pool", Box::new(AllHealthy))
+        .among(names(&["slave", "spare"]))
+        .all_down(AllDown::ServeAll)];
+    let mut s = Script {
+        arbiter: Arbiter::with_policies(three_nodes(), auto_30s(), pool).unwrap(),
+        now: Moment::now(),
+        actions: Vec::new(),
+    };
+    round3(&mut s, true, true, true);
+    for _ in 0..3 {
+        round3(&mut s, true, false, false);
+    }
+    assert_eq!(
+        addresses(&s),
+        answers(&[
+            ("@", &["10.1.0.1"]),
+            ("www", &["10.1.0.1"]),
+            ("api", &["10.2.0.2", "10.3.0.3"]),
+        ]),
+        "serve-all for api, while @ and www stay on master under keep-last"
+    );
+    assert!(events(&s.actions)
+        .contains(&"every node is down: rule serve-all publishes slave, spare for api".to_owned()));
+}
