@@ -61,7 +61,8 @@ impl std::fmt::Debug for NamedPolicy {
 }
 
 /// The managed names one policy decides, and what it decided for them. The arbiter's first
-/// group is always the default policy's (its answer is [`Arbiter::answer`](super::Arbiter::answer)).
+/// group is always the default policy's (its answer is [`Arbiter::answer`](super::Arbiter::answer)),
+/// even when no name follows it: then it decides nothing and its answer stays empty.
 pub(super) struct AnswerGroup {
     /// The named policy's key; `None` for the default policy.
     pub(super) key: Option<String>,

@@ -535,7 +535,10 @@ impl Arbiter {
         }
         let mut changed = false;
         for index in 0..self.groups.len() {
-            changed |= self.evaluate_group(index, now, out);
+            // When every name has a policy of its own, the default one decides nothing.
+            if !self.groups[index].names.is_empty() {
+                changed |= self.evaluate_group(index, now, out);
+            }
         }
         if changed {
             out.push(Action::Publish(
@@ -561,9 +564,11 @@ impl Arbiter {
             let answer = match rule {
                 AllDown::KeepLast => previous.clone(),
                 AllDown::ServeAll => views.iter().map(|n| n.name.clone()).collect(),
+                // The policy's primary if it may choose it, else its first node.
                 AllDown::ServePrimary => vec![group
                     .policy
                     .primary()
+                    .filter(|primary| views.iter().any(|v| &v.name == *primary))
                     .cloned()
                     .unwrap_or_else(|| views[0].name.clone())],
             };

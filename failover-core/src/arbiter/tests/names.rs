@@ -315,3 +315,28 @@ fn a_named_policy_may_have_its_own_all_down_rule() {
     assert!(events(&s.actions)
         .contains(&"every node is down: rule serve-all publishes slave, spare for api".to_owned()));
 }
+
+#[test]
+fn when_every_name_has_its_own_policy_the_default_one_decides_nothing() {
+    let mut spec = three_nodes();
+    spec.managed = vec![ManagedName::new("api", 30).with_policy("pool")];
+    let mut s = Script {
+        arbiter: Arbiter::with_policies(spec, auto_30s(), pool()).unwrap(),
+        now: Moment::now(),
+        actions: Vec::new(),
+    };
+    round3(&mut s, true, true, true);
+    for _ in 0..3 {
+        round3(&mut s, false, true, true);
+    }
+    assert_eq!(
+        addresses(&s),
+        answers(&[("api", &["10.2.0.2", "10.3.0.3"])])
+    );
+    assert!(s.arbiter.answer().is_empty());
+    assert_eq!(
+        events(&s.actions),
+        ["answer of api changed from nothing to slave, spare (10.2.0.2, 10.3.0.3)"],
+        "no failover of an answer no name publishes"
+    );
+}
