@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use failover::core::{
     Action, Arbiter, CheckSpec, ClusterSpec, ClusterView, Damping, Decision, FailureClass,
-    ManagedName, Moment, NodeName, NodeSpec, Observation, Outcome, Policy,
+    ManagedName, Moment, NodeName, NodeSpec, Observation, Outcome, Policy, Startup,
 };
 
 /// Prefers `order[1]` between `start_hour` and `end_hour` (UTC), `order[0]` otherwise.
@@ -72,6 +72,7 @@ fn main() {
         managed: vec![ManagedName::new("@", 10)],
         all_down: Default::default(),
         damping: Damping::default(),
+        startup: Startup::default(),
     };
     let policy = MaintenanceWindow {
         order: vec!["master".into(), "slave".into()],

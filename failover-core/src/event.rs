@@ -20,8 +20,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// A non-critical check of a node the answer moved to that is down: something the new answer
-/// may be missing (files not yet mirrored, replication behind).
+/// A non-critical data check (see [`CheckSpec::data`](crate::CheckSpec::data)) of a node the
+/// answer moved to that is down: something the new answer may be missing (files not yet
+/// mirrored, replication behind).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DegradedCheck {
     /// The node.
@@ -91,6 +92,11 @@ pub enum EventKind {
     },
     /// The answer moved away from nodes that went down.
     Failover {
+        /// The managed names this answer is for when they follow a policy of their own
+        /// ([`ManagedName::policy`](crate::ManagedName::policy)); empty for the default policy's
+        /// answer, which every other name follows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
         /// Nodes published before.
         from: Vec<NodeName>,
         /// Nodes published now.
@@ -99,13 +105,19 @@ pub enum EventKind {
         from_addresses: Vec<IpAddr>,
         /// Addresses published now.
         to_addresses: Vec<IpAddr>,
-        /// The new nodes' non-critical checks that are down (a mirror behind, replication
-        /// broken): the failover still happens, and this says what may be missing.
+        /// The new nodes' non-critical data checks ([`CheckSpec::data`](crate::CheckSpec::data))
+        /// that are down (a mirror behind, replication broken): the failover still happens, and
+        /// this says what may be missing. Checks about services (SSH) are never named here.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         degraded: Vec<DegradedCheck>,
     },
     /// The answer moved back to the preferred node.
     Failback {
+        /// The managed names this answer is for when they follow a policy of their own
+        /// ([`ManagedName::policy`](crate::ManagedName::policy)); empty for the default policy's
+        /// answer, which every other name follows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
         /// Nodes published before.
         from: Vec<NodeName>,
         /// Nodes published now.
@@ -117,6 +129,11 @@ pub enum EventKind {
     },
     /// The answer changed for another reason (first publication, all-healthy set changed).
     AnswerChanged {
+        /// The managed names this answer is for when they follow a policy of their own
+        /// ([`ManagedName::policy`](crate::ManagedName::policy)); empty for the default policy's
+        /// answer, which every other name follows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
         /// Nodes published before (empty on the first publication).
         from: Vec<NodeName>,
         /// Nodes published now.
@@ -128,6 +145,11 @@ pub enum EventKind {
     },
     /// No node is up; the configured rule decides the answer.
     AllDown {
+        /// The managed names this answer is for when they follow a policy of their own
+        /// ([`ManagedName::policy`](crate::ManagedName::policy)); empty for the default policy's
+        /// answer, which every other name follows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
         /// The rule applied.
         rule: AllDown,
         /// Nodes published under the rule (the last answer for `keep-last`).
@@ -221,9 +243,23 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The managed names an answer event is about when they follow a policy of their own;
+    /// empty for the default policy's answer and for every other kind.
+    pub fn names(&self) -> &[String] {
+        match self {
+            EventKind::Failover { names, .. }
+            | EventKind::Failback { names, .. }
+            | EventKind::AnswerChanged { names, .. }
+            | EventKind::AllDown { names, .. } => names,
+            _ => &[],
+        }
+    }
+}
+
 impl Event {
     /// The thing the event is about, used to group and damp repeated events
-    /// (`check http on master`, `node master`, `answer`).
+    /// (`check http on master`, `node master`, `answer`, `answer of api`).
     pub fn subject(&self) -> String {
         match &self.kind {
             EventKind::CheckDown { node, check, .. } | EventKind::CheckUp { node, check, .. } => {
@@ -233,7 +269,7 @@ impl Event {
             EventKind::Failover { .. }
             | EventKind::Failback { .. }
             | EventKind::AnswerChanged { .. }
-            | EventKind::AllDown { .. } => "answer".to_owned(),
+            | EventKind::AllDown { .. } => answer_of(self.kind.names()),
             EventKind::PublishFailed { writer, .. }
             | EventKind::PublishRecovered { writer, .. } => {
                 format!("publish to {writer}")
@@ -348,35 +384,48 @@ impl fmt::Display for Event {
             ),
             EventKind::NodeUp { node } => write!(f, "node {node} is UP"),
             EventKind::Failover {
+                names,
                 from,
                 to,
                 from_addresses,
                 to_addresses,
                 degraded,
             } => {
-                moved(f, "failover: answer", from, to, from_addresses, to_addresses)?;
+                let what = format!("failover: {}", answer_of(names));
+                moved(f, &what, from, to, from_addresses, to_addresses)?;
                 if !degraded.is_empty() {
                     write!(f, "; it may be missing data: {}", joined(degraded))?;
                 }
                 Ok(())
             }
             EventKind::Failback {
+                names,
                 from,
                 to,
                 from_addresses,
                 to_addresses,
-            } => moved(f, "failback: answer", from, to, from_addresses, to_addresses),
+            } => {
+                let what = format!("failback: {}", answer_of(names));
+                moved(f, &what, from, to, from_addresses, to_addresses)
+            }
             EventKind::AnswerChanged {
+                names,
                 from,
                 to,
                 from_addresses,
                 to_addresses,
-            } => changed(f, from, to, from_addresses, to_addresses),
-            EventKind::AllDown { rule, answer } => write!(
-                f,
-                "every node is down: rule {rule} publishes {}",
-                list(answer)
-            ),
+            } => changed(f, names, from, to, from_addresses, to_addresses),
+            EventKind::AllDown {
+                names,
+                rule,
+                answer,
+            } => {
+                write!(f, "every node is down: rule {rule} publishes {}", list(answer))?;
+                if !names.is_empty() {
+                    write!(f, " for {}", names.join(", "))?;
+                }
+                Ok(())
+            }
             EventKind::PublishFailed {
                 writer,
                 answer,
@@ -471,6 +520,7 @@ fn moved(
 /// `answer changed from <nodes (addresses)> to <nodes (addresses)>`.
 fn changed(
     f: &mut fmt::Formatter<'_>,
+    names: &[String],
     from: &[NodeName],
     to: &[NodeName],
     from_addresses: &[IpAddr],
@@ -478,10 +528,20 @@ fn changed(
 ) -> fmt::Result {
     write!(
         f,
-        "answer changed from {} to {}",
+        "{} changed from {} to {}",
+        answer_of(names),
         with_addresses(from, from_addresses),
         with_addresses(to, to_addresses)
     )
+}
+
+/// `answer` for the default policy's answer, `answer of api, cdn` for names with their own.
+fn answer_of(names: &[String]) -> String {
+    if names.is_empty() {
+        "answer".to_owned()
+    } else {
+        format!("answer of {}", names.join(", "))
+    }
 }
 
 /// The items' texts, comma-separated.

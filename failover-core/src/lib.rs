@@ -37,6 +37,7 @@
 //!     managed: vec![ManagedName::new("@", 10)],
 //!     all_down: AllDown::KeepLast,
 //!     damping: Damping::default(),
+//!     startup: Startup::default(),
 //! };
 //! let policy = ActivePassive::new(
 //!     vec!["master".into(), "slave".into()],
@@ -75,8 +76,9 @@ mod runtime;
 
 pub use action::Action;
 pub use arbiter::{
-    Arbiter, ArbiterError, CheckSpec, CheckStatus, ClusterSpec, ClusterStatus, ManagedName,
-    NodeSpec, NodeStatus, Override,
+    AnswerRecord, Arbiter, ArbiterError, ArbiterState, CheckRecord, CheckSpec, CheckStatus,
+    ClusterSpec, ClusterStatus, FirstVerdict, ManagedName, NameStatus, NamedPolicy, NodeRecord,
+    NodeSpec, NodeStatus, Override, Startup, STATE_VERSION,
 };
 pub use damping::Damping;
 pub use event::{DegradedCheck, Event, EventKind};

@@ -25,9 +25,13 @@ pub struct ManagedAnswer {
 /// publication twice is harmless and a retry publishes the newest one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Publication {
-    /// The nodes whose addresses are published, in order.
+    /// The nodes whose addresses are published, in order, for the names that follow the
+    /// default policy (what a [`Fence`](crate::Fence) judges). Names with a policy of their own
+    /// ([`ManagedName::policy`](crate::ManagedName::policy)) may answer other nodes: their
+    /// addresses are in `answers`.
     pub nodes: Vec<NodeName>,
-    /// The answers, one per managed name.
+    /// The answers, one per managed name whose policy has decided one (a name whose policy
+    /// has nothing to publish yet is left out, and keeps what the zone had).
     pub answers: Vec<ManagedAnswer>,
 }
 

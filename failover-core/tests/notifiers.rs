@@ -54,6 +54,7 @@ fn supervisor(fall: u32, damping: Damping, switch: Arc<Switch>) -> Supervisor {
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping,
+        startup: Startup::default(),
     };
     let policy = ActivePassive::new(
         vec!["master".into(), "slave".into()],
@@ -259,6 +260,7 @@ async fn a_webhook_gets_the_event_as_json() {
     let event = Event {
         at: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         kind: EventKind::Failover {
+            names: Vec::new(),
             from: vec!["master".into()],
             to: vec!["slave".into()],
             from_addresses: vec!["10.1.0.1".parse().unwrap()],

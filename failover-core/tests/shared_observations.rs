@@ -45,11 +45,12 @@ fn spec() -> ClusterSpec {
         ],
         checks: vec![
             CheckSpec::new("http", true),
-            CheckSpec::new("mirror", false),
+            CheckSpec::new("mirror", false).about_data(),
         ],
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping: Damping::default(),
+        startup: Startup::default(),
     }
 }
 

@@ -67,6 +67,10 @@ impl ZoneWriter for Recorder {
 }
 
 fn arbiter() -> Arbiter {
+    arbiter_with(Startup::default())
+}
+
+fn arbiter_with(startup: Startup) -> Arbiter {
     let spec = ClusterSpec {
         nodes: vec![
             NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
@@ -76,6 +80,7 @@ fn arbiter() -> Arbiter {
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping: Damping::default(),
+        startup,
     };
     let policy = ActivePassive::new(
         vec!["master".into(), "slave".into()],
@@ -360,5 +365,138 @@ async fn events_from_outside_are_damped_and_notified_like_the_arbiters() {
     assert!(status.recent_events.iter().any(|e| e
         .to_string()
         .contains("uploads/a.jpg: master's version kept, the other as uploads/a.conflict-slave-20261122T120000Z.jpg")));
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_supervisor_hands_the_restored_answer_to_the_writers_and_one_lost_probe_moves_nothing(
+) {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let start = |recorder: Arc<Recorder>, state: Option<ArbiterState>| {
+        let mut supervisor = Supervisor::new(arbiter_with(Startup {
+            first_verdict: FirstVerdict::AfterFall,
+            ..Startup::default()
+        }));
+        if let Some(state) = state {
+            supervisor.restore(&state).unwrap();
+        }
+        supervisor
+            .node("master".into(), "127.0.0.2".parse().unwrap())
+            .node("slave".into(), "127.0.0.3".parse().unwrap())
+            .check("http".into(), switch.clone(), SCHEDULE)
+            .writer(recorder)
+            .spawn()
+    };
+    let first = Arc::new(Recorder::default());
+    let handle = start(first.clone(), None);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(*first.published.lock().unwrap(), vec![names(&["master"])]);
+    let state = handle.status().borrow().state.clone();
+    handle.shutdown().await;
+
+    // The restart: master's next probe is lost.
+    switch.set("master", false);
+    let second = Arc::new(Recorder::default());
+    let handle = start(second.clone(), Some(state));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        *second.published.lock().unwrap(),
+        vec![names(&["master"])],
+        "the restored answer, handed over at start"
+    );
+    switch.set("master", true);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(*second.published.lock().unwrap(), vec![names(&["master"])]);
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.cluster.answer, names(&["master"]));
+    assert_eq!(status.cluster.nodes[0].health, Health::Up);
+    assert!(
+        status.recent_events.iter().all(|e| e.name() != "failover"
+            && e.name() != "check-down"
+            && e.name() != "answer-changed"),
+        "{:?}",
+        status.recent_events
+    );
+    handle.shutdown().await;
+}
+
+/// Records each publication's answers per name.
+#[derive(Default)]
+struct Answers(Mutex<Vec<Vec<(String, usize)>>>);
+
+#[async_trait]
+impl ZoneWriter for Answers {
+    fn describe(&self) -> String {
+        "answers".into()
+    }
+
+    async fn publish(&self, publication: &Publication) -> Result<PublishReceipt, PublishError> {
+        let answers = publication
+            .answers
+            .iter()
+            .map(|a| (a.name.clone(), a.addresses.len()))
+            .collect();
+        self.0.lock().unwrap().push(answers);
+        Ok(PublishReceipt::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_with_its_own_policy_moves_without_the_fence_while_the_fenced_answer_stays() {
+    let switch = Arc::new(Switch::default());
+    switch.set("master", true);
+    switch.set("slave", true);
+    let spec = ClusterSpec {
+        nodes: vec![
+            NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+            NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+        ],
+        checks: vec![CheckSpec::new("http", true)],
+        managed: vec![
+            ManagedName::new("@", 10),
+            ManagedName::new("api", 10).with_policy("every"),
+        ],
+        all_down: AllDown::KeepLast,
+        damping: Damping::default(),
+        startup: Startup::default(),
+    };
+    let policy = ActivePassive::new(names(&["master", "slave"]), Failback::Manual);
+    let arbiter = Arbiter::with_policies(
+        spec,
+        Box::new(policy),
+        vec![NamedPolicy::new("every", Box::new(AllHealthy))],
+    )
+    .unwrap();
+    let answers = Arc::new(Answers::default());
+    let fence = Arc::new(ScriptedFence::default());
+    let handle = Supervisor::new(arbiter)
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(answers.clone())
+        .fence(fence.clone())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let both = vec![("@".to_owned(), 1), ("api".to_owned(), 2)];
+    assert_eq!(*answers.0.lock().unwrap(), vec![both.clone()]);
+
+    // slave dies: `@` stays on master (nothing to fence), `api` drops slave.
+    switch.set("slave", false);
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    assert_eq!(
+        *answers.0.lock().unwrap(),
+        vec![both, vec![("@".to_owned(), 1), ("api".to_owned(), 1)]]
+    );
+    assert!(fence.contexts.lock().unwrap().is_empty());
+    let status = handle.status().borrow().clone();
+    let api = status
+        .cluster
+        .names
+        .iter()
+        .find(|n| n.name == "api")
+        .unwrap();
+    assert_eq!(api.answer, names(&["master"]));
     handle.shutdown().await;
 }

@@ -93,6 +93,7 @@ async fn a_failover_fences_the_old_primary_and_a_lagging_promotion_is_refused() 
         managed: vec![ManagedName::new("@", 10)],
         all_down: AllDown::KeepLast,
         damping: Damping::default(),
+        startup: Startup::default(),
     };
     let policy = ActivePassive::new(
         names(&["master", "slave"]),

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use failover_core::{
     ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, ManagedName,
     NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, ObserverPeer, Policy, QuorumSpec,
+    Startup,
 };
 
 use super::DaemonError;
-use crate::config::{Config, FailbackMode, PolicyKind};
+use crate::config::{CheckKind, Config, FailbackMode, PolicyKind};
 
 /// The policy the config asks for.
 pub fn policy(config: &Config) -> Box<dyn Policy> {
@@ -52,6 +53,11 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
                     critical: c.common.critical,
                     fall,
                     rise,
+                    // Only these say something about the node's data ("may be missing data").
+                    data: matches!(
+                        c.kind,
+                        CheckKind::MysqlReplication(_) | CheckKind::Mirror(_)
+                    ),
                 }
             })
             .collect(),
@@ -66,6 +72,7 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
             window: config.damping.window,
             max_changes: config.damping.max_changes,
         },
+        startup: Startup::default(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! One check on one node: the hysteresis (`fall` failures down, `rise` successes up) and its events.
 
-use super::spec::CheckSpec;
+use super::spec::{CheckSpec, FirstVerdict};
 use crate::action::Action;
 use crate::event::{Event, EventKind};
 use crate::model::{Health, Moment, Observation, Outcome};
@@ -33,7 +33,12 @@ impl CheckState {
     }
 
     /// Applies hysteresis to one check; returns the transition's event, if any.
-    pub(super) fn observe(&mut self, spec: &CheckSpec, observation: Observation) -> Option<Action> {
+    pub(super) fn observe(
+        &mut self,
+        spec: &CheckSpec,
+        first_verdict: FirstVerdict,
+        observation: Observation,
+    ) -> Option<Action> {
         let state = self;
         let now = observation.at;
         state.last_probe = Some(now);
@@ -50,9 +55,15 @@ impl CheckState {
             }
         }
         let next = match (state.health, &observation.outcome) {
-            // The first probe is the first verdict: no cold-start wait, no answer from ignorance.
+            // A success is the first verdict at once: no cold-start wait.
             (Health::Unknown, Outcome::Healthy { .. }) => Health::Up,
-            (Health::Unknown, Outcome::Failed { .. }) => Health::Down,
+            // A failure is too, unless the first "down" must wait for `fall` like any other.
+            (Health::Unknown, Outcome::Failed { .. })
+                if first_verdict == FirstVerdict::FirstProbe
+                    || state.consecutive_failures >= spec.fall =>
+            {
+                Health::Down
+            }
             (Health::Up, Outcome::Failed { .. }) if state.consecutive_failures >= spec.fall => {
                 Health::Down
             }

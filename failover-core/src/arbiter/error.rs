@@ -10,7 +10,7 @@ pub enum ArbiterError {
     /// Two nodes or two checks share a name.
     #[error("duplicate {what} name {name:?}: names must be unique")]
     Duplicate {
-        /// `node` or `check`.
+        /// `node`, `check` or `policy`.
         what: &'static str,
         /// The name.
         name: String,
@@ -36,6 +36,36 @@ pub enum ArbiterError {
         name: String,
         /// The known checks.
         known: String,
+    },
+    /// A managed name names a policy key that was not given.
+    #[error(
+        "managed name {name:?} names policy {key:?}, which is not defined (policies: {known})"
+    )]
+    UnknownPolicy {
+        /// The managed name.
+        name: String,
+        /// The key it names.
+        key: String,
+        /// The keys given.
+        known: String,
+    },
+    /// The state to restore was written by another version of the arbiter.
+    #[error("saved arbiter state has version {found}, this arbiter reads version {supported}: starting without it")]
+    StateVersion {
+        /// The state's version.
+        found: u32,
+        /// The version this arbiter reads.
+        supported: u32,
+    },
+    /// The state to restore is older than `Startup::max_state_age` (or from the future by more).
+    #[error(
+        "saved arbiter state is {age:?} old (at most {max:?} is restored): starting without it"
+    )]
+    StateTooOld {
+        /// How old it is (by the wall clock).
+        age: std::time::Duration,
+        /// The bound.
+        max: std::time::Duration,
     },
     /// A forced verdict must be up or down.
     #[error("a check can only be forced up or down")]

@@ -3,11 +3,12 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::answer::{groups, AnswerGroup, NamedPolicy};
 use super::check::CheckState;
 use super::error::ArbiterError;
 use super::overrides::{Override, Overrides};
 use super::spec::ClusterSpec;
-use super::status::{CheckStatus, ClusterStatus, NodeStatus};
+use super::status::{CheckStatus, ClusterStatus, NameStatus, NodeStatus};
 use crate::action::Action;
 use crate::damping::Damper;
 use crate::event::{DegradedCheck, Event, EventKind};
@@ -19,39 +20,61 @@ use crate::zone::{ManagedAnswer, Publication};
 /// Decides, from observations, what every managed name should answer.
 ///
 /// Per check and node: `fall` failures in a row take it down, `rise` successes bring it up; the
-/// first probe gives the first verdict directly. A node is up when every critical check is up.
+/// first verdict comes per [`Startup::first_verdict`](super::Startup::first_verdict) (by default
+/// the first probe gives it directly; with [`FirstVerdict::AfterFall`](super::FirstVerdict) a
+/// first "down" needs `fall` failures too). A node is up when every critical check is up.
 /// Nothing is published until every node has a verdict. Then the [`Policy`] decides, except when
 /// every node is down: then the [`AllDown`] rule does.
+///
+/// Each managed name follows the default policy, or the [`NamedPolicy`] its
+/// [`policy`](super::ManagedName::policy) key names ([`Arbiter::with_policies`]); each policy
+/// has its own answer, all-down rule, timers and events.
+///
+/// # Restarts
+///
+/// [`snapshot`](Arbiter::snapshot) gives what the arbiter knows as an
+/// [`ArbiterState`](super::ArbiterState); [`restore`](Arbiter::restore) makes a new arbiter
+/// (after a restart or a reload) start from it, so that a restart never moves the answer by
+/// itself. See [`ArbiterState`](super::ArbiterState) for what is kept and what is not.
 pub struct Arbiter {
-    spec: ClusterSpec,
-    policy: Box<dyn Policy>,
+    pub(super) spec: ClusterSpec,
+    /// The default policy's answer first, then one per named policy in use.
+    pub(super) groups: Vec<AnswerGroup>,
     /// `checks[node][check]`, indices as in `spec`.
-    checks: Vec<Vec<CheckState>>,
-    nodes: Vec<NodeView>,
-    current: Vec<NodeName>,
-    all_down_active: bool,
-    recheck_at: Option<Instant>,
+    pub(super) checks: Vec<Vec<CheckState>>,
+    pub(super) nodes: Vec<NodeView>,
     failback_requested: bool,
     damper: Damper,
-    overrides: Overrides,
-    /// An answer a fence refused, held back until the instant.
-    vetoed: Option<(Vec<NodeName>, Instant)>,
+    pub(super) overrides: Overrides,
 }
 
 impl std::fmt::Debug for Arbiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Arbiter")
-            .field("policy", &self.policy.name())
+            .field("policy", &self.groups[0].policy.name())
             .field("nodes", &self.nodes)
-            .field("current", &self.current)
+            .field("current", &self.groups[0].current)
             .finish_non_exhaustive()
     }
 }
 
 impl Arbiter {
-    /// An arbiter for `spec`, deciding with `policy`.
+    /// An arbiter for `spec`, deciding every managed name with `policy`.
     pub fn new(spec: ClusterSpec, policy: Box<dyn Policy>) -> Result<Self, ArbiterError> {
+        Self::with_policies(spec, policy, Vec::new())
+    }
+
+    /// An arbiter for `spec` whose managed names follow `default`, except those whose
+    /// [`policy`](super::ManagedName::policy) names one of `named` by its key. A name naming a
+    /// key that is not there, a key given twice, or a named policy over an unknown node is
+    /// refused; a named policy no name uses is dropped.
+    pub fn with_policies(
+        spec: ClusterSpec,
+        default: Box<dyn Policy>,
+        named: Vec<NamedPolicy>,
+    ) -> Result<Self, ArbiterError> {
         spec.validate()?;
+        let groups = groups(&spec, default, named)?;
         let checks = spec
             .nodes
             .iter()
@@ -70,16 +93,12 @@ impl Arbiter {
         let damper = Damper::new(spec.damping);
         let mut arbiter = Self {
             spec,
-            policy,
+            groups,
             checks,
             nodes,
-            current: Vec::new(),
-            all_down_active: false,
-            recheck_at: None,
             failback_requested: false,
             damper,
             overrides: Overrides::default(),
-            vetoed: None,
         };
         // A node without critical checks is up from the start.
         for index in 0..arbiter.nodes.len() {
@@ -114,7 +133,10 @@ impl Arbiter {
         };
         let now = observation.at;
         let check = &self.spec.checks[check_index];
-        if let Some(event) = self.checks[node_index][check_index].observe(check, observation) {
+        let first_verdict = self.spec.startup.first_verdict;
+        if let Some(event) =
+            self.checks[node_index][check_index].observe(check, first_verdict, observation)
+        {
             out.push(event);
         }
         self.update_node(node_index, now, &mut out);
@@ -126,13 +148,19 @@ impl Arbiter {
     /// Lets time pass: runs timers (`failback_after`, damping windows) due by `now`.
     pub fn tick(&mut self, now: Moment) -> Vec<Action> {
         let mut out = Vec::new();
-        let recheck = self.recheck_at.is_some_and(|at| at <= now.mono);
-        let veto_over = self.vetoed.as_ref().is_some_and(|(_, at)| *at <= now.mono);
-        if veto_over {
-            self.vetoed = None;
+        let mut due = false;
+        for group in &mut self.groups {
+            let recheck = group.recheck_at.is_some_and(|at| at <= now.mono);
+            let veto_over = group.vetoed.as_ref().is_some_and(|(_, at)| *at <= now.mono);
+            if veto_over {
+                group.vetoed = None;
+            }
+            if recheck || veto_over {
+                group.recheck_at = None;
+                due = true;
+            }
         }
-        if recheck || veto_over {
-            self.recheck_at = None;
+        if due {
             self.evaluate(now, &mut out);
         }
         self.damper.tick(now, &mut out);
@@ -141,14 +169,12 @@ impl Arbiter {
 
     /// When [`tick`](Arbiter::tick) next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.recheck_at,
-            self.damper.next_deadline(),
-            self.vetoed.as_ref().map(|(_, at)| *at),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.groups
+            .iter()
+            .flat_map(|g| [g.recheck_at, g.vetoed.as_ref().map(|(_, at)| *at)])
+            .chain([self.damper.next_deadline()])
+            .flatten()
+            .min()
     }
 
     /// An operator asks to move the answer back to the preferred node (`failback = "manual"`).
@@ -160,14 +186,18 @@ impl Arbiter {
         out
     }
 
-    /// Takes `nodes` as the answer already published (after a config reload, or a restart that
-    /// knows what is live), so that the policy's rules (such as `failback_after`) apply to it
-    /// instead of a first publication. Names not in the spec are ignored.
+    /// Takes `nodes` as the answer already published for every managed name (after a config
+    /// reload, or a restart that knows what is live), so that the policies' rules (such as
+    /// `failback_after`) apply to it instead of a first publication. Names not in the spec are
+    /// ignored. [`restore`](Arbiter::restore) keeps more (verdicts, each name's own answer).
     pub fn assume_published(&mut self, nodes: Vec<NodeName>) {
-        self.current = nodes
+        let nodes: Vec<NodeName> = nodes
             .into_iter()
             .filter(|n| self.spec.nodes.iter().any(|s| &s.name == n))
             .collect();
+        for group in &mut self.groups {
+            group.current = nodes.clone();
+        }
     }
 
     /// An event from outside the arbiter (the file mirror's conflicts, say), passed through the
@@ -190,7 +220,7 @@ impl Arbiter {
             at: now.wall,
             kind: EventKind::PublishFailed {
                 writer,
-                answer: self.current.clone(),
+                answer: self.groups[0].current.clone(),
                 error,
                 attempt,
             },
@@ -266,9 +296,11 @@ impl Arbiter {
     ) -> Vec<Action> {
         let mut out = Vec::new();
         self.fence_events(now, fence, veto.steps, &mut out);
-        if self.current == refused {
-            self.current = kept.clone();
-            self.vetoed = Some((refused.clone(), now.mono + veto.retry_after));
+        // A fence judges the default policy's answer, the one `Publication::nodes` carries.
+        let group = &mut self.groups[0];
+        if group.current == refused {
+            group.current = kept.clone();
+            group.vetoed = Some((refused.clone(), now.mono + veto.retry_after));
         }
         let event = Event {
             at: now.wall,
@@ -306,14 +338,26 @@ impl Arbiter {
         }
     }
 
-    /// The nodes published now.
+    /// The nodes published now for the names that follow the default policy.
     pub fn answer(&self) -> &[NodeName] {
-        &self.current
+        &self.groups[0].current
     }
 
-    /// The publication for the current answer, if anything has been decided yet.
+    /// The nodes published now for the managed name `name` (`None` for a name not managed).
+    pub fn answer_for(&self, name: &str) -> Option<&[NodeName]> {
+        let index = self.spec.managed.iter().position(|m| m.name == name)?;
+        self.groups
+            .iter()
+            .find(|g| g.names.contains(&index))
+            .map(|g| g.current.as_slice())
+    }
+
+    /// The publication for the current answers, if anything has been decided yet.
     pub fn publication(&self) -> Option<Publication> {
-        (!self.current.is_empty()).then(|| self.publication_for(&self.current))
+        self.groups
+            .iter()
+            .any(|g| !g.current.is_empty())
+            .then(|| self.publication_for(&self.groups[0].current))
     }
 
     /// The status of every node and check.
@@ -352,12 +396,26 @@ impl Arbiter {
                     .collect(),
             })
             .collect();
+        let names = self
+            .groups
+            .iter()
+            .flat_map(|group| {
+                group.names.iter().map(|&index| NameStatus {
+                    name: self.spec.managed[index].name.clone(),
+                    policy: group.policy.name().to_owned(),
+                    key: group.key.clone(),
+                    answer: group.current.clone(),
+                    all_down: group.all_down_active,
+                })
+            })
+            .collect();
         ClusterStatus {
-            policy: self.policy.name().to_owned(),
+            policy: self.groups[0].policy.name().to_owned(),
             nodes,
-            answer: self.current.clone(),
-            all_down: self.all_down_active,
+            answer: self.groups[0].current.clone(),
+            all_down: self.groups[0].all_down_active,
             overrides: self.overrides.iter().cloned().collect(),
+            names,
         }
     }
 
@@ -401,7 +459,7 @@ impl Arbiter {
     }
 
     /// The health a node's critical checks give it.
-    fn node_health(&self, node_index: usize) -> Health {
+    pub(super) fn node_health(&self, node_index: usize) -> Health {
         let mut health = Health::Up;
         let node = &self.spec.nodes[node_index].name;
         for (spec, state) in self.spec.checks.iter().zip(&self.checks[node_index]) {
@@ -470,74 +528,111 @@ impl Arbiter {
         }
     }
 
-    /// Asks the policy (or the all-down rule) for the answer and publishes a change.
+    /// Asks each policy (or the all-down rule) for its answer; publishes once if any changed.
     fn evaluate(&mut self, now: Moment, out: &mut Vec<Action>) {
         if self.nodes.iter().any(|n| n.health == Health::Unknown) {
             return;
         }
-        let previous = self.current.clone();
-        if !self.nodes.iter().any(NodeView::is_available) {
-            self.recheck_at = None;
-            if self.all_down_active {
-                return;
+        let mut changed = false;
+        for index in 0..self.groups.len() {
+            // When every name has a policy of its own, the default one decides nothing.
+            if !self.groups[index].names.is_empty() {
+                changed |= self.evaluate_group(index, now, out);
             }
-            self.all_down_active = true;
-            let rule = self.spec.all_down;
+        }
+        if changed {
+            out.push(Action::Publish(
+                self.publication_for(&self.groups[0].current),
+            ));
+        }
+    }
+
+    /// One policy's decision for its names; returns whether their answer changed.
+    fn evaluate_group(&mut self, index: usize, now: Moment, out: &mut Vec<Action>) -> bool {
+        let group = &self.groups[index];
+        let previous = group.current.clone();
+        let names = self.event_names(index);
+        let views: Vec<NodeView> = group.nodes.iter().map(|&n| self.nodes[n].clone()).collect();
+        if !views.iter().any(NodeView::is_available) {
+            let group = &mut self.groups[index];
+            group.recheck_at = None;
+            if group.all_down_active {
+                return false;
+            }
+            group.all_down_active = true;
+            let rule = group.all_down;
             let answer = match rule {
                 AllDown::KeepLast => previous.clone(),
-                AllDown::ServeAll => self.nodes.iter().map(|n| n.name.clone()).collect(),
-                AllDown::ServePrimary => vec![self
+                AllDown::ServeAll => views.iter().map(|n| n.name.clone()).collect(),
+                // The policy's primary if it may choose it, else its first node.
+                AllDown::ServePrimary => vec![group
                     .policy
                     .primary()
+                    .filter(|primary| views.iter().any(|v| &v.name == *primary))
                     .cloned()
-                    .unwrap_or_else(|| self.nodes[0].name.clone())],
+                    .unwrap_or_else(|| views[0].name.clone())],
             };
             let event = Event {
                 at: now.wall,
                 kind: EventKind::AllDown {
+                    names,
                     rule,
                     answer: answer.clone(),
                 },
             };
             self.damper.pass(event, now, out);
             if !answer.is_empty() && answer != previous {
-                self.current = answer;
-                out.push(Action::Publish(self.publication_for(&self.current)));
+                self.groups[index].current = answer;
+                return true;
             }
-            return;
+            return false;
         }
-        self.all_down_active = false;
+        let group = &mut self.groups[index];
+        group.all_down_active = false;
         let view = ClusterView {
             now,
-            nodes: &self.nodes,
+            nodes: &views,
             current: &previous,
             failback_requested: self.failback_requested,
         };
-        let decision = self.policy.decide(&view);
-        self.recheck_at = decision.recheck_at;
-        // Unknown names and empty answers are never published.
+        let decision = group.policy.decide(&view);
+        group.recheck_at = decision.recheck_at;
+        // Unknown names (and nodes this policy may not choose) and empty answers are never
+        // published.
         let answer: Vec<NodeName> = decision
             .answer
             .into_iter()
-            .filter(|n| self.nodes.iter().any(|v| &v.name == n))
+            .filter(|n| views.iter().any(|v| &v.name == n))
             .collect();
         if answer.is_empty() || answer == previous {
-            return;
+            return false;
         }
-        if let Some((refused, until)) = &self.vetoed {
+        if let Some((refused, until)) = &group.vetoed {
             if *refused == answer && now.mono < *until {
-                return;
+                return false;
             }
         }
-        let kind = self.classify(&previous, &answer);
-        self.current = answer;
+        let kind = self.classify(names, &previous, &answer);
+        self.groups[index].current = answer;
         self.damper.pass(Event { at: now.wall, kind }, now, out);
-        out.push(Action::Publish(self.publication_for(&self.current)));
+        true
+    }
+
+    /// The names an answer event of group `index` carries: none for the default policy's.
+    fn event_names(&self, index: usize) -> Vec<String> {
+        if index == 0 {
+            return Vec::new();
+        }
+        self.groups[index]
+            .names
+            .iter()
+            .map(|&m| self.spec.managed[m].name.clone())
+            .collect()
     }
 
     /// Names a change of answer: away from a node that is not up is a failover; towards a node
     /// ranked before every previous one is a failback; anything else is a change.
-    fn classify(&self, from: &[NodeName], to: &[NodeName]) -> EventKind {
+    fn classify(&self, names: Vec<String>, from: &[NodeName], to: &[NodeName]) -> EventKind {
         let rank = |name: &NodeName| self.nodes.iter().position(|n| &n.name == name);
         let health = |name: &NodeName| {
             self.nodes
@@ -556,6 +651,7 @@ impl Arbiter {
         let (from, to) = (from.to_vec(), to.to_vec());
         if !from.is_empty() && failover {
             EventKind::Failover {
+                names,
                 degraded: self.degraded_checks(&to),
                 from,
                 to,
@@ -564,6 +660,7 @@ impl Arbiter {
             }
         } else if failback {
             EventKind::Failback {
+                names,
                 from,
                 to,
                 from_addresses,
@@ -571,6 +668,7 @@ impl Arbiter {
             }
         } else {
             EventKind::AnswerChanged {
+                names,
                 from,
                 to,
                 from_addresses,
@@ -587,27 +685,41 @@ impl Arbiter {
             .collect()
     }
 
+    /// The publication with `nodes` for the default policy's names and each named policy's
+    /// current answer for its own; a name whose policy has decided nothing yet is left out.
     pub(super) fn publication_for(&self, nodes: &[NodeName]) -> Publication {
-        let addresses = self.addresses_of(nodes);
+        let mut answers = Vec::new();
+        for (index, managed) in self.spec.managed.iter().enumerate() {
+            let group = self
+                .groups
+                .iter()
+                .position(|g| g.names.contains(&index))
+                .unwrap_or(0);
+            let chosen = if group == 0 {
+                nodes
+            } else {
+                &self.groups[group].current
+            };
+            if chosen.is_empty() {
+                continue;
+            }
+            answers.push(ManagedAnswer {
+                name: managed.name.clone(),
+                ttl: managed.ttl,
+                addresses: self.addresses_of(chosen),
+            });
+        }
         Publication {
             nodes: nodes.to_vec(),
-            answers: self
-                .spec
-                .managed
-                .iter()
-                .map(|m| ManagedAnswer {
-                    name: m.name.clone(),
-                    ttl: m.ttl,
-                    addresses: addresses.clone(),
-                })
-                .collect(),
+            answers,
         }
     }
 }
 
 impl Arbiter {
-    /// The non-critical checks of `nodes` that are down (forced or probed), with their last
-    /// error: what a failover to them may be missing.
+    /// The non-critical data checks of `nodes` that are down (forced or probed), with their
+    /// last error: what a failover to them may be missing. A check that says nothing about data
+    /// (SSH, say) is not named, down or not.
     fn degraded_checks(&self, nodes: &[NodeName]) -> Vec<DegradedCheck> {
         let mut degraded = Vec::new();
         for name in nodes {
@@ -619,7 +731,7 @@ impl Arbiter {
                     .overrides
                     .forced(name, &spec.name)
                     .unwrap_or(state.health);
-                if spec.critical || health != Health::Down {
+                if spec.critical || !spec.data || health != Health::Down {
                     continue;
                 }
                 let error = match &state.last_outcome {

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::error::ArbiterError;
 use crate::damping::Damping;
@@ -38,6 +39,10 @@ pub struct CheckSpec {
     pub fall: u32,
     /// Successes in a row that bring a down check up (default 1).
     pub rise: u32,
+    /// Whether this check says something about the node's data (a file mirror, database
+    /// replication), so that a failover to a node where it is down is reported as "may be
+    /// missing data". A check about a service (SSH, HTTP, DNS) is not (default `false`).
+    pub data: bool,
 }
 
 /// Failures in a row that take an up check down, unless its spec says otherwise.
@@ -46,14 +51,20 @@ pub const DEFAULT_FALL: u32 = 3;
 pub const DEFAULT_RISE: u32 = 1;
 
 impl CheckSpec {
-    /// A check with the default `fall` (3) and `rise` (1).
+    /// A check with the default `fall` (3) and `rise` (1), about a service, not data.
     pub fn new(name: &str, critical: bool) -> Self {
         Self {
             name: CheckName::new(name),
             critical,
             fall: DEFAULT_FALL,
             rise: DEFAULT_RISE,
+            data: false,
         }
+    }
+
+    /// The same check, marked as saying something about data (see [`CheckSpec::data`]).
+    pub fn about_data(self) -> Self {
+        Self { data: true, ..self }
     }
 }
 
@@ -64,14 +75,63 @@ pub struct ManagedName {
     pub name: String,
     /// TTL of its records in seconds.
     pub ttl: u32,
+    /// The key of the named policy that decides this name's answer (see
+    /// [`Arbiter::with_policies`](super::Arbiter::with_policies)); `None` follows the default
+    /// policy.
+    pub policy: Option<String>,
 }
 
 impl ManagedName {
-    /// A managed name.
+    /// A managed name following the default policy.
     pub fn new(name: &str, ttl: u32) -> Self {
         Self {
             name: name.to_owned(),
             ttl,
+            policy: None,
+        }
+    }
+
+    /// The same name, decided by the named policy `key` instead of the default one.
+    pub fn with_policy(self, key: &str) -> Self {
+        Self {
+            policy: Some(key.to_owned()),
+            ..self
+        }
+    }
+}
+
+/// How a check that has no verdict yet gets its first one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FirstVerdict {
+    /// The first probe gives the first verdict, up or down (the default, and what the arbiter
+    /// always did).
+    #[default]
+    FirstProbe,
+    /// A success gives "up" at once, but "down" needs `fall` failures in a row, as for a check
+    /// that was up: a daemon that starts with no state (or a state too old to trust) neither
+    /// serves from ignorance (nothing is published before every node has a verdict) nor
+    /// declares a node down on one lost probe. Since every node must have failed `fall` probes
+    /// before it is down, the all-down notice of a daemon started a moment before its web
+    /// servers comes only once every node has had its `fall` chances.
+    AfterFall,
+}
+
+/// How an arbiter starts: the first verdicts, and how old a restored state may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Startup {
+    /// How a check with no verdict gets its first one (at a first start, or a check the
+    /// restored state does not know).
+    pub first_verdict: FirstVerdict,
+    /// A state older than this (by the wall clock) is not restored: the arbiter starts as at a
+    /// first start. Default 5 minutes; see [`Arbiter::restore`](super::Arbiter::restore).
+    pub max_state_age: Duration,
+}
+
+impl Default for Startup {
+    fn default() -> Self {
+        Self {
+            first_verdict: FirstVerdict::default(),
+            max_state_age: Duration::from_secs(300),
         }
     }
 }
@@ -89,6 +149,8 @@ pub struct ClusterSpec {
     pub all_down: AllDown,
     /// Flap damping of notifications.
     pub damping: Damping,
+    /// How the arbiter starts (first verdicts, restored state's age).
+    pub startup: Startup,
 }
 
 impl ClusterSpec {

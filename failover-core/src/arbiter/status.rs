@@ -66,4 +66,22 @@ pub struct ClusterStatus {
     pub all_down: bool,
     /// The operator's overrides in force.
     pub overrides: Vec<Override>,
+    /// Each managed name: its policy and its answer (names with a policy of their own may
+    /// answer differently from `answer`).
+    pub names: Vec<NameStatus>,
+}
+
+/// The answer of one managed name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NameStatus {
+    /// The name (`@`, `www`, `api`).
+    pub name: String,
+    /// Its policy's name (`active-passive`).
+    pub policy: String,
+    /// The key of its named policy; `None` for the default policy.
+    pub key: Option<String>,
+    /// The nodes published for it now (empty before its first publication).
+    pub answer: Vec<NodeName>,
+    /// Whether every node its policy chooses among is down and the all-down rule is in force.
+    pub all_down: bool,
 }

@@ -26,6 +26,7 @@ fn spec(all_down: AllDown) -> ClusterSpec {
         managed: vec![ManagedName::new("@", 10), ManagedName::new("www", 10)],
         all_down,
         damping: Damping::default(),
+        startup: Startup::default(),
     }
 }
 
@@ -627,3 +628,7 @@ fn a_veto_of_an_answer_no_longer_current_changes_nothing() {
     assert_eq!(s.arbiter.answer(), names(&["master"]));
     assert!(s.arbiter.next_deadline().is_none());
 }
+
+mod data;
+mod names;
+mod restart;

@@ -30,6 +30,8 @@ pub(super) struct Gate {
     fence: Option<Arc<dyn Fence>>,
     /// The nodes the writers were last handed.
     granted: Vec<NodeName>,
+    /// The publication the writers were last handed through the fence.
+    handed: Option<Publication>,
     /// The nodes being fenced now.
     in_flight: Option<Vec<NodeName>>,
     /// The newest publication decided while a fence ran.
@@ -47,6 +49,7 @@ impl Gate {
         Self {
             fence,
             granted: Vec::new(),
+            handed: None,
             in_flight: None,
             waiting: None,
             results,
@@ -70,12 +73,15 @@ impl Gate {
             return Vec::new();
         }
         if publication.nodes == self.granted {
-            // Back to what the writers have: nothing to fence, nothing to publish.
+            // No move to fence. Back to what the writers have: nothing to publish; but names
+            // with a policy of their own may have a new answer.
+            if self.handed.as_ref() != Some(&publication) {
+                self.hand(publication, effects);
+            }
             return Vec::new();
         }
         if self.granted.is_empty() {
-            self.granted = publication.nodes.clone();
-            effects.publish(publication);
+            self.hand(publication, effects);
             return Vec::new();
         }
         let context = arbiter.publish_context(now(), &self.granted, &publication);
@@ -104,6 +110,19 @@ impl Gate {
         Vec::new()
     }
 
+    /// Hands the answer a restored arbiter starts from to the writers (they publish it
+    /// idempotently): it is live, so the next move is fenced from it.
+    pub(super) fn start_from(&mut self, publication: Publication, effects: &mut Effects<'_>) {
+        self.hand(publication, effects);
+    }
+
+    /// Hands `publication` to the writers and remembers it as granted.
+    fn hand(&mut self, publication: Publication, effects: &mut Effects<'_>) {
+        self.granted = publication.nodes.clone();
+        self.handed = Some(publication.clone());
+        effects.publish(publication);
+    }
+
     /// The fence answered: approve (the publication goes to the writers) or veto (the arbiter
     /// goes back to what the writers have). Then the newest waiting publication, if any.
     pub(super) fn finished(
@@ -120,9 +139,8 @@ impl Gate {
             .unwrap_or_default();
         let mut actions = match result.verdict {
             Ok(report) => {
-                self.granted = result.publication.nodes.clone();
                 let actions = arbiter.fenced(now(), &fence, report.steps);
-                effects.publish(result.publication);
+                self.hand(result.publication, effects);
                 actions
             }
             Err(veto) => {

@@ -17,7 +17,7 @@ use super::tasks::{
     notify_loop, probe_loop, publish_loop, ProbeSchedule, WriterReport, NOTIFY_QUEUE,
 };
 use crate::action::Action;
-use crate::arbiter::Arbiter;
+use crate::arbiter::{Arbiter, ArbiterError, ArbiterState};
 use crate::event::Event;
 use crate::fence::Fence;
 use crate::health::{HealthCheck, Target};
@@ -71,10 +71,20 @@ impl Supervisor {
         &mut self.arbiter
     }
 
+    /// Starts the arbiter from `state` (what the previous supervisor knew: its
+    /// [`StatusReport::state`], saved in the state directory across a restart) on the runtime's
+    /// clock; see [`Arbiter::restore`] for the rules and the errors. Call it before
+    /// [`spawn`](Supervisor::spawn) or [`run`](Supervisor::run): the restored answer is then
+    /// handed to the writers at start, without an event.
+    pub fn restore(&mut self, state: &ArbiterState) -> Result<(), ArbiterError> {
+        self.arbiter.restore(state, now())
+    }
+
     /// A supervisor around `arbiter`, with nothing to probe yet.
     pub fn new(arbiter: Arbiter) -> Self {
         let (status, _) = watch::channel(StatusReport {
             cluster: arbiter.status(),
+            state: arbiter.snapshot(now()),
             publication: None,
             writers: Vec::new(),
             recent_events: Vec::new(),
@@ -195,6 +205,10 @@ impl Supervisor {
         };
         let (fence_results, mut fenced) = mpsc::channel::<FenceResult>(4);
         let mut gate = Gate::new(self.fence.clone(), fence_results);
+        // A restored (or assumed) answer is live: the writers get it, without an event.
+        if let Some(publication) = self.arbiter.publication() {
+            gate.start_from(publication, &mut effects);
+        }
         let mut shared = self.shared.take();
         tokio::pin!(shutdown);
         loop {
@@ -222,6 +236,7 @@ impl Supervisor {
             carry_out(actions, &self.arbiter, &mut gate, &mut effects, &mut tasks);
             self.status.send_replace(StatusReport {
                 cluster: self.arbiter.status(),
+                state: self.arbiter.snapshot(now()),
                 publication: self.arbiter.publication(),
                 writers: writer_status.clone(),
                 recent_events: effects.recent.iter().cloned().collect(),

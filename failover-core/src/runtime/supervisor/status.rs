@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::arbiter::ClusterStatus;
+use crate::arbiter::{ArbiterState, ClusterStatus};
 use crate::event::Event;
 use crate::quorum::ObserverStatus;
 use crate::zone::Publication;
@@ -28,6 +28,11 @@ pub struct WriterStatus {
 pub struct StatusReport {
     /// Nodes, checks and the current answer.
     pub cluster: ClusterStatus,
+    /// What the arbiter knows, for the next arbiter to start from
+    /// ([`Arbiter::restore`](crate::Arbiter::restore)) after a reload or, saved in the state
+    /// directory, a restart. Not part of the status output.
+    #[serde(skip)]
+    pub state: ArbiterState,
     /// What the writers were last asked to publish.
     pub publication: Option<Publication>,
     /// Each zone writer.
