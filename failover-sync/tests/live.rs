@@ -335,6 +335,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
         Message::Call(Request::Mkdir {
             path: RelPath::new(path).unwrap(),
             mode: 0o755,
+            owner: None,
             replace: None,
         })
     };
@@ -350,6 +351,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
         expect: Entry {
             kind: failover_sync::Kind::Dir,
             mode: 0,
+            owner: None,
             mtime_ns: 0,
             stat: Default::default(),
         },

@@ -439,6 +439,7 @@ mod tests {
                     hash: crate::entry::Hash::of(b"abc"),
                 },
                 mode: 0o644,
+                owner: None,
                 mtime_ns: 7,
                 stat: crate::entry::StatKey::default(),
             },

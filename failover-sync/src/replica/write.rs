@@ -167,6 +167,7 @@ impl LocalReplica {
         let remove_temp = || {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
         };
+        let owner = self.owners.resolve(target.owner.as_ref());
         let written = applier.written();
         let (hash, writer) = applier.finish();
         let file = match writer.into_inner() {
@@ -181,6 +182,7 @@ impl LocalReplica {
             return BatchResponse::Failed(Failure::HashMismatch);
         }
         let finish = || -> std::io::Result<()> {
+            fsx::chown_fd(file.as_fd(), owner)?;
             rustix::fs::fchmod(&file, Mode::from_raw_mode(target.mode & MODE_MASK))?;
             let mtime = Timespec {
                 tv_sec: target.mtime_ns.div_euclid(1_000_000_000),
