@@ -1,6 +1,7 @@
 //! What the mirror knows about one path: its kind, content hash, mode, owner and times.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,10 +74,11 @@ pub struct Owner {
     pub uid: u32,
     /// The owning group's id on the scanning replica.
     pub gid: u32,
-    /// The user's name there (`None`: numeric mapping, or the id has no name).
-    pub user: Option<String>,
+    /// The user's name there (`None`: numeric mapping, or the id has no name). Shared:
+    /// a scan gives every entry of one owner the same name.
+    pub user: Option<Arc<str>>,
     /// The group's name there.
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
 }
 
 impl Owner {
@@ -132,7 +134,7 @@ pub struct Entry {
     /// Permission bits (`MODE_MASK`); 0 for symlinks.
     pub mode: u32,
     /// Owner and group, when the run keeps them (`None`: not kept, or not known).
-    pub owner: Option<Owner>,
+    pub owner: Option<Box<Owner>>,
     /// Modification time, nanoseconds since the Unix epoch (files; 0 for others, whose times
     /// are not mirrored).
     pub mtime_ns: i64,
@@ -146,7 +148,7 @@ impl Entry {
     pub fn same_content(&self, other: &Entry) -> bool {
         self.kind == other.kind
             && self.mode == other.mode
-            && owners_agree(self.owner.as_ref(), other.owner.as_ref())
+            && owners_agree(self.owner.as_deref(), other.owner.as_deref())
     }
 
     /// Same bytes (or link target), whatever the mode and owner.

@@ -95,7 +95,10 @@ pub(crate) fn entry_from(stat: &Stat, kind: Kind) -> Entry {
     Entry {
         kind,
         mode,
-        owner: Some(Owner::numeric(stat.st_uid as u32, stat.st_gid as u32)),
+        owner: Some(Box::new(Owner::numeric(
+            stat.st_uid as u32,
+            stat.st_gid as u32,
+        ))),
         mtime_ns,
         stat: stat_key(stat),
     }

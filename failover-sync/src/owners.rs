@@ -149,8 +149,8 @@ pub fn running_as_root() -> bool {
 pub(crate) struct OwnerMap {
     mode: Owners,
     accounts: Arc<dyn Accounts>,
-    user_names: HashMap<u32, Option<String>>,
-    group_names: HashMap<u32, Option<String>>,
+    user_names: HashMap<u32, Option<Arc<str>>>,
+    group_names: HashMap<u32, Option<Arc<str>>>,
     user_ids: HashMap<String, Option<u32>>,
     group_ids: HashMap<String, Option<u32>>,
     /// Names already reported as unknown here (said once each).
@@ -203,12 +203,12 @@ impl OwnerMap {
                     owner.user = self
                         .user_names
                         .entry(owner.uid)
-                        .or_insert_with(|| accounts.user_name(owner.uid))
+                        .or_insert_with(|| accounts.user_name(owner.uid).map(Arc::from))
                         .clone();
                     owner.group = self
                         .group_names
                         .entry(owner.gid)
-                        .or_insert_with(|| accounts.group_name(owner.gid))
+                        .or_insert_with(|| accounts.group_name(owner.gid).map(Arc::from))
                         .clone();
                 }
             }
@@ -228,7 +228,7 @@ impl OwnerMap {
                     Some(name) => {
                         let found = *self
                             .user_ids
-                            .entry(name.clone())
+                            .entry(name.to_string())
                             .or_insert_with(|| accounts.user_id(name));
                         found.unwrap_or_else(|| self.unknown_name("user", name, owner.uid))
                     }
@@ -238,7 +238,7 @@ impl OwnerMap {
                     Some(name) => {
                         let found = *self
                             .group_ids
-                            .entry(name.clone())
+                            .entry(name.to_string())
                             .or_insert_with(|| accounts.group_id(name));
                         found.unwrap_or_else(|| self.unknown_name("group", name, owner.gid))
                     }
@@ -278,7 +278,7 @@ mod tests {
         Entry {
             kind: Kind::Dir,
             mode: 0o755,
-            owner: Some(Owner::numeric(uid, gid)),
+            owner: Some(Box::new(Owner::numeric(uid, gid))),
             mtime_ns: 0,
             stat: StatKey::default(),
         }
@@ -294,10 +294,13 @@ mod tests {
         let (mut on_a, mut on_b) = (owned(1001, 33), owned(2002, 44));
         a.present(&mut on_a);
         b.present(&mut on_b);
-        assert_eq!(on_a.owner.as_ref().unwrap().user.as_deref(), Some("deploy"));
+        assert_eq!(
+            on_a.owner.as_deref().unwrap().user.as_deref(),
+            Some("deploy")
+        );
         assert!(on_a.same_content(&on_b), "same names, different numbers");
-        assert_eq!(b.resolve(on_a.owner.as_ref()), Some((2002, 44)));
-        assert_eq!(a.resolve(on_b.owner.as_ref()), Some((1001, 33)));
+        assert_eq!(b.resolve(on_a.owner.as_deref()), Some((2002, 44)));
+        assert_eq!(a.resolve(on_b.owner.as_deref()), Some((1001, 33)));
         // A chown on A to another owner is a difference.
         let mut chowned = owned(0, 33);
         a.present(&mut chowned);
@@ -312,7 +315,7 @@ mod tests {
         b.start(Owners::Names);
         let mut on_a = owned(1001, 4242);
         a.present(&mut on_a);
-        assert_eq!(b.resolve(on_a.owner.as_ref()), Some((1001, 4242)));
+        assert_eq!(b.resolve(on_a.owner.as_deref()), Some((1001, 4242)));
         // Installed so, B's scan finds 1001 without a name: the same owner, no churn.
         let mut on_b = owned(1001, 4242);
         b.present(&mut on_b);
@@ -329,12 +332,12 @@ mod tests {
         a.present(&mut on_a);
         b.present(&mut on_b);
         assert!(!on_a.same_content(&on_b), "numbers differ");
-        assert_eq!(b.resolve(on_a.owner.as_ref()), Some((1001, 1)));
+        assert_eq!(b.resolve(on_a.owner.as_deref()), Some((1001, 1)));
         a.start(Owners::Off);
         let mut off = owned(1001, 1);
         a.present(&mut off);
         assert_eq!(off.owner, None);
-        assert_eq!(a.resolve(on_a.owner.as_ref()), None);
+        assert_eq!(a.resolve(on_a.owner.as_deref()), None);
         assert!(off.same_content(&on_b), "an unknown owner agrees with any");
         assert_eq!(Owners::parse("numeric"), Ok(Owners::Numeric));
         assert!(Owners::parse("by-name").is_err());

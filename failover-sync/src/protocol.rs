@@ -141,7 +141,7 @@ pub enum RequestOf<B> {
         /// Permission bits.
         mode: u32,
         /// Owner and group (as the sending side names them; `None`: left as made).
-        owner: Option<Owner>,
+        owner: Option<Box<Owner>>,
         /// What is there now.
         replace: Option<Entry>,
     },
@@ -152,7 +152,7 @@ pub enum RequestOf<B> {
         /// The link's target, verbatim.
         target: String,
         /// Owner and group of the link itself (`None`: left as made).
-        owner: Option<Owner>,
+        owner: Option<Box<Owner>>,
         /// What is there now.
         replace: Option<Entry>,
     },
@@ -166,7 +166,7 @@ pub enum RequestOf<B> {
         /// Permission bits.
         mode: u32,
         /// Owner and group (`None`: left as they are).
-        owner: Option<Owner>,
+        owner: Option<Box<Owner>>,
         /// Modification time (files only).
         mtime_ns: i64,
     },

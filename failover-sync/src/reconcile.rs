@@ -586,7 +586,7 @@ mod tests {
     }
 
     fn owned(mut entry: Entry, uid: u32, gid: u32) -> Entry {
-        entry.owner = Some(crate::entry::Owner::numeric(uid, gid));
+        entry.owner = Some(Box::new(crate::entry::Owner::numeric(uid, gid)));
         entry
     }
 

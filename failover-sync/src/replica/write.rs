@@ -167,7 +167,7 @@ impl LocalReplica {
         let remove_temp = || {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
         };
-        let owner = self.owners.resolve(target.owner.as_ref());
+        let owner = self.owners.resolve(target.owner.as_deref());
         let written = applier.written();
         let (hash, writer) = applier.finish();
         let file = match writer.into_inner() {
