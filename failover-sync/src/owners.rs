@@ -9,6 +9,12 @@
 //! installed with the receiver's id for the sender's name, or the sender's number when the
 //! receiver has no account of that name (said once per name).
 //!
+//! **Conflicts.** An owner change is a change like a mode change: made on one side, it
+//! crosses; made on both (different owners, same bytes), no conflict copy is made: the version
+//! with the newer mtime wins, and on equal mtimes (a `chown` does not move the mtime) the node
+//! whose name sorts first. An owner change on one side and an edit on the other are two
+//! versions: the usual conflict rule keeps both.
+//!
 //! **Only as root.** Only root may give a file to another user. A replica that does not run as
 //! root keeps no owners (its files belong to the user it runs as) and says so once; the engine
 //! then keeps owners on neither side that run, so that nothing looks changed forever.
@@ -20,8 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Owner};
 
-/// How the mirror keeps owners and groups (when both replicas run as root).
+/// How the mirror keeps owners and groups (when both replicas run as root). In a config file:
+/// `"names"`, `"numeric"` or `"off"` (serde and [`std::str::FromStr`] read those words).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Owners {
     /// By user and group name, the number when either side has no name for it (rsync's
     /// default). The default: between servers built alike, names are what people mean.
@@ -55,6 +63,14 @@ impl Owners {
             Owners::Numeric => "numeric",
             Owners::Off => "off",
         }
+    }
+}
+
+impl std::str::FromStr for Owners {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Owners, String> {
+        Owners::parse(text)
     }
 }
 

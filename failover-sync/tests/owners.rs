@@ -16,8 +16,8 @@ use std::sync::Arc;
 use common::{read, write, Pair};
 use failover_core::SyncOptions;
 use failover_sync::{
-    sync_pair, AccountTable, EngineConfig, InProcess, Index, Loaded, LocalReplica, ReplicaConfig,
-    Silent,
+    sync_pair, AccountTable, Accounts, EngineConfig, InProcess, Index, Loaded, LocalReplica,
+    ReplicaConfig, Silent,
 };
 
 /// Fails the test, saying why, when it does not run as root.
@@ -173,6 +173,43 @@ fn owners_are_mapped_by_name_when_the_numbers_differ() {
     let third = run();
     assert_eq!(third.report.copied, 1, "{:?}", third.changes);
     assert_eq!(owner(pair.a(), "from-b.txt"), (7000, 4343));
+}
+
+#[test]
+fn a_system_account_is_mapped_by_its_name() {
+    needs_root();
+    let pair = Pair::new();
+    // `daemon` exists on every Debian-like system; B's "server" numbers it 4545.
+    let system = failover_sync::SystemAccounts;
+    let daemon = system.user_id("daemon").expect("a user named daemon");
+    let daemon_group = system.group_id("daemon").expect("a group named daemon");
+    write(pair.a(), "spool.txt", "s");
+    chown(pair.a(), "spool.txt", daemon, daemon_group);
+    // A looks its accounts up in the system's database (NSS), the default.
+    let mut a = InProcess::serializing(
+        LocalReplica::open(ReplicaConfig {
+            root: pair.a().to_path_buf(),
+            node: "a".to_owned(),
+            state_dir: pair.state.path().to_path_buf(),
+            peer: "b".to_owned(),
+            excludes: Vec::new(),
+            fsync: false,
+        })
+        .unwrap(),
+    );
+    let mut b = InProcess::serializing(replica(
+        pair.b(),
+        pair.state.path(),
+        "b",
+        "a",
+        AccountTable {
+            users: vec![(4545, "daemon".to_owned())],
+            groups: vec![(4546, "daemon".to_owned())],
+        },
+    ));
+    let options = SyncOptions::default();
+    sync_pair(&mut a, &mut b, &EngineConfig::default(), &options, &Silent).unwrap();
+    assert_eq!(owner(pair.b(), "spool.txt"), (4545, 4546));
 }
 
 /// Rewrites every index in `state` in format 1 (before owners were kept).
