@@ -74,7 +74,7 @@ pub use entry::{
 };
 pub use error::SyncError;
 pub use index::{Index, Loaded};
-pub use owners::{running_as_root, AccountTable, Accounts, Owners, SystemAccounts};
+pub use owners::{can_keep_owners, AccountTable, Accounts, Owners, SystemAccounts};
 pub use path::{minimal_scope, RelPath, TEMP_PREFIX};
 pub use progress::{Progress, Silent, TerminalBar};
 pub use protocol::{

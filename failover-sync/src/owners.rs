@@ -15,9 +15,10 @@
 //! whose name sorts first. An owner change on one side and an edit on the other are two
 //! versions: the usual conflict rule keeps both.
 //!
-//! **Only as root.** Only root may give a file to another user. A replica that does not run as
-//! root keeps no owners (its files belong to the user it runs as) and says so once; the engine
-//! then keeps owners on neither side that run, so that nothing looks changed forever.
+//! **Only as root.** Only root (precisely: a process with `CAP_CHOWN`) may give a file to
+//! another user. A replica that cannot keeps no owners (its files belong to the user it runs
+//! as); the engine then keeps owners on neither side that run, so that nothing looks changed
+//! forever, and a full run says so once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -155,9 +156,21 @@ impl Accounts for AccountTable {
     }
 }
 
-/// Whether this process runs as root (may give files to other users).
-pub fn running_as_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// Whether this process may give files to other users: it has `CAP_CHOWN` in its effective
+/// set (root has it, unless a container or a systemd unit dropped it; a service user can be
+/// given it). Read from `/proc/self/status`; without `/proc`, whether it runs as root.
+pub fn can_keep_owners() -> bool {
+    const CAP_CHOWN: u64 = 1 << 0;
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
+        });
+    match effective {
+        Some(caps) => caps & CAP_CHOWN != 0,
+        None => nix::unistd::geteuid().is_root(),
+    }
 }
 
 /// A replica's side: the mode of the current conversation, the look-ups (cached for the

@@ -23,7 +23,7 @@ use failover_sync::{
 /// Fails the test, saying why, when it does not run as root.
 fn needs_root() {
     assert!(
-        failover_sync::running_as_root(),
+        failover_sync::can_keep_owners(),
         "this test needs root: it gives files to other users (it runs as root in scripts/test.sh)"
     );
 }

@@ -20,8 +20,8 @@ pub struct EngineConfig {
     /// Share of the files at the last sync (0.0 – 1.0) one run may delete without `force`.
     pub max_delete_share: f64,
     /// How owners and groups are kept (default: by name, numbers as the fallback). Both
-    /// replicas follow the engine's choice; a side that is not root keeps none, and then
-    /// neither does.
+    /// replicas follow the engine's choice; a side that may not give files to other users
+    /// (not root) keeps none, and then neither does.
     pub owners: Owners,
 }
 
@@ -86,8 +86,9 @@ pub(super) fn hello(
                 .map(|i| summary.nodes[i].as_str())
                 .collect();
             summary.warnings.push(format!(
-                "{OWNERS_NOT_KEPT}: the mirror does not run as root on {} (its \
-                 files belong to the user it runs as); run it as root, or set owners = \"off\"",
+                "{OWNERS_NOT_KEPT}: the mirror may not give files to other users on {} (not \
+                 root, no CAP_CHOWN), so its files belong to the user it runs as; run it as \
+                 root, or set owners = \"off\" to keep none without this warning",
                 not_root.join(" and ")
             ));
         }

@@ -29,7 +29,8 @@ pub struct RunSummary {
     /// Each change, one line each (`B <- A  path`): what was done, or with `dry_run` what
     /// would be done.
     pub changes: Vec<String>,
-    /// How this run kept owners: as asked, or [`Owners::Off`] when a side is not root.
+    /// How this run kept owners: as asked, or [`Owners::Off`] when a side may not give files to
+    /// other users (not root).
     pub owners: Owners,
 }
 

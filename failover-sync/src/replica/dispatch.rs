@@ -3,7 +3,7 @@
 
 use super::LocalReplica;
 use crate::error::SyncError;
-use crate::owners::{running_as_root, Owners};
+use crate::owners::{can_keep_owners, Owners};
 use crate::path::RelPath;
 use crate::protocol::{
     BatchRequest, BatchResponse, Handle, Handler, Request, Response, PROTOCOL_VERSION,
@@ -163,7 +163,8 @@ impl LocalReplica {
     }
 
     /// Opens a conversation: the versions must match; whatever an earlier one left open is
-    /// dropped. Owners are kept as asked, or not at all when this process is not root.
+    /// dropped. Owners are kept as asked, or not at all when this process cannot give files to
+    /// other users (not root: no `CAP_CHOWN`).
     fn hello(&mut self, version: u32, owners: Owners) -> Result<BatchResponse, SyncError> {
         if version != PROTOCOL_VERSION {
             return Err(SyncError::Protocol(format!(
@@ -173,7 +174,7 @@ impl LocalReplica {
         }
         self.reset();
         // The engine says it (once per run): it knows both sides.
-        let owners = if owners != Owners::Off && !running_as_root() {
+        let owners = if owners != Owners::Off && !can_keep_owners() {
             Owners::Off
         } else {
             owners

@@ -86,8 +86,8 @@ impl LocalReplica {
             Mode::empty(),
         )
         .and_then(|fd| {
-            fsx::chown_fd(fd.as_fd(), owner)?;
             rustix::fs::fchmod(&fd, mode)?;
+            fsx::chown_fd(fd.as_fd(), owner)?;
             rustix::fs::fstat(&fd)
         });
         match made {
@@ -175,8 +175,7 @@ impl LocalReplica {
                     tv_sec: 0,
                     tv_nsec: rustix::fs::UTIME_OMIT,
                 };
-                fsx::chown_fd(file.as_fd(), owner)
-                    .and_then(|()| rustix::fs::fchmod(&file, mode))
+                rustix::fs::fchmod(&file, mode)
                     .and_then(|()| {
                         rustix::fs::futimens(
                             &file,
@@ -186,13 +185,14 @@ impl LocalReplica {
                             },
                         )
                     })
+                    .and_then(|()| fsx::chown_fd(file.as_fd(), owner))
                     .and_then(|()| rustix::fs::fstat(&file))
             }
             Kind::Dir => fsx::open_dir(self.root.as_fd(), Some(path.as_str()))
                 .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))
                 .and_then(|fd| {
-                    fsx::chown_fd(fd.as_fd(), owner)?;
                     rustix::fs::fchmod(&fd, mode)?;
+                    fsx::chown_fd(fd.as_fd(), owner)?;
                     rustix::fs::fstat(&fd)
                 }),
             Kind::Symlink { .. } if owner.is_none() => {

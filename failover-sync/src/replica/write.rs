@@ -182,7 +182,6 @@ impl LocalReplica {
             return BatchResponse::Failed(Failure::HashMismatch);
         }
         let finish = || -> std::io::Result<()> {
-            fsx::chown_fd(file.as_fd(), owner)?;
             rustix::fs::fchmod(&file, Mode::from_raw_mode(target.mode & MODE_MASK))?;
             let mtime = Timespec {
                 tv_sec: target.mtime_ns.div_euclid(1_000_000_000),
@@ -199,6 +198,8 @@ impl LocalReplica {
                     last_modification: mtime,
                 },
             )?;
+            // Last: the mirror owns the temp file until then (CAP_CHOWN is all it needs).
+            fsx::chown_fd(file.as_fd(), owner)?;
             Ok(())
         };
         if let Err(e) = finish() {
