@@ -307,18 +307,12 @@ fn not_root_child() {
     println!("copied: {}", outcome.report.copied);
 }
 
-#[test]
-fn as_another_user_owners_are_not_kept_and_that_is_said_once() {
-    needs_root();
-    let pair = Pair::new();
-    write(pair.a(), "mine.txt", "the mirror user's");
-    write(pair.a(), "d/theirs.txt", "another user's, readable");
+/// Runs [`not_root_child`] over `pair` as uid 4242 with `caps` (ambient capabilities, as a
+/// systemd unit's `AmbientCapabilities=` gives them); returns what it printed.
+fn run_as_4242(pair: &Pair, caps: &[&str]) -> String {
     for root in [pair.a(), pair.b(), pair.state.path()] {
         chown(root, "", 4242, 4242);
     }
-    chown(pair.a(), "mine.txt", 4242, 4242);
-    chown(pair.a(), "d", 4242, 4242);
-    chown(pair.a(), "d/theirs.txt", 4343, 4343);
     let setpriv = failover_testkit::program("setpriv", "util-linux");
     let spec = format!(
         "{}:{}:{}",
@@ -326,8 +320,15 @@ fn as_another_user_owners_are_not_kept_and_that_is_said_once() {
         pair.b().display(),
         pair.state.path().display()
     );
-    let output = Command::new(setpriv)
-        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
+    let mut command = Command::new(setpriv);
+    command.args(["--reuid=4242", "--regid=4242", "--clear-groups"]);
+    if !caps.is_empty() {
+        let list: Vec<String> = caps.iter().map(|c| format!("+{c}")).collect();
+        command.arg(format!("--inh-caps={}", list.join(",")));
+        command.arg(format!("--ambient-caps={}", list.join(",")));
+    }
+    let output = command
+        .arg("--")
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -338,12 +339,25 @@ fn as_another_user_owners_are_not_kept_and_that_is_said_once() {
         .env(CHILD_ENV, &spec)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[test]
+fn as_another_user_owners_are_not_kept_and_that_is_said_once() {
+    needs_root();
+    let pair = Pair::new();
+    write(pair.a(), "mine.txt", "the mirror user's");
+    write(pair.a(), "d/theirs.txt", "another user's, readable");
+    chown(pair.a(), "mine.txt", 4242, 4242);
+    chown(pair.a(), "d", 4242, 4242);
+    chown(pair.a(), "d/theirs.txt", 4343, 4343);
+    let stdout = run_as_4242(&pair, &[]);
     assert!(stdout.contains("copied: 3"), "{stdout}");
     let said: Vec<&str> = stdout
         .lines()
@@ -354,4 +368,19 @@ fn as_another_user_owners_are_not_kept_and_that_is_said_once() {
     assert_eq!(read(pair.b(), "d/theirs.txt"), "another user's, readable");
     assert_eq!(owner(pair.b(), "d/theirs.txt"), (4242, 4242));
     assert_eq!(owner(pair.b(), "mine.txt"), (4242, 4242));
+}
+
+#[test]
+fn a_service_user_given_cap_chown_keeps_owners() {
+    needs_root();
+    let pair = Pair::new();
+    write(pair.a(), "d/theirs.txt", "another user's");
+    chown(pair.a(), "d", 5000, 5000);
+    chown(pair.a(), "d/theirs.txt", 4343, 4343);
+    // What a unit with `User=failoverd` and these `AmbientCapabilities=` can do.
+    let stdout = run_as_4242(&pair, &["chown", "fowner", "dac_override"]);
+    assert!(stdout.contains("copied: 2"), "{stdout}");
+    assert!(!stdout.contains("not kept"), "{stdout}");
+    assert_eq!(owner(pair.b(), "d"), (5000, 5000));
+    assert_eq!(owner(pair.b(), "d/theirs.txt"), (4343, 4343));
 }

@@ -3,7 +3,8 @@
 //!
 //! `dispatch.rs` answers each request (and tells the watcher's [`Echo`] what changed);
 //! `read.rs` scans and reads; `write.rs` writes files (temp file, verify, stage, flush);
-//! `tree.rs` deletes, makes directories and symlinks, renames and changes modes; `commit.rs`
+//! `tree.rs` deletes, makes directories and symlinks, renames and changes modes and owners;
+//! `commit.rs`
 //! records the index.
 
 mod commit;
