@@ -4,8 +4,8 @@
 //! `dispatch.rs` answers each request (and tells the watcher's [`Echo`] what changed);
 //! `read.rs` scans and reads; `write.rs` writes files (temp file, verify, stage, flush);
 //! `tree.rs` deletes, makes directories and symlinks, renames and changes modes and owners;
-//! `commit.rs`
-//! records the index.
+//! `commit.rs` records the index. Owners are shown and applied as the conversation's hello
+//! asked ([`crate::owners`]).
 
 mod commit;
 mod dispatch;
