@@ -1,6 +1,7 @@
-//! What the mirror knows about one path: its kind, content hash, mode and times.
+//! What the mirror knows about one path: its kind, content hash, mode, owner and times.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,66 @@ pub struct StatKey {
     pub ctime_ns: i64,
 }
 
+/// Who owns a path: the numeric ids as the replica that scanned it sees them and, when owners
+/// are mapped by name ([`crate::Owners::Names`]), the names of those ids there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The owning user's id on the scanning replica.
+    pub uid: u32,
+    /// The owning group's id on the scanning replica.
+    pub gid: u32,
+    /// The user's name there (`None`: numeric mapping, or the id has no name). Shared:
+    /// a scan gives every entry of one owner the same name.
+    pub user: Option<Arc<str>>,
+    /// The group's name there.
+    pub group: Option<Arc<str>>,
+}
+
+impl Owner {
+    /// Numeric ids, no names.
+    pub fn numeric(uid: u32, gid: u32) -> Self {
+        Owner {
+            uid,
+            gid,
+            user: None,
+            group: None,
+        }
+    }
+
+    /// The same owner as far as the mirror is concerned: for the user and for the group, the
+    /// names when both sides know one, else the numbers (a name missing on one side was
+    /// installed there by its number, rsync's fallback).
+    pub fn same_as(&self, other: &Owner) -> bool {
+        same_id(
+            self.uid,
+            self.user.as_deref(),
+            other.uid,
+            other.user.as_deref(),
+        ) && same_id(
+            self.gid,
+            self.group.as_deref(),
+            other.gid,
+            other.group.as_deref(),
+        )
+    }
+}
+
+fn same_id(a: u32, a_name: Option<&str>, b: u32, b_name: Option<&str>) -> bool {
+    match (a_name, b_name) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Whether two optional owners agree: `None` is "not known" (an index written before owners
+/// were kept, or a run that does not keep them) and agrees with anything.
+pub fn owners_agree(a: Option<&Owner>, b: Option<&Owner>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.same_as(b),
+        _ => true,
+    }
+}
+
 /// One path of a replica as scanned (or as recorded at the last sync).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -72,6 +133,8 @@ pub struct Entry {
     pub kind: Kind,
     /// Permission bits (`MODE_MASK`); 0 for symlinks.
     pub mode: u32,
+    /// Owner and group, when the run keeps them (`None`: not kept, or not known).
+    pub owner: Option<Box<Owner>>,
     /// Modification time, nanoseconds since the Unix epoch (files; 0 for others, whose times
     /// are not mirrored).
     pub mtime_ns: i64,
@@ -80,13 +143,15 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Same content as far as the mirror is concerned: kind, hash or link target, and mode.
-    /// Times and local identity do not count.
+    /// Same content as far as the mirror is concerned: kind, hash or link target, mode, and
+    /// owner when both know it ([`owners_agree`]). Times and local identity do not count.
     pub fn same_content(&self, other: &Entry) -> bool {
-        self.kind == other.kind && self.mode == other.mode
+        self.kind == other.kind
+            && self.mode == other.mode
+            && owners_agree(self.owner.as_deref(), other.owner.as_deref())
     }
 
-    /// Same bytes (or link target), whatever the mode.
+    /// Same bytes (or link target), whatever the mode and owner.
     pub fn same_data(&self, other: &Entry) -> bool {
         self.kind == other.kind
     }

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 
-use crate::entry::{Entry, Hash, Kind, StatKey, MODE_MASK};
+use crate::entry::{Entry, Hash, Kind, Owner, StatKey, MODE_MASK};
 use crate::path::RelPath;
 
 /// Flags for opening a directory that must not be a symlink.
@@ -95,9 +95,42 @@ pub(crate) fn entry_from(stat: &Stat, kind: Kind) -> Entry {
     Entry {
         kind,
         mode,
+        owner: Some(Box::new(Owner::numeric(
+            stat.st_uid as u32,
+            stat.st_gid as u32,
+        ))),
         mtime_ns,
         stat: stat_key(stat),
     }
+}
+
+fn ids(owner: (u32, u32)) -> (rustix::fs::Uid, rustix::fs::Gid) {
+    (
+        rustix::fs::Uid::from_raw(owner.0),
+        rustix::fs::Gid::from_raw(owner.1),
+    )
+}
+
+/// Gives the open file or directory `fd` to `owner` (`(uid, gid)`; `None`: left as it is).
+pub(crate) fn chown_fd(fd: BorrowedFd<'_>, owner: Option<(u32, u32)>) -> rustix::io::Result<()> {
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let (uid, gid) = ids(owner);
+    rustix::fs::fchown(fd, Some(uid), Some(gid))
+}
+
+/// Gives `name` in `dir` to `owner` without following it when it is a symlink (`lchown`).
+pub(crate) fn chown_at(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> rustix::io::Result<()> {
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let (uid, gid) = ids(owner);
+    rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
 }
 
 /// Reads the target of the symlink `name` in `dir`.

@@ -15,8 +15,58 @@ use crate::path::RelPath;
 /// The first bytes of an index file.
 const MAGIC: &[u8; 8] = b"FOSYNCIX";
 /// The format version; another version is read as "no index" (everything is compared anew and
-/// nothing is deleted until the next sync has recorded a new index).
-const VERSION: u32 = 1;
+/// nothing is deleted until the next sync has recorded a new index), except version 1, read
+/// with no owners ([`legacy`]). Version 2 added the owner of each entry.
+const VERSION: u32 = 2;
+
+/// Version 1 of the format (before owners were kept): read, never written. Its entries have no
+/// owner (`None`: not known), which agrees with any owner, so the first run after an upgrade
+/// sees no owner change and records the owners it finds.
+mod legacy {
+    use serde::Deserialize;
+
+    use crate::entry::{Entry, Kind, StatKey};
+    use crate::path::RelPath;
+
+    /// The format version.
+    pub(super) const VERSION: u32 = 1;
+
+    #[derive(Deserialize)]
+    struct EntryV1 {
+        kind: Kind,
+        mode: u32,
+        mtime_ns: i64,
+        stat: StatKey,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct IndexV1 {
+        entries: Vec<(RelPath, EntryV1)>,
+        written_at_ns: i64,
+    }
+
+    impl From<IndexV1> for super::Index {
+        fn from(old: IndexV1) -> Self {
+            super::Index {
+                entries: old
+                    .entries
+                    .into_iter()
+                    .map(|(path, e)| {
+                        let entry = Entry {
+                            kind: e.kind,
+                            mode: e.mode,
+                            owner: None,
+                            mtime_ns: e.mtime_ns,
+                            stat: e.stat,
+                        };
+                        (path, entry)
+                    })
+                    .collect(),
+                written_at_ns: old.written_at_ns,
+            }
+        }
+    }
+}
 
 /// The last-synced state of one replica.
 ///
@@ -68,18 +118,24 @@ impl Index {
         }
         let mut version = [0u8; 4];
         version.copy_from_slice(&bytes[8..12]);
-        if u32::from_le_bytes(version) != VERSION {
+        let version = u32::from_le_bytes(version);
+        if version != VERSION && version != legacy::VERSION {
             return Err(format!(
-                "index format {} (this build reads {VERSION})",
-                u32::from_le_bytes(version)
+                "index format {version} (this build reads {} and {VERSION})",
+                legacy::VERSION
             ));
         }
         let payload = &bytes[header..];
         if blake3::hash(payload).as_bytes() != &bytes[12..header] {
             return Err("checksum mismatch (damaged)".to_owned());
         }
-        let mut index: Index =
-            postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))?;
+        let mut index: Index = if version == legacy::VERSION {
+            postcard::from_bytes::<legacy::IndexV1>(payload)
+                .map(Index::from)
+                .map_err(|e| format!("cannot decode: {e}"))?
+        } else {
+            postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))?
+        };
         index.entries = sorted_entries(std::mem::take(&mut index.entries));
         Ok(index)
     }
@@ -197,6 +253,7 @@ mod tests {
                     target: "../c".to_owned(),
                 },
                 mode: 0,
+                owner: None,
                 mtime_ns: 0,
                 stat: StatKey::default(),
             },
@@ -213,10 +270,59 @@ mod tests {
         assert!(matches!(Index::load(&path).unwrap(), Loaded::Damaged(_)));
     }
 
+    #[test]
+    fn an_index_of_version_1_loads_with_no_owners() {
+        #[derive(Serialize)]
+        struct EntryV1 {
+            kind: Kind,
+            mode: u32,
+            mtime_ns: i64,
+            stat: StatKey,
+        }
+        let file = Kind::File {
+            size: 5,
+            hash: crate::entry::Hash::of(b"hello"),
+        };
+        let old: (Vec<(RelPath, EntryV1)>, i64) = (
+            vec![(
+                RelPath::new("index.html").unwrap(),
+                EntryV1 {
+                    kind: file.clone(),
+                    mode: 0o644,
+                    mtime_ns: 7,
+                    stat: StatKey::default(),
+                },
+            )],
+            42,
+        );
+        let payload = postcard::to_allocvec(&old).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
+        bytes.extend_from_slice(&payload);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.index");
+        std::fs::write(&path, &bytes).unwrap();
+        let Loaded::Found(index) = Index::load(&path).unwrap() else {
+            panic!("a version 1 index must load");
+        };
+        assert_eq!(index.written_at_ns, 42);
+        let entry = index.get("index.html").unwrap();
+        assert_eq!(
+            (entry.kind.clone(), entry.mode, entry.owner.clone()),
+            (file, 0o644, None)
+        );
+        // Format 3 (a later build) is not read.
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(Index::load(&path).unwrap(), Loaded::Damaged(_)));
+    }
+
     fn dir() -> Entry {
         Entry {
             kind: Kind::Dir,
             mode: 0o755,
+            owner: None,
             mtime_ns: 0,
             stat: StatKey::default(),
         }

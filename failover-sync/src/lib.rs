@@ -10,8 +10,9 @@
 //!
 //! It deliberately does not watch for changes or talk to the network: the engine
 //! ([`sync_pair`]) speaks to each replica through a [`ReplicaLink`] carrying serializable
-//! [`Request`]s, so a live watcher and a TLS peer link plug in around it. Ownership, ACLs,
-//! extended attributes, hard links and special files are not mirrored.
+//! [`Request`]s, so a live watcher and a TLS peer link plug in around it. Owners and groups
+//! are kept when both sides run as root ([`Owners`]: by name, numbers as the fallback, by
+//! default); ACLs, extended attributes, hard links and special files are not mirrored.
 //!
 //! Entry points: [`sync_dirs`] for two local directories (`failoverd mirror --once`),
 //! [`LocalMirror`] for core's [`FileMirror`](failover_core::FileMirror) trait, and
@@ -50,6 +51,7 @@ mod error;
 mod fsx;
 mod index;
 pub mod live;
+mod owners;
 mod path;
 mod progress;
 mod protocol;
@@ -67,9 +69,12 @@ use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncRepo
 pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
 pub use echo::{Echo, Verdict};
 pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, RunSummary, Scope};
-pub use entry::{conflict_name, is_conflict_copy, Entry, Hash, Kind, StatKey, MODE_MASK};
+pub use entry::{
+    conflict_name, is_conflict_copy, owners_agree, Entry, Hash, Kind, Owner, StatKey, MODE_MASK,
+};
 pub use error::SyncError;
 pub use index::{Index, Loaded};
+pub use owners::{can_keep_owners, AccountTable, Accounts, Owners, SystemAccounts};
 pub use path::{minimal_scope, RelPath, TEMP_PREFIX};
 pub use progress::{Progress, Silent, TerminalBar};
 pub use protocol::{
@@ -100,6 +105,9 @@ pub struct LocalPairConfig {
     pub max_delete_share: f64,
     /// fsync installed files and the file system before recording the index (default on).
     pub fsync: bool,
+    /// How owners and groups are kept when both run as root (default: by name, numbers as
+    /// the fallback).
+    pub owners: Owners,
 }
 
 impl LocalPairConfig {
@@ -114,6 +122,7 @@ impl LocalPairConfig {
             excludes: Vec::new(),
             max_delete_share: EngineConfig::default().max_delete_share,
             fsync: true,
+            owners: Owners::default(),
         }
     }
 }
@@ -169,6 +178,7 @@ pub fn sync_dirs(
     let mut side_b = InProcess::new(LocalReplica::open(replica(&b, &config.node_b, &a))?);
     let engine = EngineConfig {
         max_delete_share: config.max_delete_share,
+        owners: config.owners,
     };
     sync_pair(&mut side_a, &mut side_b, &engine, options, progress)
 }

@@ -5,12 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::delta::{DeltaOp, Matching};
-use crate::entry::Entry;
+use crate::entry::{Entry, Owner};
 use crate::error::SyncError;
+use crate::owners::Owners;
 use crate::path::RelPath;
 
 /// Version of the conversation; both ends must speak the same.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
@@ -61,6 +62,8 @@ pub enum RequestOf<B> {
     Hello {
         /// The engine's [`PROTOCOL_VERSION`].
         version: u32,
+        /// How owners are kept this conversation (the replica answers what it can do).
+        owners: Owners,
     },
     /// Scan the tree and return it with the index of the last sync.
     Scan,
@@ -130,12 +133,15 @@ pub enum RequestOf<B> {
         /// What it is believed to be.
         expect: Entry,
     },
-    /// Make `path` a directory with `mode`, replacing `replace` (a file or symlink) if any.
+    /// Make `path` a directory with `mode` and `owner`, replacing `replace` (a file or
+    /// symlink) if any.
     Mkdir {
         /// The path.
         path: RelPath,
         /// Permission bits.
         mode: u32,
+        /// Owner and group (as the sending side names them; `None`: left as made).
+        owner: Option<Box<Owner>>,
         /// What is there now.
         replace: Option<Entry>,
     },
@@ -145,10 +151,13 @@ pub enum RequestOf<B> {
         path: RelPath,
         /// The link's target, verbatim.
         target: String,
+        /// Owner and group of the link itself (`None`: left as made).
+        owner: Option<Box<Owner>>,
         /// What is there now.
         replace: Option<Entry>,
     },
-    /// Set the mode (and, for files, the mtime) of `path`, which must still be `expect`.
+    /// Set the mode, owner (and, for files, the mtime) of `path`, which must still be
+    /// `expect`.
     Chmod {
         /// The path.
         path: RelPath,
@@ -156,6 +165,8 @@ pub enum RequestOf<B> {
         expect: Entry,
         /// Permission bits.
         mode: u32,
+        /// Owner and group (`None`: left as they are).
+        owner: Option<Box<Owner>>,
         /// Modification time (files only).
         mtime_ns: i64,
     },
@@ -223,6 +234,9 @@ pub enum ResponseOf<B> {
         node: String,
         /// Its root, as its operator knows it.
         root: String,
+        /// How it keeps owners: what was asked, or [`Owners::Off`] when it cannot (it does
+        /// not run as root).
+        owners: Owners,
     },
     /// The tree and the index.
     Scanned(ScanReply),
@@ -255,7 +269,7 @@ impl<B> RequestOf<B> {
     /// moved over as it is.
     pub fn map_batch<C, E>(self, batch: impl FnOnce(B) -> Result<C, E>) -> Result<RequestOf<C>, E> {
         Ok(match self {
-            RequestOf::Hello { version } => RequestOf::Hello { version },
+            RequestOf::Hello { version, owners } => RequestOf::Hello { version, owners },
             RequestOf::Scan => RequestOf::Scan,
             RequestOf::ScanPaths { scope } => RequestOf::ScanPaths { scope },
             RequestOf::Signature { path, expect } => RequestOf::Signature { path, expect },
@@ -289,30 +303,36 @@ impl<B> RequestOf<B> {
             RequestOf::Mkdir {
                 path,
                 mode,
+                owner,
                 replace,
             } => RequestOf::Mkdir {
                 path,
                 mode,
+                owner,
                 replace,
             },
             RequestOf::Symlink {
                 path,
                 target,
+                owner,
                 replace,
             } => RequestOf::Symlink {
                 path,
                 target,
+                owner,
                 replace,
             },
             RequestOf::Chmod {
                 path,
                 expect,
                 mode,
+                owner,
                 mtime_ns,
             } => RequestOf::Chmod {
                 path,
                 expect,
                 mode,
+                owner,
                 mtime_ns,
             },
             RequestOf::Rename { from, to, expect } => RequestOf::Rename { from, to, expect },
@@ -363,7 +383,7 @@ impl<B> ResponseOf<B> {
     ) -> Result<ResponseOf<C>, E> {
         Ok(match self {
             ResponseOf::Done => ResponseOf::Done,
-            ResponseOf::Hello { node, root } => ResponseOf::Hello { node, root },
+            ResponseOf::Hello { node, root, owners } => ResponseOf::Hello { node, root, owners },
             ResponseOf::Scanned(x) => ResponseOf::Scanned(x),
             ResponseOf::Signature(x) => ResponseOf::Signature(x),
             ResponseOf::Opened(x) => ResponseOf::Opened(x),

@@ -228,7 +228,8 @@ impl<'a> Merge<'a> {
 /// What to do with a path that differs between the sides, given what it was at the last sync
 /// (`base`): the side that did not change it takes the other's version; changed on both, an
 /// edit beats a deletion, else the newer version keeps the name and the other is kept as a
-/// conflict copy (unless only the mode differs).
+/// conflict copy (unless only the mode or owner differs: then the newer version wins, and on
+/// equal mtimes the node whose name sorts first; the data is the same, nothing is copied).
 fn decide(
     path: &RelPath,
     now: [Option<&Entry>; 2],
@@ -238,6 +239,14 @@ fn decide(
     taken: &mut Taken<'_>,
 ) -> PathAction {
     let changed = [!same(now[0], base), !same(now[1], base)];
+    if let ([false, false], (Some(x), Some(y))) = (changed, (now[0], now[1])) {
+        // Neither differs from the last sync, yet they differ: only in owners the last sync
+        // did not record (an index from before owners were kept). The rule of an owner
+        // change on both sides decides.
+        return PathAction::Take {
+            from: winner(x, y, sides),
+        };
+    }
     if !changed[0] {
         return PathAction::Take { from: Side::B };
     }
@@ -405,6 +414,7 @@ mod tests {
                 hash: Hash::of(content.as_bytes()),
             },
             mode: 0o644,
+            owner: None,
             mtime_ns: mtime,
             stat: StatKey::default(),
         }
@@ -414,6 +424,7 @@ mod tests {
         Entry {
             kind: Kind::Dir,
             mode: 0o755,
+            owner: None,
             mtime_ns: 0,
             stat: StatKey::default(),
         }
@@ -572,6 +583,78 @@ mod tests {
                 copy: Some(_)
             }
         ));
+    }
+
+    fn owned(mut entry: Entry, uid: u32, gid: u32) -> Entry {
+        entry.owner = Some(Box::new(crate::entry::Owner::numeric(uid, gid)));
+        entry
+    }
+
+    #[test]
+    fn owner_changes_cross_and_never_make_conflict_copies() {
+        let base = owned(file("same", 1), 33, 33);
+        // A chown on one side is a change that crosses, either way.
+        let chowned = owned(file("same", 1), 4242, 4242);
+        let p = plan(
+            &[("f", chowned.clone())],
+            &[("f", base.clone())],
+            &[("f", base.clone())],
+        );
+        assert_eq!(p["f"], PathAction::Take { from: Side::A });
+        let p = plan(
+            &[("f", base.clone())],
+            &[("f", chowned.clone())],
+            &[("f", base.clone())],
+        );
+        assert_eq!(p["f"], PathAction::Take { from: Side::B });
+        // A chown on both sides: the newer mtime wins, then the first node name; no copy.
+        let other = owned(file("same", 1), 0, 0);
+        let p = plan(
+            &[("f", chowned.clone())],
+            &[("f", other.clone())],
+            &[("f", base.clone())],
+        );
+        assert_eq!(p["f"], PathAction::Take { from: Side::A });
+        let newer = owned(file("same", 1), 0, 0);
+        let mut newer_b = newer;
+        newer_b.mtime_ns = 2;
+        let p = plan(
+            &[("f", chowned.clone())],
+            &[("f", newer_b)],
+            &[("f", base.clone())],
+        );
+        assert_eq!(p["f"], PathAction::Take { from: Side::B });
+        // A content edit on one side and a chown on the other: both changed, two versions.
+        let edited = owned(file("edited", 5), 33, 33);
+        let p = plan(&[("f", edited)], &[("f", chowned.clone())], &[("f", base)]);
+        assert!(matches!(
+            p["f"],
+            PathAction::Conflict {
+                winner: Side::A,
+                copy: Some(_)
+            }
+        ));
+    }
+
+    #[test]
+    fn an_index_without_owners_sees_no_owner_change() {
+        // The last sync recorded no owners (an index from an older build).
+        let old = file("same", 1);
+        let (x, y) = (owned(file("same", 1), 33, 33), owned(file("same", 1), 0, 0));
+        // Same everywhere but the owner: decided like a change on both sides, no copy.
+        let p = plan(
+            &[("f", x.clone())],
+            &[("f", y.clone())],
+            &[("f", old.clone())],
+        );
+        assert_eq!(p["f"], PathAction::Take { from: Side::A });
+        // An edit on B with A untouched is still B's edit, whatever the owners.
+        let edited = owned(file("edited", 5), 0, 0);
+        let p = plan(&[("f", x)], &[("f", edited)], &[("f", old.clone())]);
+        assert_eq!(p["f"], PathAction::Take { from: Side::B });
+        // Same owner and data on both sides: nothing to do.
+        let p = plan(&[("f", y.clone())], &[("f", y)], &[("f", old)]);
+        assert_eq!(p["f"], PathAction::Equal);
     }
 
     #[test]

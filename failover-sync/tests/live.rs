@@ -335,6 +335,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
         Message::Call(Request::Mkdir {
             path: RelPath::new(path).unwrap(),
             mode: 0o755,
+            owner: None,
             replace: None,
         })
     };
@@ -350,6 +351,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
         expect: Entry {
             kind: failover_sync::Kind::Dir,
             mode: 0,
+            owner: None,
             mtime_ns: 0,
             stat: Default::default(),
         },
@@ -390,5 +392,48 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
     assert!(!outside.path().join("abs").exists());
     assert_eq!(read(b.root(), "site.html"), "b's");
     assert_eq!(snapshot(b.root()).len(), 1);
+    served.shutdown().await;
+}
+
+/// The owner and group of `root/rel` (a symlink's own).
+fn owner(root: &Path, rel: &str) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(root.join(rel)).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_and_a_chown_alone_cross_the_live_link() {
+    assert!(
+        failover_sync::can_keep_owners(),
+        "this test needs root: it gives files to other users (it runs as root in scripts/test.sh)"
+    );
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    write(a.root(), "site/index.html", "hello");
+    std::os::unix::fs::lchown(a.root().join("site/index.html"), Some(4242), Some(4343)).unwrap();
+    let (driver, served) = start_pair(&a, &b).await;
+    converged(&a, &b).await;
+    assert_eq!(owner(b.root(), "site/index.html"), (4242, 4343));
+    // A chown alone, on either side, is a change the watcher reports and the run carries.
+    std::os::unix::fs::lchown(a.root().join("site"), Some(4343), Some(4242)).unwrap();
+    eventually(WAIT, "the chown on a to reach b", || {
+        owner(b.root(), "site") == (4343, 4242)
+    })
+    .await;
+    std::os::unix::fs::symlink("index.html", b.root().join("site/home.html")).unwrap();
+    std::os::unix::fs::lchown(b.root().join("site/home.html"), Some(4242), Some(4242)).unwrap();
+    std::os::unix::fs::lchown(b.root().join("site/index.html"), Some(5000), Some(5000)).unwrap();
+    eventually(WAIT, "the link and the chown on b to reach a", || {
+        a.root().join("site/home.html").is_symlink()
+            && owner(a.root(), "site/home.html") == (4242, 4242)
+            && owner(a.root(), "site/index.html") == (5000, 5000)
+    })
+    .await;
+    eventually(WAIT, "an empty backlog", || {
+        driver.status().backlog_files == 0
+    })
+    .await;
+    assert_eq!(driver.status().conflicts, 0);
+    driver.shutdown().await;
     served.shutdown().await;
 }

@@ -221,6 +221,7 @@ fn paths_from_the_other_side_cannot_leave_the_root() {
         expect: failover_sync::Entry {
             kind: failover_sync::Kind::Dir,
             mode: 0,
+            owner: None,
             mtime_ns: 0,
             stat: Default::default(),
         },
@@ -241,6 +242,7 @@ fn paths_from_the_other_side_cannot_leave_the_root() {
             hash: failover_sync::Hash::of(b"evil"),
         },
         mode: 0o644,
+        owner: None,
         mtime_ns: 0,
         stat: Default::default(),
     };

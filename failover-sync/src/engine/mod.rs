@@ -27,6 +27,7 @@ use crate::progress::Progress;
 use crate::protocol::{ReplicaLink, Request, Response};
 
 use answers::unexpected;
+pub(crate) use plan::OWNERS_NOT_KEPT;
 pub use plan::{EngineConfig, Scope};
 use run::Run;
 pub use summary::{human_bytes, RunSummary};
@@ -55,7 +56,8 @@ pub fn sync_scope(
     let started = Instant::now();
     let mut summary = RunSummary::default();
     let mut links: [&mut dyn ReplicaLink; 2] = [a, b];
-    plan::hello(&mut links, &mut summary)?;
+    let full = *scope == Scope::All;
+    plan::hello(&mut links, config.owners, full, &mut summary)?;
     let scans = plan::scan_both(&mut links, scope, &mut summary)?;
     tracing::debug!(elapsed = ?started.elapsed(), "mirror run: both sides scanned");
     let plan = plan::reconcile_scans(&scans, &summary.nodes);

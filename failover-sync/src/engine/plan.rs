@@ -9,6 +9,7 @@ use crate::entry::Entry;
 use crate::error::SyncError;
 use crate::fsx;
 use crate::index::sorted_entries;
+use crate::owners::Owners;
 use crate::path::RelPath;
 use crate::protocol::{ReplicaLink, Request, Response, ScanReply, PROTOCOL_VERSION};
 use crate::reconcile::{reconcile, Plan, SideState};
@@ -18,12 +19,17 @@ use crate::reconcile::{reconcile, Plan, SideState};
 pub struct EngineConfig {
     /// Share of the files at the last sync (0.0 – 1.0) one run may delete without `force`.
     pub max_delete_share: f64,
+    /// How owners and groups are kept (default: by name, numbers as the fallback). Both
+    /// replicas follow the engine's choice; a side that may not give files to other users
+    /// (not root) keeps none, and then neither does.
+    pub owners: Owners,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             max_delete_share: 0.5,
+            owners: Owners::default(),
         }
     }
 }
@@ -52,19 +58,39 @@ pub(super) struct Scans {
 
 /// Opens the conversation with both replicas: their node names and roots go to `summary`.
 /// Two replicas of the same name are refused (their conflict copies could not be told apart).
+///
+/// Owners are kept as `owners` asks when both sides can (both run as root); when one cannot,
+/// the other is told to keep none either (else every path would differ by owner), and a full
+/// run says so once (`warn`).
 pub(super) fn hello(
     links: &mut [&mut dyn ReplicaLink; 2],
+    owners: Owners,
+    warn: bool,
     summary: &mut RunSummary,
 ) -> Result<(), SyncError> {
+    let mut kept = [owners; 2];
     for (i, link) in links.iter_mut().enumerate() {
-        match link.call(Request::Hello {
-            version: PROTOCOL_VERSION,
-        })? {
-            Response::Hello { node, root } => {
-                summary.nodes[i] = node;
-                summary.roots[i] = root;
+        kept[i] = say_hello(&mut **link, owners, summary, i)?;
+    }
+    summary.owners = owners;
+    if kept.contains(&Owners::Off) && owners != Owners::Off {
+        summary.owners = Owners::Off;
+        for (i, link) in links.iter_mut().enumerate() {
+            if kept[i] != Owners::Off {
+                say_hello(&mut **link, Owners::Off, summary, i)?;
             }
-            other => return Err(unexpected(&other)),
+        }
+        if warn {
+            let not_root: Vec<&str> = (0..2)
+                .filter(|&i| kept[i] == Owners::Off)
+                .map(|i| summary.nodes[i].as_str())
+                .collect();
+            summary.warnings.push(format!(
+                "{OWNERS_NOT_KEPT}: the mirror may not give files to other users on {} (not \
+                 root, no CAP_CHOWN), so its files belong to the user it runs as; run it as \
+                 root, or set owners = \"off\" to keep none without this warning",
+                not_root.join(" and ")
+            ));
         }
     }
     if summary.nodes[0] == summary.nodes[1] {
@@ -74,6 +100,29 @@ pub(super) fn hello(
         )));
     }
     Ok(())
+}
+
+/// How the warning that owners are not kept begins (the live mirror says it once per start).
+pub(crate) const OWNERS_NOT_KEPT: &str = "owners and groups are not kept";
+
+/// One hello: the replica's name and root go to `summary`; returns how it keeps owners.
+fn say_hello(
+    link: &mut dyn ReplicaLink,
+    owners: Owners,
+    summary: &mut RunSummary,
+    i: usize,
+) -> Result<Owners, SyncError> {
+    match link.call(Request::Hello {
+        version: PROTOCOL_VERSION,
+        owners,
+    })? {
+        Response::Hello { node, root, owners } => {
+            summary.nodes[i] = node;
+            summary.roots[i] = root;
+            Ok(owners)
+        }
+        other => Err(unexpected(&other)),
+    }
 }
 
 /// Scans both sides over `scope`; what the scans counted and could not read goes to `summary`.

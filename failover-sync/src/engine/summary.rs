@@ -3,6 +3,8 @@
 
 use failover_core::SyncReport;
 
+use crate::owners::Owners;
+
 /// What a run did, in more detail than core's [`SyncReport`].
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
@@ -27,6 +29,9 @@ pub struct RunSummary {
     /// Each change, one line each (`B <- A  path`): what was done, or with `dry_run` what
     /// would be done.
     pub changes: Vec<String>,
+    /// How this run kept owners: as asked, or [`Owners::Off`] when a side may not give files to
+    /// other users (not root).
+    pub owners: Owners,
 }
 
 impl RunSummary {

@@ -45,6 +45,7 @@ impl Run<'_> {
                 Request::Mkdir {
                     path: path.clone(),
                     mode: source.mode,
+                    owner: source.owner.clone(),
                     replace: dest,
                 },
             )?,
@@ -53,6 +54,7 @@ impl Run<'_> {
                 Request::Symlink {
                     path: path.clone(),
                     target: target.clone(),
+                    owner: source.owner.clone(),
                     replace: dest,
                 },
             )?,
@@ -64,6 +66,7 @@ impl Run<'_> {
                             path: path.clone(),
                             expect: dest.clone(),
                             mode: source.mode,
+                            owner: source.owner.clone(),
                             mtime_ns: source.mtime_ns,
                         },
                     )?

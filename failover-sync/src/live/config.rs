@@ -16,6 +16,16 @@ pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(3600);
 /// Share of the files of the last sync one run may delete, unless configured otherwise.
 pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
 
+/// Settings of the live mirror beyond [`LiveConfig`]'s (given to
+/// [`LiveMirror::start_with`](super::LiveMirror::start_with)); the defaults are what
+/// [`LiveMirror::start`](super::LiveMirror::start) uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveOptions {
+    /// How owners and groups are kept (default: by name, numbers as the fallback). The
+    /// driving node's setting counts for both (it tells the other in the hello).
+    pub owners: crate::owners::Owners,
+}
+
 /// How one node's live mirror is set up.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use failover_core::{SyncOptions, SyncReport};
 
-use super::config::LiveConfig;
+use super::config::{LiveConfig, LiveOptions};
 use super::link::{Delivery, Link, Message, RemoteReplica, RunReport};
 use super::node::{update, Input, SharedStatus};
-use crate::engine::{sync_scope, EngineConfig, RunSummary, Scope};
+use crate::engine::{sync_scope, EngineConfig, RunSummary, Scope, OWNERS_NOT_KEPT};
 use crate::error::SyncError;
 use crate::path::{minimal_scope, RelPath};
 use crate::progress::Progress;
@@ -48,6 +48,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// The driving node's loop.
 pub(super) struct Driver {
     config: LiveConfig,
+    options: LiveOptions,
+    /// Whether the warning that owners are not kept was logged (once per start).
+    said_owners: bool,
     local: InProcess<LocalReplica>,
     shared: SharedStatus,
     runtime: tokio::runtime::Handle,
@@ -68,7 +71,7 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) fn new(
-        config: LiveConfig,
+        (config, options): (LiveConfig, LiveOptions),
         replica: LocalReplica,
         shared: SharedStatus,
         runtime: tokio::runtime::Handle,
@@ -77,6 +80,8 @@ impl Driver {
     ) -> Driver {
         Driver {
             config,
+            options,
+            said_owners: false,
             local: InProcess::new(replica),
             shared,
             runtime,
@@ -322,6 +327,7 @@ impl Driver {
         let began = Instant::now();
         let engine = EngineConfig {
             max_delete_share: self.config.max_delete_share,
+            owners: self.options.owners,
         };
         let Some((_, remote)) = self.link.as_mut() else {
             return;
@@ -397,6 +403,12 @@ impl Driver {
             }
         }
         for warning in outcome.warnings.iter().chain(&outcome.problems) {
+            if warning.starts_with(OWNERS_NOT_KEPT) {
+                if self.said_owners {
+                    continue;
+                }
+                self.said_owners = true;
+            }
             tracing::warn!("mirror: {warning}");
         }
         if !self.retry.is_empty() && self.retry_at.is_none() {

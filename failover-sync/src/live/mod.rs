@@ -49,7 +49,9 @@ use crate::replica::{LocalReplica, ReplicaConfig};
 use crate::scan::Excludes;
 
 pub use check::{MirrorCheck, DEFAULT_MAX_LAG};
-pub use config::{LiveConfig, DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_RESCAN_INTERVAL};
+pub use config::{
+    LiveConfig, LiveOptions, DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_RESCAN_INTERVAL,
+};
 use driver::Driver;
 pub use link::{encode, Assembler, Message, RemoteReplica, RunReport, MAX_MESSAGE, SERVICE};
 pub use node::ReportSink;
@@ -87,9 +89,18 @@ impl std::fmt::Debug for LiveMirror {
 }
 
 impl LiveMirror {
-    /// Opens the replica (taking its lock), starts watching, and starts driving or serving.
-    /// Must be called within a tokio runtime (the link's tasks run on it).
+    /// Opens the replica (taking its lock), starts watching, and starts driving or serving,
+    /// with the default [`LiveOptions`]. Must be called within a tokio runtime (the link's
+    /// tasks run on it).
     pub async fn start(config: LiveConfig) -> Result<LiveMirror, SyncError> {
+        Self::start_with(config, LiveOptions::default()).await
+    }
+
+    /// [`LiveMirror::start`] with `options`.
+    pub async fn start_with(
+        config: LiveConfig,
+        options: LiveOptions,
+    ) -> Result<LiveMirror, SyncError> {
         let runtime = tokio::runtime::Handle::current();
         let echo = Echo::new();
         let mut replica = LocalReplica::open(ReplicaConfig {
@@ -122,7 +133,13 @@ impl LiveMirror {
             (Some(task), listening)
         };
         let node_loop = spawn_node_loop(
-            &config, replica, &shared, runtime, &input, &stopping, inputs,
+            (&config, &options),
+            replica,
+            &shared,
+            runtime,
+            &input,
+            &stopping,
+            inputs,
         )?;
         tracing::info!(
             node = %config.node,
@@ -264,7 +281,7 @@ fn watch_excludes(config: &LiveConfig, root: &Path) -> Result<Excludes, SyncErro
 
 /// Starts the node's loop on a thread of its own: the driver's or the served node's.
 fn spawn_node_loop(
-    config: &LiveConfig,
+    (config, options): (&LiveConfig, &LiveOptions),
     replica: LocalReplica,
     shared: &SharedStatus,
     runtime: tokio::runtime::Handle,
@@ -273,6 +290,7 @@ fn spawn_node_loop(
     inputs: mpsc::Receiver<Input>,
 ) -> Result<JoinHandle<()>, SyncError> {
     let config = config.clone();
+    let options = options.clone();
     let shared = shared.clone();
     let input_tx = input.clone();
     let stopping = stopping.clone();
@@ -280,7 +298,15 @@ fn spawn_node_loop(
         .name("mirror".to_owned())
         .spawn(move || {
             if config.drives() {
-                Driver::new(config, replica, shared, runtime, input_tx, stopping).run(&inputs)
+                Driver::new(
+                    (config, options),
+                    replica,
+                    shared,
+                    runtime,
+                    input_tx,
+                    stopping,
+                )
+                .run(&inputs)
             } else {
                 Served::new(replica, shared, runtime, input_tx).run(&inputs)
             }

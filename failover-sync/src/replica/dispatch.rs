@@ -3,6 +3,7 @@
 
 use super::LocalReplica;
 use crate::error::SyncError;
+use crate::owners::{can_keep_owners, Owners};
 use crate::path::RelPath;
 use crate::protocol::{
     BatchRequest, BatchResponse, Handle, Handler, Request, Response, PROTOCOL_VERSION,
@@ -79,8 +80,34 @@ impl Handler for LocalReplica {
 impl LocalReplica {
     /// Carries out one request (not a batch).
     fn dispatch(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
+        let response = self.carry_out(request)?;
+        Ok(self.present(response))
+    }
+
+    /// The entries of an answer as the other side is shown them: owners as this
+    /// conversation keeps them (none, numbers, or numbers and names).
+    fn present(&mut self, mut response: BatchResponse) -> BatchResponse {
+        match &mut response {
+            BatchResponse::Scanned(reply) => {
+                for (_, entry) in &mut reply.current {
+                    self.owners.present(entry);
+                }
+            }
+            BatchResponse::Installed(entry) => self.owners.present(entry),
+            BatchResponse::Flushed(results) => {
+                for entry in results.iter_mut().filter_map(|(_, r)| r.as_mut().ok()) {
+                    self.owners.present(entry);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+
+    /// Carries out one request (not a batch), its entries as `stat` gave them.
+    fn carry_out(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
         Ok(match request {
-            BatchRequest::Hello { version } => self.hello(version)?,
+            BatchRequest::Hello { version, owners } => self.hello(version, owners)?,
             BatchRequest::Scan => self.scan(None)?,
             BatchRequest::ScanPaths { scope } => self.scan(Some(&scope))?,
             BatchRequest::Signature { path, expect } => self.signature(&path, &expect),
@@ -104,19 +131,22 @@ impl LocalReplica {
             BatchRequest::Mkdir {
                 path,
                 mode,
+                owner,
                 replace,
-            } => self.mkdir(&path, mode, replace.as_ref()),
+            } => self.mkdir(&path, mode, owner.as_deref(), replace.as_ref()),
             BatchRequest::Symlink {
                 path,
                 target,
+                owner,
                 replace,
-            } => self.symlink(&path, &target, replace.as_ref()),
+            } => self.symlink(&path, &target, owner.as_deref(), replace.as_ref()),
             BatchRequest::Chmod {
                 path,
                 expect,
                 mode,
+                owner,
                 mtime_ns,
-            } => self.chmod(&path, &expect, mode, mtime_ns),
+            } => self.chmod(&path, &expect, mode, owner.as_deref(), mtime_ns),
             BatchRequest::Rename { from, to, expect } => self.rename(&from, &to, &expect),
             BatchRequest::Flush => self.flush(),
             BatchRequest::Commit { entries } => self.commit(entries)?,
@@ -133,8 +163,9 @@ impl LocalReplica {
     }
 
     /// Opens a conversation: the versions must match; whatever an earlier one left open is
-    /// dropped.
-    fn hello(&mut self, version: u32) -> Result<BatchResponse, SyncError> {
+    /// dropped. Owners are kept as asked, or not at all when this process cannot give files to
+    /// other users (not root: no `CAP_CHOWN`).
+    fn hello(&mut self, version: u32, owners: Owners) -> Result<BatchResponse, SyncError> {
         if version != PROTOCOL_VERSION {
             return Err(SyncError::Protocol(format!(
                 "the other side speaks version {version}, this one {PROTOCOL_VERSION}; \
@@ -142,9 +173,17 @@ impl LocalReplica {
             )));
         }
         self.reset();
+        // The engine says it (once per run): it knows both sides.
+        let owners = if owners != Owners::Off && !can_keep_owners() {
+            Owners::Off
+        } else {
+            owners
+        };
+        self.owners.start(owners);
         Ok(BatchResponse::Hello {
             node: self.config.node.clone(),
             root: self.config.root.display().to_string(),
+            owners,
         })
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! `dispatch.rs` answers each request (and tells the watcher's [`Echo`] what changed);
 //! `read.rs` scans and reads; `write.rs` writes files (temp file, verify, stage, flush);
-//! `tree.rs` deletes, makes directories and symlinks, renames and changes modes; `commit.rs`
-//! records the index.
+//! `tree.rs` deletes, makes directories and symlinks, renames and changes modes and owners;
+//! `commit.rs` records the index. Owners are shown and applied as the conversation's hello
+//! asked ([`crate::owners`]).
 
 mod commit;
 mod dispatch;
@@ -27,6 +28,7 @@ use crate::entry::{Entry, Kind};
 use crate::error::SyncError;
 use crate::fsx;
 use crate::index::{Index, Loaded};
+use crate::owners::{Accounts, OwnerMap, SystemAccounts};
 use crate::path::{RelPath, TEMP_PREFIX};
 use crate::protocol::{BatchResponse, Failure, Handle};
 use crate::scan::Excludes;
@@ -69,6 +71,8 @@ pub struct LocalReplica {
     cached_index: Option<std::sync::Arc<Index>>,
     /// Where the paths this replica changes are recorded for the watcher, if one watches.
     echo: Option<Echo>,
+    /// How this conversation keeps owners, and the account look-ups.
+    owners: OwnerMap,
 }
 
 struct Staged {
@@ -172,6 +176,7 @@ impl LocalReplica {
             staged: Vec::new(),
             cached_index: None,
             echo: None,
+            owners: OwnerMap::new(std::sync::Arc::new(SystemAccounts)),
         })
     }
 
@@ -179,6 +184,12 @@ impl LocalReplica {
     /// can tell the mirror's own writes from other changes.
     pub fn set_echo(&mut self, echo: Echo) {
         self.echo = Some(echo);
+    }
+
+    /// Maps owner names with `accounts` instead of the system's (tests give two replicas on
+    /// one machine different numbers for the same names this way).
+    pub fn set_accounts(&mut self, accounts: std::sync::Arc<dyn Accounts>) {
+        self.owners.set_accounts(accounts);
     }
 
     /// A directory handle of the root.

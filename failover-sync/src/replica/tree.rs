@@ -1,12 +1,12 @@
-//! Changes to the tree besides file contents: deletions, directories, symlinks, renames and
-//! modes, each checked against what the engine believes is there.
+//! Changes to the tree besides file contents: deletions, directories, symlinks, renames,
+//! modes and owners, each checked against what the engine believes is there.
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 
 use super::{temp_name, LocalReplica};
-use crate::entry::{Entry, Kind, MODE_MASK};
+use crate::entry::{Entry, Kind, Owner, MODE_MASK};
 use crate::fsx;
 use crate::path::RelPath;
 use crate::protocol::{BatchResponse, Failure};
@@ -59,8 +59,10 @@ impl LocalReplica {
         &mut self,
         path: &RelPath,
         mode: u32,
+        owner: Option<&Owner>,
         replace: Option<&Entry>,
     ) -> BatchResponse {
+        let owner = self.owners.resolve(owner);
         let (dir, name) = match fsx::open_parent(self.root.as_fd(), path) {
             Ok(found) => found,
             Err(e) => return self.io_failure(path, e),
@@ -85,6 +87,7 @@ impl LocalReplica {
         )
         .and_then(|fd| {
             rustix::fs::fchmod(&fd, mode)?;
+            fsx::chown_fd(fd.as_fd(), owner)?;
             rustix::fs::fstat(&fd)
         });
         match made {
@@ -97,8 +100,10 @@ impl LocalReplica {
         &mut self,
         path: &RelPath,
         target: &str,
+        owner: Option<&Owner>,
         replace: Option<&Entry>,
     ) -> BatchResponse {
+        let owner = self.owners.resolve(owner);
         if replace.is_some_and(Entry::is_dir) {
             return BatchResponse::Failed(Failure::Invalid(
                 "a symlink cannot be written over a directory".to_owned(),
@@ -113,6 +118,11 @@ impl LocalReplica {
         }
         let temp = temp_name();
         if let Err(e) = rustix::fs::symlinkat(target, &dir, temp.as_str()) {
+            return self.io_failure(path, e.into());
+        }
+        // The link itself gets its owner (`lchown`) before it takes the name.
+        if let Err(e) = fsx::chown_at(dir.as_fd(), temp.as_str(), owner) {
+            let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
             return self.io_failure(path, e.into());
         }
         let renamed = match replace {
@@ -146,8 +156,10 @@ impl LocalReplica {
         path: &RelPath,
         expect: &Entry,
         mode: u32,
+        owner: Option<&Owner>,
         mtime_ns: i64,
     ) -> BatchResponse {
+        let owner = self.owners.resolve(owner);
         let mode = Mode::from_raw_mode(mode & MODE_MASK);
         let result = match &expect.kind {
             Kind::File { .. } => {
@@ -173,19 +185,48 @@ impl LocalReplica {
                             },
                         )
                     })
+                    .and_then(|()| fsx::chown_fd(file.as_fd(), owner))
                     .and_then(|()| rustix::fs::fstat(&file))
             }
             Kind::Dir => fsx::open_dir(self.root.as_fd(), Some(path.as_str()))
                 .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))
                 .and_then(|fd| {
                     rustix::fs::fchmod(&fd, mode)?;
+                    fsx::chown_fd(fd.as_fd(), owner)?;
                     rustix::fs::fstat(&fd)
                 }),
-            Kind::Symlink { .. } => return BatchResponse::Installed(expect.clone()),
+            Kind::Symlink { .. } if owner.is_none() => {
+                return BatchResponse::Installed(expect.clone())
+            }
+            Kind::Symlink { .. } => return self.chown_symlink(path, expect, owner),
         };
         match result {
             Ok(stat) => BatchResponse::Installed(fsx::entry_from(&stat, expect.kind.clone())),
             Err(e) => self.io_failure(path, e.into()),
+        }
+    }
+
+    /// Gives the symlink `path` (still `expect`) to `owner`, never following it.
+    fn chown_symlink(
+        &mut self,
+        path: &RelPath,
+        expect: &Entry,
+        owner: Option<(u32, u32)>,
+    ) -> BatchResponse {
+        let (dir, name) = match fsx::open_parent(self.root.as_fd(), path) {
+            Ok(found) => found,
+            Err(e) => return self.io_failure(path, e),
+        };
+        if let Err(response) = self.check_current(&dir, name, path, Some(expect)) {
+            return response;
+        }
+        if let Err(e) = fsx::chown_at(dir.as_fd(), name, owner) {
+            return self.io_failure(path, e.into());
+        }
+        match fsx::lstat(dir.as_fd(), name) {
+            Ok(Some(stat)) => BatchResponse::Installed(fsx::entry_from(&stat, expect.kind.clone())),
+            Ok(None) => BatchResponse::Failed(Failure::Changed),
+            Err(e) => self.io_failure(path, e),
         }
     }
 

@@ -167,6 +167,7 @@ impl LocalReplica {
         let remove_temp = || {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
         };
+        let owner = self.owners.resolve(target.owner.as_deref());
         let written = applier.written();
         let (hash, writer) = applier.finish();
         let file = match writer.into_inner() {
@@ -197,6 +198,8 @@ impl LocalReplica {
                     last_modification: mtime,
                 },
             )?;
+            // Last: the mirror owns the temp file until then (CAP_CHOWN is all it needs).
+            fsx::chown_fd(file.as_fd(), owner)?;
             Ok(())
         };
         if let Err(e) = finish() {
