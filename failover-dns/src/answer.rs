@@ -696,6 +696,26 @@ mod tests {
     }
 
     #[test]
+    fn a_cname_loop_is_answered_once_by_both_paths() {
+        let zone = data(&format!(
+            "{SIMPLE}a IN CNAME b\nb IN CNAME a\nself IN CNAME self\n"
+        ));
+        let table = FastTable::build(&zone).unwrap();
+        for (name, expected) in [("a.test.ru.", 2), ("self.test.ru.", 1)] {
+            for edns in [None, Some(1232)] {
+                let query = query(name, RecordType::A, edns);
+                let mut fast = Vec::new();
+                assert!(table.answer(&query, Transport::Udp, &mut fast), "{name}");
+                let mut slow = Vec::new();
+                assert!(answer_slow(&zone, &query, Transport::Udp, &mut slow));
+                let fast = Message::from_vec(&fast).unwrap();
+                assert_eq!(fast, Message::from_vec(&slow).unwrap());
+                assert_eq!(fast.answers.len(), expected, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn fast_path_serves_the_common_queries() {
         for text in [SIMPLE, RICH] {
             let zone = data(text);
