@@ -576,6 +576,11 @@ mod tests {
             .map(Record::record_type)
             .collect();
         assert_eq!(glue, [RecordType::A, RecordType::AAAA]);
+        let srv = data(&format!("{SIMPLE}_sip._udp IN SRV 10 5 5060 www\n"));
+        let response = udp(&srv, "_sip._udp.test.ru.", RecordType::SRV);
+        assert_eq!(response.answers.len(), 1);
+        assert_eq!(response.additionals.len(), 1, "the SRV target's address");
+        assert_eq!(response.additionals[0].name.to_ascii(), "www.test.ru.");
     }
 
     #[test]

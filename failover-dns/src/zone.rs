@@ -440,12 +440,14 @@ impl ZoneData {
         self.nodes.get(&source)
     }
 
-    /// Additional-section processing: in-zone A/AAAA of the names an NS or MX set points to.
+    /// Additional-section processing: in-zone A/AAAA of the names an NS, MX or SRV set points to
+    /// (RFC 1035 section 3.3, RFC 2782).
     fn add_glue(&self, records: &[Record], response: &mut Message) {
         for record in records {
             let target = match &record.data {
                 RData::NS(ns) => &ns.0,
                 RData::MX(mx) => &mx.exchange,
+                RData::SRV(srv) => &srv.target,
                 _ => continue,
             };
             if !self.origin.zone_of(target) {
