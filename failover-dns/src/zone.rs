@@ -13,9 +13,10 @@ use crate::error::DnsError;
 /// A hash map with foldhash, the hasher used everywhere in this crate.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// How many CNAME hops are followed inside the zone at most (a chain that loops stops earlier,
-/// at the first name already in the answer).
-const MAX_CNAME_HOPS: usize = 8;
+/// How many CNAME records an answer holds at most: a longer chain is answered up to there, as
+/// Knot does (a resolver follows the rest itself); a chain that loops stops earlier, at the first
+/// name already in the answer.
+const MAX_CNAME_HOPS: usize = 5;
 
 /// A parsed and validated zone: its origin, its SOA and its records, as loaded from a zone file.
 ///
@@ -387,7 +388,10 @@ impl ZoneData {
         if qtype == RecordType::ANY {
             // RFC 8482: one RRset is a complete answer to ANY.
             match node.rrsets.first() {
-                Some((_, records)) => response.answers.extend(owned(records)),
+                Some((_, records)) => {
+                    response.answers.extend(owned(records));
+                    self.add_glue(records, response);
+                }
                 None => response.authorities.push(self.negative_soa.clone()),
             }
             return None;
@@ -595,9 +599,9 @@ mod tests {
             .map(|hop| format!("c{hop}.test.ru."))
             .collect();
         assert_eq!(owners, expected);
-        let short = resolve(&text, "c15.test.ru.");
-        assert_eq!(short.answers.len(), 6, "five CNAMEs, then the A record");
-        assert_eq!(short.answers[5].record_type(), RecordType::A);
+        let short = resolve(&text, "c16.test.ru.");
+        assert_eq!(short.answers.len(), 5, "four CNAMEs, then the A record");
+        assert_eq!(short.answers[4].record_type(), RecordType::A);
     }
 
     #[test]
