@@ -14,12 +14,13 @@
 //! through hickory-proto's full decode and encode.
 //!
 //! The server is a primary for standard secondaries (BIND, NSD, Knot): AXFR over TCP to the
-//! clients its [`TransferAcl`] admits (IXFR is answered with the whole zone), and NOTIFY to
+//! clients its [`TransferAcl`] admits, by address or by TSIG key (the answer then signed; IXFR
+//! is answered with the whole zone), and NOTIFY to
 //! configured secondaries on every serial change ([`Secondaries`]). [`DnsCheck`] is the `dns`
 //! health check, built on the small client [`query`].
 //!
 //! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
-//! history of changes, TSIG on transfers, dynamic updates received from others, several zones
+//! history of changes, dynamic updates received from others, several zones
 //! per server, rate limiting.
 //!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
@@ -63,6 +64,7 @@ mod client;
 mod error;
 mod exchange;
 mod probe;
+mod responder;
 mod secondaries;
 mod served;
 mod server;
@@ -70,6 +72,7 @@ mod tsig;
 mod udp;
 mod writer;
 mod xfr;
+mod xfr_tsig;
 mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};

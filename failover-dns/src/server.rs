@@ -16,6 +16,7 @@ use tokio::time::timeout;
 
 use crate::answer::Transport;
 use crate::error::DnsError;
+use crate::responder::Responder;
 use crate::secondaries::{Secondaries, SecondariesConfig};
 use crate::served::ServedZone;
 use crate::udp::{serve_udp, udp_socket};
@@ -118,13 +119,14 @@ impl DnsServer {
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
+        let responder = Responder::new(zone.clone(), Arc::from(config.transfer.keys()));
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
             for (index, socket) in udp.into_iter().enumerate() {
-                let (zone, stop) = (zone.clone(), Arc::clone(&server.stop));
+                let (responder, stop) = (responder.clone(), Arc::clone(&server.stop));
                 let thread = thread::Builder::new()
                     .name(format!("dns-udp-{local}-{index}"))
-                    .spawn(move || serve_udp(&socket, &zone, &stop))
+                    .spawn(move || serve_udp(&socket, &responder, &stop))
                     .map_err(DnsError::Spawn)?;
                 server.udp_threads.push(thread);
             }
@@ -135,7 +137,7 @@ impl DnsServer {
             };
             server.tcp_tasks.push(runtime.spawn(accept_tcp(
                 listener,
-                zone.clone(),
+                responder.clone(),
                 Arc::clone(&connections),
                 config.tcp_idle_timeout,
                 Arc::clone(&transfer),
@@ -227,7 +229,7 @@ fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
 /// Accepts TCP connections until aborted; the connection tasks die with it (their `JoinSet`).
 async fn accept_tcp(
     listener: TcpListener,
-    zone: ServedZone,
+    responder: Responder,
     connections: Arc<Semaphore>,
     idle: Duration,
     transfer: Arc<TransferAcl>,
@@ -239,7 +241,7 @@ async fn accept_tcp(
                 Ok((stream, peer)) => match Arc::clone(&connections).try_acquire_owned() {
                     Ok(permit) => {
                         let client = Client { peer, transfer: Arc::clone(&transfer) };
-                        tasks.spawn(serve_tcp(stream, zone.clone(), idle, permit, client));
+                        tasks.spawn(serve_tcp(stream, responder.clone(), idle, permit, client));
                     }
                     Err(_) => tracing::debug!(%peer, "tcp connection limit reached, closing"),
                 },
@@ -263,7 +265,7 @@ struct Client {
 /// Serves one TCP connection: length-prefixed queries, answered in order (pipelining allowed).
 async fn serve_tcp(
     mut stream: TcpStream,
-    zone: ServedZone,
+    responder: Responder,
     idle: Duration,
     _permit: OwnedSemaphorePermit,
     client: Client,
@@ -291,7 +293,7 @@ async fn serve_tcp(
         if xfr::is_transfer(request) {
             // One snapshot for the whole transfer, however many publishes happen meanwhile.
             let messages = xfr::respond(
-                &zone.snapshot(),
+                &responder.zone.snapshot(),
                 request,
                 client.peer.ip(),
                 &client.transfer,
@@ -303,7 +305,7 @@ async fn serve_tcp(
             }
             continue;
         }
-        if zone.answer(request, Transport::Tcp, &mut response)
+        if responder.answer(request, Transport::Tcp, &mut response)
             && !send_framed(&mut stream, &mut frame, &response, idle).await
         {
             return;

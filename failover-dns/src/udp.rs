@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::DnsError;
-use crate::served::ServedZone;
+use crate::responder::Responder;
 
 /// How often a UDP worker blocked in a receive looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -50,11 +50,11 @@ pub(crate) fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket
 }
 
 /// One UDP worker: receive, answer, send, until `stop` is set.
-pub(crate) fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+pub(crate) fn serve_udp(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    batched::serve(socket, zone, stop);
+    batched::serve(socket, responder, stop);
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    serve_one_by_one(socket, zone, stop);
+    serve_one_by_one(socket, responder, stop);
 }
 
 /// After a failed receive: nothing for the read timeout (WouldBlock on Unix, TimedOut on
@@ -72,7 +72,7 @@ fn back_off_after(error: &io::Error) {
 
 /// The portable worker: one system call per query and one per response.
 #[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
-fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+fn serve_one_by_one(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
     use std::sync::atomic::Ordering;
 
     use crate::answer::Transport;
@@ -90,7 +90,7 @@ fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
         if peer.port() == 0 {
             continue;
         }
-        if zone.answer(&query[..len], Transport::Udp, &mut response) {
+        if responder.answer(&query[..len], Transport::Udp, &mut response) {
             if let Err(error) = socket.send_to(&response, peer) {
                 tracing::debug!(%error, %peer, "udp send failed");
             }
@@ -115,7 +115,7 @@ mod batched {
 
     use super::{back_off_after, RESPONSE_CAPACITY, UDP_QUERY_MAX};
     use crate::answer::Transport;
-    use crate::served::ServedZone;
+    use crate::responder::Responder;
 
     /// Most queries taken per `recvmmsg`. Under load the socket queue holds many; more per call
     /// means fewer calls, fewer wake-ups of the clients (they get their responses in bursts)
@@ -134,21 +134,26 @@ mod batched {
     const GSO_MAX_SEGMENT_LEN: usize = 1232;
 
     /// Serves with GSO when the kernel has it (Linux 4.18 and later).
-    pub(super) fn serve(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+    pub(super) fn serve(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
         // Older kernels ignore the UDP_SEGMENT control message and would send a group as one
         // datagram; they also lack this socket option, which tells them apart.
         let gso = getsockopt(socket, sockopt::UdpGsoSegment).is_ok();
-        serve_with(socket, zone, stop, gso);
+        serve_with(socket, responder, stop, gso);
     }
 
     /// The worker loop, with or without GSO.
-    pub(super) fn serve_with(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool, gso: bool) {
+    pub(super) fn serve_with(
+        socket: &UdpSocket,
+        responder: &Responder,
+        stop: &AtomicBool,
+        gso: bool,
+    ) {
         let Some(mut buffers) = Buffers::new(gso) else {
             return;
         };
         let fd = socket.as_raw_fd();
         while !stop.load(Ordering::Relaxed) {
-            match buffers.receive_and_answer(fd, zone) {
+            match buffers.receive_and_answer(fd, responder) {
                 Ok(ready) => buffers.send(fd, ready),
                 Err(error) => back_off_after(&error),
             }
@@ -210,7 +215,7 @@ mod batched {
 
         /// Waits (up to the socket's read timeout) for one query, takes whatever else is
         /// queued (up to [`BATCH`]) and answers them all; returns how many responses are ready.
-        fn receive_and_answer(&mut self, fd: RawFd, zone: &ServedZone) -> io::Result<usize> {
+        fn receive_and_answer(&mut self, fd: RawFd, responder: &Responder) -> io::Result<usize> {
             let Self {
                 queries,
                 responses,
@@ -235,7 +240,7 @@ mod batched {
                 let Some(query) = message.iovs().next() else {
                     continue;
                 };
-                if zone.answer(query, Transport::Udp, &mut responses[ready]) {
+                if responder.answer(query, Transport::Udp, &mut responses[ready]) {
                     peers[ready] = Some(peer);
                     ready += 1;
                 }
@@ -464,13 +469,13 @@ mod tests {
 
     use super::*;
     use crate::answer::Transport;
-    use crate::{ManagedName, Zone};
+    use crate::{ManagedName, ServedZone, Zone};
 
     const ZONE: &str = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns1 admin 1 10 10 10 10\n\
                         @ IN NS ns1\n@ IN NS ns2\nns1 IN A 10.0.0.53\nns2 IN A 10.0.0.54\n\
                         www IN A 10.1.0.1\n";
 
-    type Worker = fn(&UdpSocket, &ServedZone, &AtomicBool);
+    type Worker = fn(&UdpSocket, &Responder, &AtomicBool);
 
     fn served() -> (tempfile::TempDir, ServedZone) {
         let state = tempfile::tempdir().unwrap();
@@ -505,8 +510,9 @@ mod tests {
         let addr = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (zone, stop) = (zone.clone(), Arc::clone(&stop));
-            thread::spawn(move || worker(&socket, &zone, &stop))
+            let responder = Responder::new(zone.clone(), Arc::from([]));
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || worker(&socket, &responder, &stop))
         };
         let clients: Vec<UdpSocket> = (0..3)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -558,7 +564,7 @@ mod tests {
     #[test]
     fn batched_worker_without_gso_answers_the_same() {
         check_worker(
-            |socket, zone, stop| batched::serve_with(socket, zone, stop, false),
+            |socket, responder, stop| batched::serve_with(socket, responder, stop, false),
             300,
         );
     }
