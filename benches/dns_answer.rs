@@ -1,11 +1,12 @@
 //! Answering one DNS query in-process (bytes in, bytes out): the precomputed fast path against
-//! the full hickory-proto slow path, on the benchmark zone with `@` and `www` published.
+//! the full hickory-proto slow path, on the benchmark zone with `@` and `www` published, and the
+//! fast path with what a UDP worker adds per query (counters).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use failover_core::{ManagedAnswer, Publication};
-use failover_dns::{ManagedName, ServedZone, Transport, Zone};
+use failover_dns::{AnswerCounters, ManagedName, QueryOutcome, ServedZone, Transport, Zone};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -59,6 +60,19 @@ fn answer(c: &mut Criterion) {
     });
     group.bench_function("fast/nxdomain", |b| {
         b.iter(|| served.answer(black_box(&nx), Transport::Udp, &mut out))
+    });
+    // What a UDP worker adds per query: counting the outcome in its own counters.
+    let counters = AnswerCounters::new();
+    group.bench_function("fast/www A counted", |b| {
+        b.iter(|| {
+            let answered = served.answer(black_box(&www), Transport::Udp, &mut out);
+            counters.record(if answered {
+                QueryOutcome::Answered(&out)
+            } else {
+                QueryOutcome::Dropped
+            });
+            answered
+        })
     });
     group.bench_function("slow/www A", |b| {
         b.iter(|| served.answer_slow(black_box(&www), Transport::Udp, &mut out))

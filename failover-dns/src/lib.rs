@@ -23,6 +23,8 @@
 //! history of changes, dynamic updates received from others, several zones
 //! per server, rate limiting.
 //!
+//! [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
+//!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
 //! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_secondaries`]), [`DnsCheck::new`].
 //!
@@ -61,6 +63,7 @@
 
 mod answer;
 mod client;
+mod counters;
 mod error;
 mod exchange;
 mod probe;
@@ -77,6 +80,7 @@ mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
 pub use client::query;
+pub use counters::{AnswerCounters, QueryOutcome, ServerStats, TransportStats};
 pub use error::DnsError;
 pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};

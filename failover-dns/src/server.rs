@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::answer::Transport;
+use crate::counters::{self, AnswerCounters, QueryOutcome, ServerStats};
 use crate::error::DnsError;
 use crate::responder::Responder;
 use crate::secondaries::{Secondaries, SecondariesConfig};
@@ -93,6 +94,10 @@ pub struct DnsServer {
     udp_threads: Vec<thread::JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     secondaries: Option<Secondaries>,
+    /// One per UDP worker thread, written by that thread only.
+    udp_counters: Vec<Arc<AnswerCounters>>,
+    /// One per TCP listener, shared by its connections.
+    tcp_counters: Vec<Arc<AnswerCounters>>,
 }
 
 impl DnsServer {
@@ -116,6 +121,8 @@ impl DnsServer {
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
             secondaries: None,
+            udp_counters: Vec::new(),
+            tcp_counters: Vec::new(),
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
@@ -123,7 +130,9 @@ impl DnsServer {
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
             for (index, socket) in udp.into_iter().enumerate() {
-                let (responder, stop) = (responder.clone(), Arc::clone(&server.stop));
+                let responder = responder.with_own_counters(false);
+                server.udp_counters.push(Arc::clone(&responder.counters));
+                let stop = Arc::clone(&server.stop);
                 let thread = thread::Builder::new()
                     .name(format!("dns-udp-{local}-{index}"))
                     .spawn(move || serve_udp(&socket, &responder, &stop))
@@ -135,9 +144,13 @@ impl DnsServer {
                 TcpListener::from_std(tcp)
                     .map_err(|source| DnsError::bind("tcp", requested, source))?
             };
+            let tcp_responder = responder.with_own_counters(true);
+            server
+                .tcp_counters
+                .push(Arc::clone(&tcp_responder.counters));
             server.tcp_tasks.push(runtime.spawn(accept_tcp(
                 listener,
-                responder.clone(),
+                tcp_responder,
                 Arc::clone(&connections),
                 config.tcp_idle_timeout,
                 Arc::clone(&transfer),
@@ -154,6 +167,15 @@ impl DnsServer {
     /// The addresses actually bound, in the order of the config (with real ports for port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// What the server has answered so far, by transport: the workers' counters summed now
+    /// (no lock is taken; each count is exact, the set is not one atomic instant).
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            udp: counters::sum(self.udp_counters.iter().map(Arc::as_ref)),
+            tcp: counters::sum(self.tcp_counters.iter().map(Arc::as_ref)),
+        }
     }
 
     /// Stops serving and waits until every thread and task has finished.
@@ -298,6 +320,9 @@ async fn serve_tcp(
                 client.peer.ip(),
                 &client.transfer,
             );
+            if let Some(first) = messages.first() {
+                responder.record(QueryOutcome::Answered(first));
+            }
             for message in &messages {
                 if !send_framed(&mut stream, &mut frame, message, idle).await {
                     return;
