@@ -21,9 +21,10 @@
 //!
 //! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
 //! history of changes, dynamic updates received from others, several zones
-//! per server, rate limiting.
+//! per server.
 //!
-//! [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
+//! Over UDP, responses are rate limited per client prefix ([`RateLimitConfig`], on by default:
+//! see its fields for the values). [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
 //!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
 //! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_secondaries`]), [`DnsCheck::new`].
@@ -68,6 +69,7 @@ mod error;
 mod exchange;
 mod probe;
 mod responder;
+mod rrl;
 mod secondaries;
 mod served;
 mod server;
@@ -84,6 +86,7 @@ pub use counters::{AnswerCounters, QueryOutcome, ServerStats, TransportStats};
 pub use error::DnsError;
 pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};
+pub use rrl::{RateLimitConfig, RateLimiter, RateVerdict};
 pub use secondaries::{Secondaries, SecondariesConfig};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig};

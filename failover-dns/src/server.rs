@@ -18,6 +18,7 @@ use crate::answer::Transport;
 use crate::counters::{self, AnswerCounters, QueryOutcome, ServerStats};
 use crate::error::DnsError;
 use crate::responder::Responder;
+use crate::rrl::{RateLimitConfig, RateLimiter};
 use crate::secondaries::{Secondaries, SecondariesConfig};
 use crate::served::ServedZone;
 use crate::udp::{serve_udp, udp_socket};
@@ -39,10 +40,14 @@ pub struct ServerConfig {
     pub transfer: TransferAcl,
     /// The secondaries told of every serial change (RFC 1996 NOTIFY); none by default.
     pub secondaries: SecondariesConfig,
+    /// Response rate limiting over UDP: on by default ([`RateLimitConfig::default`]), `None`
+    /// to switch it off.
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 impl ServerConfig {
-    /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle timeout.
+    /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle
+    /// timeout, response rate limiting on with its default values.
     pub fn new(listen: Vec<SocketAddr>) -> Self {
         Self {
             listen,
@@ -51,7 +56,14 @@ impl ServerConfig {
             tcp_idle_timeout: Duration::from_secs(10),
             transfer: TransferAcl::deny_all(),
             secondaries: SecondariesConfig::default(),
+            rate_limit: Some(RateLimitConfig::default()),
         }
+    }
+
+    /// Sets response rate limiting (`None`: off).
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimitConfig>) -> Self {
+        self.rate_limit = rate_limit;
+        self
     }
 
     /// Sets who may transfer the zone.
@@ -126,7 +138,15 @@ impl DnsServer {
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
-        let responder = Responder::new(zone.clone(), Arc::from(config.transfer.keys()));
+        let rate_limiter = config
+            .rate_limit
+            .clone()
+            .map(|rate_limit| Arc::new(RateLimiter::new(rate_limit)));
+        let responder = Responder::new(
+            zone.clone(),
+            Arc::from(config.transfer.keys()),
+            rate_limiter,
+        );
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
             for (index, socket) in udp.into_iter().enumerate() {

@@ -75,8 +75,6 @@ fn back_off_after(error: &io::Error) {
 fn serve_one_by_one(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
     use std::sync::atomic::Ordering;
 
-    use crate::answer::Transport;
-
     let mut query = vec![0u8; UDP_QUERY_MAX];
     let mut response = Vec::with_capacity(RESPONSE_CAPACITY);
     while !stop.load(Ordering::Relaxed) {
@@ -90,7 +88,7 @@ fn serve_one_by_one(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool
         if peer.port() == 0 {
             continue;
         }
-        if responder.answer(&query[..len], Transport::Udp, &mut response) {
+        if responder.answer_udp(&query[..len], peer.ip(), responder.now(), &mut response) {
             if let Err(error) = socket.send_to(&response, peer) {
                 tracing::debug!(%error, %peer, "udp send failed");
             }
@@ -103,7 +101,7 @@ fn serve_one_by_one(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod batched {
     use std::io::{self, IoSlice, IoSliceMut};
-    use std::net::UdpSocket;
+    use std::net::{IpAddr, Ipv6Addr, UdpSocket};
     use std::os::fd::{AsRawFd, RawFd};
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -114,7 +112,6 @@ mod batched {
     };
 
     use super::{back_off_after, RESPONSE_CAPACITY, UDP_QUERY_MAX};
-    use crate::answer::Transport;
     use crate::responder::Responder;
 
     /// Most queries taken per `recvmmsg`. Under load the socket queue holds many; more per call
@@ -232,6 +229,7 @@ mod batched {
                 None,
             )?;
             let mut ready = 0;
+            let now = responder.now();
             for message in results {
                 let Some(peer) = message.address.filter(|peer| peer_key(Some(peer)).1 != 0) else {
                     continue;
@@ -240,7 +238,7 @@ mod batched {
                 let Some(query) = message.iovs().next() else {
                     continue;
                 };
-                if responder.answer(query, Transport::Udp, &mut responses[ready]) {
+                if responder.answer_udp(query, peer_ip(&peer), now, &mut responses[ready]) {
                     peers[ready] = Some(peer);
                     ready += 1;
                 }
@@ -407,6 +405,14 @@ mod batched {
 
     /// A client's address and port as one sortable key; port 0 (never a real sender) for an
     /// address of another family.
+    /// The IP address of a sender (IPv4 as such, so that rate limiting sees its prefix).
+    fn peer_ip(address: &SockaddrStorage) -> IpAddr {
+        match address.as_sockaddr_in() {
+            Some(v4) => IpAddr::V4(v4.ip()),
+            None => IpAddr::V6(Ipv6Addr::from_bits(peer_key(Some(address)).0)),
+        }
+    }
+
     fn peer_key(address: Option<&SockaddrStorage>) -> (u128, u16) {
         if let Some(v4) = address.and_then(SockaddrStorage::as_sockaddr_in) {
             (u128::from(v4.ip().to_bits()), v4.port())
@@ -510,7 +516,7 @@ mod tests {
         let addr = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let responder = Responder::new(zone.clone(), Arc::from([]));
+            let responder = Responder::new(zone.clone(), Arc::from([]), None);
             let stop = Arc::clone(&stop);
             thread::spawn(move || worker(&socket, &responder, &stop))
         };
