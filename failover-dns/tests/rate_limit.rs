@@ -124,7 +124,7 @@ fn flood(server: SocketAddr) -> (HashMap<u8, Received>, Received, Duration) {
     let mut buffer = [0u8; 4096];
     let start = Instant::now();
     let mut id = 0u16;
-    for round in 0..QUERIES_PER_SENDER {
+    for _ in 0..QUERIES_PER_SENDER {
         for (index, (_, socket)) in senders.iter().enumerate() {
             id += 1;
             socket.send_to(&www_query(id), server).unwrap();
