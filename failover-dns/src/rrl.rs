@@ -23,10 +23,11 @@ use ipnet::IpNet;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimitConfig {
-    /// Positive and no-data responses per second per client prefix, query name and type (100).
+    /// Positive and no-data responses per second per client prefix, query name and type (100;
+    /// 0: no limit).
     pub responses_per_second: u32,
     /// NXDOMAIN and error responses (REFUSED, FORMERR, SERVFAIL, NOTIMP...) per second per
-    /// client prefix, whatever the name (20).
+    /// client prefix, whatever the name (20; 0: no limit).
     pub errors_per_second: u32,
     /// Every `slip`-th response over the limit is sent truncated instead of dropped (2, as BIND
     /// and NSD; 1 truncates all of them, 0 drops all of them).
@@ -233,8 +234,11 @@ fn hash_question(hasher: &mut impl Hasher, query: &[u8]) {
         // only merges buckets).
         hasher.write_u64(u64::from_le_bytes(word) | 0x2020_2020_2020_2020);
     }
-    for &byte in chunks.remainder() {
-        hasher.write_u8(byte | 0x20);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        hasher.write_u64(u64::from_le_bytes(word) | 0x2020_2020_2020_2020);
     }
 }
 
