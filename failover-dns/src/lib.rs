@@ -19,15 +19,16 @@
 //! configured secondaries on every serial change ([`Secondaries`]). [`DnsCheck`] is the `dns`
 //! health check, built on the small client [`query`].
 //!
-//! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
-//! history of changes, dynamic updates received from others, several zones
-//! per server.
+//! Facing the open internet: responses over UDP are rate limited per client prefix
+//! ([`RateLimitConfig`], on by default: see its fields for the values), and
+//! [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
 //!
-//! Over UDP, responses are rate limited per client prefix ([`RateLimitConfig`], on by default:
-//! see its fields for the values). [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
+//! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
+//! history of changes, dynamic updates received from others, several zones per server.
 //!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
-//! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_secondaries`]), [`DnsCheck::new`].
+//! [`ServerConfig::with_transfer_acl`], [`ServerConfig::with_secondaries`] and
+//! [`ServerConfig::with_rate_limit`]), [`DnsCheck::new`].
 //!
 //! # Example
 //!
