@@ -2,6 +2,7 @@
 //! on read into [`ServerStats`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What one transport of a server has answered so far (counts since the server started).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -147,6 +148,25 @@ impl AnswerCounters {
             malformed_dropped: read(&self.malformed_dropped),
             rate_limited: read(&self.rate_limited),
             slipped: read(&self.slipped),
+        }
+    }
+}
+
+/// Reads a server's counters from anywhere (a metrics endpoint, a status page): cheap to clone,
+/// it holds the workers' counters themselves, and still reads the last counts once the server
+/// has stopped. Made by [`DnsServer::stats_reader`](crate::DnsServer::stats_reader).
+#[derive(Clone, Debug, Default)]
+pub struct StatsReader {
+    pub(crate) udp: Arc<[Arc<AnswerCounters>]>,
+    pub(crate) tcp: Arc<[Arc<AnswerCounters>]>,
+}
+
+impl StatsReader {
+    /// The counts now, summed over the workers (see [`DnsServer::stats`](crate::DnsServer::stats)).
+    pub fn read(&self) -> ServerStats {
+        ServerStats {
+            udp: sum(self.udp.iter().map(Arc::as_ref)),
+            tcp: sum(self.tcp.iter().map(Arc::as_ref)),
         }
     }
 }

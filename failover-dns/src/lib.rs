@@ -83,7 +83,7 @@ mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
 pub use client::query;
-pub use counters::{AnswerCounters, QueryOutcome, ServerStats, TransportStats};
+pub use counters::{AnswerCounters, QueryOutcome, ServerStats, StatsReader, TransportStats};
 pub use error::DnsError;
 pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::answer::Transport;
-use crate::counters::{self, AnswerCounters, QueryOutcome, ServerStats};
+use crate::counters::{self, AnswerCounters, QueryOutcome, ServerStats, StatsReader};
 use crate::error::DnsError;
 use crate::responder::Responder;
 use crate::rrl::{RateLimitConfig, RateLimiter};
@@ -195,6 +195,15 @@ impl DnsServer {
         ServerStats {
             udp: counters::sum(self.udp_counters.iter().map(Arc::as_ref)),
             tcp: counters::sum(self.tcp_counters.iter().map(Arc::as_ref)),
+        }
+    }
+
+    /// A handle reading the same counts as [`stats`](Self::stats), for a task that does not own
+    /// the server (the daemon's metrics endpoint).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader {
+            udp: self.udp_counters.iter().cloned().collect(),
+            tcp: self.tcp_counters.iter().cloned().collect(),
         }
     }
 

@@ -498,5 +498,11 @@ async fn the_counters_show_queries_and_responses_by_transport_and_rcode() {
     assert_eq!(stats.tcp.queries, 2, "{stats:?}");
     assert_eq!(stats.tcp.responses_by_rcode[0], 2, "{stats:?}");
     assert_eq!(stats.tcp.truncated, 0, "{stats:?}");
+    let reader = harness.server.stats_reader();
     harness.server.shutdown().await;
+    assert_eq!(
+        reader.read(),
+        stats,
+        "the last counts, read after the server stopped"
+    );
 }
