@@ -1,11 +1,15 @@
 //! Answering one DNS query in-process (bytes in, bytes out): the precomputed fast path against
-//! the full hickory-proto slow path, on the benchmark zone with `@` and `www` published.
+//! the full hickory-proto slow path, on the benchmark zone with `@` and `www` published, and the
+//! fast path with what a UDP worker adds per query (counters, response rate limiting).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use failover_core::{ManagedAnswer, Publication};
-use failover_dns::{ManagedName, ServedZone, Transport, Zone};
+use failover_dns::{
+    AnswerCounters, ManagedName, QueryOutcome, RateLimitConfig, RateLimiter, RateVerdict,
+    ServedZone, Transport, Zone,
+};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -59,6 +63,40 @@ fn answer(c: &mut Criterion) {
     });
     group.bench_function("fast/nxdomain", |b| {
         b.iter(|| served.answer(black_box(&nx), Transport::Udp, &mut out))
+    });
+    // What a UDP worker adds per query: counting the outcome in its own counters.
+    let counters = AnswerCounters::new();
+    group.bench_function("fast/www A counted", |b| {
+        b.iter(|| {
+            let answered = served.answer(black_box(&www), Transport::Udp, &mut out);
+            counters.record(if answered {
+                QueryOutcome::Answered(&out)
+            } else {
+                QueryOutcome::Dropped
+            });
+            answered
+        })
+    });
+    // And with response rate limiting: the bucket's hash and compare-and-swap (a limit never
+    // reached, so every answer is sent, as for a client within its rate; the clock is read once
+    // per batch of queries in a worker, so once here).
+    let limiter = RateLimiter::new(RateLimitConfig::default().with_rates(u32::MAX, u32::MAX));
+    let now = limiter.now();
+    let peer = "192.0.2.1".parse().expect("address");
+    group.bench_function("fast/www A counted rrl", |b| {
+        b.iter(|| {
+            let mut answered = served.answer(black_box(&www), Transport::Udp, &mut out);
+            let outcome = if !answered {
+                QueryOutcome::Dropped
+            } else if limiter.check(black_box(peer), &www, &out, now) == RateVerdict::Send {
+                QueryOutcome::Answered(&out)
+            } else {
+                answered = false;
+                QueryOutcome::RateLimited
+            };
+            counters.record(outcome);
+            answered
+        })
     });
     group.bench_function("slow/www A", |b| {
         b.iter(|| served.answer_slow(black_box(&www), Transport::Udp, &mut out))

@@ -1,19 +1,29 @@
 //! Serves a zone file until killed, with `@` and `www` managed and nothing published: a
 //! benchmark target.
 //!
-//! `cargo run --release -p failover-dns --example serve -- ZONEFILE LISTEN_ADDR [WORKERS]`
+//! `cargo run --release -p failover-dns --example serve -- ZONEFILE LISTEN_ADDR [WORKERS] [RRL]`
+//!
+//! RRL: `off` (the default here, so that a load generator is answered in full), `on` (the
+//! library's default limits) or `unlimited` (every response checked, no limit ever reached: what
+//! rate limiting costs a client within its rate).
 
 use std::error::Error;
 use std::net::SocketAddr;
 
-use failover_dns::{DnsServer, ManagedName, ServedZone, ServerConfig, Zone};
+use failover_dns::{DnsServer, ManagedName, RateLimitConfig, ServedZone, ServerConfig, Zone};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: serve ZONEFILE LISTEN_ADDR [WORKERS]";
+    let usage = "usage: serve ZONEFILE LISTEN_ADDR [WORKERS] [off|on|unlimited]";
     let zone_file = args.next().ok_or(usage)?;
     let listen: SocketAddr = args.next().ok_or(usage)?.parse()?;
     let workers: usize = args.next().map_or(Ok(1), |w| w.parse())?;
+    let rate_limit = match args.next().as_deref() {
+        None | Some("off") => None,
+        Some("on") => Some(RateLimitConfig::default()),
+        Some("unlimited") => Some(RateLimitConfig::default().with_rates(u32::MAX, u32::MAX)),
+        Some(_) => return Err(usage.into()),
+    };
 
     let state = tempfile::tempdir()?;
     let zone = Zone::from_file(&zone_file)?;
@@ -28,10 +38,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     runtime.block_on(async {
         let server = DnsServer::start(
             served.clone(),
-            &ServerConfig::new(vec![listen]).with_udp_workers(workers),
+            &ServerConfig::new(vec![listen])
+                .with_udp_workers(workers)
+                .with_rate_limit(rate_limit.clone()),
         )?;
         eprintln!(
-            "serving {} (serial {}) on {:?} with {workers} udp worker(s); ctrl-c to stop",
+            "serving {} (serial {}) on {:?} with {workers} udp worker(s), rate limit {rate_limit:?}; \
+             ctrl-c to stop",
             served.origin(),
             served.serial(),
             server.local_addrs()

@@ -6,6 +6,8 @@ use hickory_proto::op::{Edns, Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
+use crate::tsig::TsigKey;
+use crate::xfr_tsig::{check_request, sign_stream, unix_now, RequestSignature};
 use crate::zone::{FastMap, ZoneData};
 
 /// The transport a query came in on; it decides how large an answer may be.
@@ -68,6 +70,20 @@ pub(crate) fn answer_slow(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> bool {
+    answer_slow_signed(zone, query, transport, &[], out)
+}
+
+/// [`answer_slow`], with TSIG: when `keys` is not empty, a query signed by one of them gets a
+/// signed answer (secondaries sign their SOA queries with the transfer key), and a query signed
+/// otherwise gets NOTAUTH with the TSIG error (RFC 8945 section 5.2). Without keys, a signature
+/// is ignored.
+pub(crate) fn answer_slow_signed(
+    zone: &ZoneData,
+    query: &[u8],
+    transport: Transport,
+    keys: &[TsigKey],
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return false;
@@ -79,8 +95,24 @@ pub(crate) fn answer_slow(
             return true;
         }
     };
+    let now = unix_now();
+    let verified = match keys.is_empty() {
+        true => None,
+        false => match check_request(query, &request, keys, now) {
+            RequestSignature::Unsigned => None,
+            RequestSignature::Verified(verified) => Some(verified),
+            RequestSignature::Rejected { response, reason } => {
+                tracing::debug!(%reason, "query with a bad TSIG");
+                out.extend_from_slice(&response);
+                return !out.is_empty();
+            }
+        },
+    };
     let response = build_response(zone, &request);
-    let limit = size_limit(transport, request.edns.as_ref().map(Edns::max_payload));
+    let mut limit = size_limit(transport, request.edns.as_ref().map(Edns::max_payload));
+    if let Some(verified) = &verified {
+        limit = limit.saturating_sub(verified.record_room());
+    }
     let encoded = response.to_vec().and_then(|bytes| {
         if bytes.len() <= limit {
             Ok(bytes)
@@ -91,6 +123,11 @@ pub(crate) fn answer_slow(
     match encoded {
         Ok(bytes) if bytes.len() <= limit => out.extend_from_slice(&bytes),
         _ => error_header(query, ResponseCode::ServFail, out),
+    }
+    if let Some(verified) = verified {
+        if sign_stream(std::slice::from_mut(out), &verified, now).is_err() {
+            error_header(query, ResponseCode::ServFail, out);
+        }
     }
     true
 }
@@ -576,6 +613,11 @@ mod tests {
             .map(Record::record_type)
             .collect();
         assert_eq!(glue, [RecordType::A, RecordType::AAAA]);
+        let srv = data(&format!("{SIMPLE}_sip._udp IN SRV 10 5 5060 www\n"));
+        let response = udp(&srv, "_sip._udp.test.ru.", RecordType::SRV);
+        assert_eq!(response.answers.len(), 1);
+        assert_eq!(response.additionals.len(), 1, "the SRV target's address");
+        assert_eq!(response.additionals[0].name.to_ascii(), "www.test.ru.");
     }
 
     #[test]
@@ -693,6 +735,26 @@ mod tests {
 
         let axfr = udp(&zone, "test.ru.", RecordType::AXFR);
         assert_eq!(axfr.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn a_cname_loop_is_answered_once_by_both_paths() {
+        let zone = data(&format!(
+            "{SIMPLE}a IN CNAME b\nb IN CNAME a\nself IN CNAME self\n"
+        ));
+        let table = FastTable::build(&zone).unwrap();
+        for (name, expected) in [("a.test.ru.", 2), ("self.test.ru.", 1)] {
+            for edns in [None, Some(1232)] {
+                let query = query(name, RecordType::A, edns);
+                let mut fast = Vec::new();
+                assert!(table.answer(&query, Transport::Udp, &mut fast), "{name}");
+                let mut slow = Vec::new();
+                assert!(answer_slow(&zone, &query, Transport::Udp, &mut slow));
+                let fast = Message::from_vec(&fast).unwrap();
+                assert_eq!(fast, Message::from_vec(&slow).unwrap());
+                assert_eq!(fast.answers.len(), expected, "{name}");
+            }
+        }
     }
 
     #[test]

@@ -14,16 +14,21 @@
 //! through hickory-proto's full decode and encode.
 //!
 //! The server is a primary for standard secondaries (BIND, NSD, Knot): AXFR over TCP to the
-//! clients its [`TransferAcl`] admits (IXFR is answered with the whole zone), and NOTIFY to
+//! clients its [`TransferAcl`] admits, by address or by TSIG key (the answer then signed; IXFR
+//! is answered with the whole zone), and NOTIFY to
 //! configured secondaries on every serial change ([`Secondaries`]). [`DnsCheck`] is the `dns`
 //! health check, built on the small client [`query`].
 //!
+//! Facing the open internet: responses over UDP are rate limited per client prefix
+//! ([`RateLimitConfig`], on by default: see its fields for the values), and
+//! [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
+//!
 //! What is deliberately not here (yet): recursion, DNSSEC signing, incremental transfers from a
-//! history of changes, TSIG on transfers, dynamic updates received from others, several zones
-//! per server, rate limiting.
+//! history of changes, dynamic updates received from others, several zones per server.
 //!
 //! Entry points: [`Zone::from_file`], [`ServedZone::new`], [`DnsServer::start`] (with
-//! [`ServerConfig::with_transfer_acl`] and [`ServerConfig::with_secondaries`]), [`DnsCheck::new`].
+//! [`ServerConfig::with_transfer_acl`], [`ServerConfig::with_secondaries`] and
+//! [`ServerConfig::with_rate_limit`]), [`DnsCheck::new`].
 //!
 //! # Example
 //!
@@ -60,9 +65,12 @@
 
 mod answer;
 mod client;
+mod counters;
 mod error;
 mod exchange;
 mod probe;
+mod responder;
+mod rrl;
 mod secondaries;
 mod served;
 mod server;
@@ -70,13 +78,16 @@ mod tsig;
 mod udp;
 mod writer;
 mod xfr;
+mod xfr_tsig;
 mod zone;
 
 pub use answer::{Transport, EDNS_PAYLOAD};
 pub use client::query;
+pub use counters::{AnswerCounters, QueryOutcome, ServerStats, StatsReader, TransportStats};
 pub use error::DnsError;
 pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};
+pub use rrl::{RateLimitConfig, RateLimiter, RateVerdict};
 pub use secondaries::{Secondaries, SecondariesConfig};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig, DEFAULT_UDP_WORKERS};

@@ -13,8 +13,9 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::sync::watch;
 
-use crate::answer::{answer_slow, FastTable, Transport};
+use crate::answer::{answer_slow, answer_slow_signed, FastTable, Transport};
 use crate::error::DnsError;
+use crate::tsig::TsigKey;
 use crate::zone::{Zone, ZoneData};
 
 pub use failover_core::ManagedName;
@@ -155,9 +156,21 @@ impl ServedZone {
     /// Common queries are answered from precomputed responses without allocating; the rest go
     /// through [`answer_slow`](Self::answer_slow).
     pub fn answer(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        self.answer_with_keys(query, transport, &[], out)
+    }
+
+    /// [`answer`](Self::answer), with TSIG keys: a query signed by one of them gets a signed
+    /// answer, one signed otherwise NOTAUTH (signed queries never take the fast path).
+    pub(crate) fn answer_with_keys(
+        &self,
+        query: &[u8],
+        transport: Transport,
+        keys: &[TsigKey],
+        out: &mut Vec<u8>,
+    ) -> bool {
         let snapshot = self.inner.current.load();
         snapshot.fast.answer(query, transport, out)
-            || answer_slow(&snapshot.data, query, transport, out)
+            || answer_slow_signed(&snapshot.data, query, transport, keys, out)
     }
 
     /// Answers like [`answer`](Self::answer) but always through the full hickory-proto path

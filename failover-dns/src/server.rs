@@ -15,7 +15,10 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::answer::Transport;
+use crate::counters::{self, AnswerCounters, QueryOutcome, ServerStats, StatsReader};
 use crate::error::DnsError;
+use crate::responder::Responder;
+use crate::rrl::{RateLimitConfig, RateLimiter};
 use crate::secondaries::{Secondaries, SecondariesConfig};
 use crate::served::ServedZone;
 use crate::udp::{serve_udp, udp_socket};
@@ -37,13 +40,17 @@ pub struct ServerConfig {
     pub transfer: TransferAcl,
     /// The secondaries told of every serial change (RFC 1996 NOTIFY); none by default.
     pub secondaries: SecondariesConfig,
+    /// Response rate limiting over UDP: on by default ([`RateLimitConfig::default`]), `None`
+    /// to switch it off.
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// UDP workers (sockets, threads) per listen address, unless configured otherwise.
 pub const DEFAULT_UDP_WORKERS: usize = 1;
 
 impl ServerConfig {
-    /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle timeout.
+    /// Listens on `listen` with one UDP worker per address, 256 TCP connections, 10 s TCP idle
+    /// timeout, response rate limiting on with its default values.
     pub fn new(listen: Vec<SocketAddr>) -> Self {
         Self {
             listen,
@@ -52,7 +59,14 @@ impl ServerConfig {
             tcp_idle_timeout: Duration::from_secs(10),
             transfer: TransferAcl::deny_all(),
             secondaries: SecondariesConfig::default(),
+            rate_limit: Some(RateLimitConfig::default()),
         }
+    }
+
+    /// Sets response rate limiting (`None`: off).
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimitConfig>) -> Self {
+        self.rate_limit = rate_limit;
+        self
     }
 
     /// Sets who may transfer the zone.
@@ -95,6 +109,10 @@ pub struct DnsServer {
     udp_threads: Vec<thread::JoinHandle<()>>,
     tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
     secondaries: Option<Secondaries>,
+    /// One per UDP worker thread, written by that thread only.
+    udp_counters: Vec<Arc<AnswerCounters>>,
+    /// One per TCP listener, shared by its connections.
+    tcp_counters: Vec<Arc<AnswerCounters>>,
 }
 
 impl DnsServer {
@@ -118,16 +136,29 @@ impl DnsServer {
             udp_threads: Vec::new(),
             tcp_tasks: Vec::new(),
             secondaries: None,
+            udp_counters: Vec::new(),
+            tcp_counters: Vec::new(),
         };
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
+        let rate_limiter = config
+            .rate_limit
+            .clone()
+            .map(|rate_limit| Arc::new(RateLimiter::new(rate_limit)));
+        let responder = Responder::new(
+            zone.clone(),
+            Arc::from(config.transfer.keys()),
+            rate_limiter,
+        );
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
             for (index, socket) in udp.into_iter().enumerate() {
-                let (zone, stop) = (zone.clone(), Arc::clone(&server.stop));
+                let responder = responder.with_own_counters(false);
+                server.udp_counters.push(Arc::clone(&responder.counters));
+                let stop = Arc::clone(&server.stop);
                 let thread = thread::Builder::new()
                     .name(format!("dns-udp-{local}-{index}"))
-                    .spawn(move || serve_udp(&socket, &zone, &stop))
+                    .spawn(move || serve_udp(&socket, &responder, &stop))
                     .map_err(DnsError::Spawn)?;
                 server.udp_threads.push(thread);
             }
@@ -136,9 +167,13 @@ impl DnsServer {
                 TcpListener::from_std(tcp)
                     .map_err(|source| DnsError::bind("tcp", requested, source))?
             };
+            let tcp_responder = responder.with_own_counters(true);
+            server
+                .tcp_counters
+                .push(Arc::clone(&tcp_responder.counters));
             server.tcp_tasks.push(runtime.spawn(accept_tcp(
                 listener,
-                zone.clone(),
+                tcp_responder,
                 Arc::clone(&connections),
                 config.tcp_idle_timeout,
                 Arc::clone(&transfer),
@@ -155,6 +190,24 @@ impl DnsServer {
     /// The addresses actually bound, in the order of the config (with real ports for port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// What the server has answered so far, by transport: the workers' counters summed now
+    /// (no lock is taken; each count is exact, the set is not one atomic instant).
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            udp: counters::sum(self.udp_counters.iter().map(Arc::as_ref)),
+            tcp: counters::sum(self.tcp_counters.iter().map(Arc::as_ref)),
+        }
+    }
+
+    /// A handle reading the same counts as [`stats`](Self::stats), for a task that does not own
+    /// the server (the daemon's metrics endpoint).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader {
+            udp: self.udp_counters.iter().cloned().collect(),
+            tcp: self.tcp_counters.iter().cloned().collect(),
+        }
     }
 
     /// Stops serving and waits until every thread and task has finished.
@@ -230,7 +283,7 @@ fn tcp_listener(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
 /// Accepts TCP connections until aborted; the connection tasks die with it (their `JoinSet`).
 async fn accept_tcp(
     listener: TcpListener,
-    zone: ServedZone,
+    responder: Responder,
     connections: Arc<Semaphore>,
     idle: Duration,
     transfer: Arc<TransferAcl>,
@@ -242,7 +295,7 @@ async fn accept_tcp(
                 Ok((stream, peer)) => match Arc::clone(&connections).try_acquire_owned() {
                     Ok(permit) => {
                         let client = Client { peer, transfer: Arc::clone(&transfer) };
-                        tasks.spawn(serve_tcp(stream, zone.clone(), idle, permit, client));
+                        tasks.spawn(serve_tcp(stream, responder.clone(), idle, permit, client));
                     }
                     Err(_) => tracing::debug!(%peer, "tcp connection limit reached, closing"),
                 },
@@ -266,7 +319,7 @@ struct Client {
 /// Serves one TCP connection: length-prefixed queries, answered in order (pipelining allowed).
 async fn serve_tcp(
     mut stream: TcpStream,
-    zone: ServedZone,
+    responder: Responder,
     idle: Duration,
     _permit: OwnedSemaphorePermit,
     client: Client,
@@ -294,11 +347,14 @@ async fn serve_tcp(
         if xfr::is_transfer(request) {
             // One snapshot for the whole transfer, however many publishes happen meanwhile.
             let messages = xfr::respond(
-                &zone.snapshot(),
+                &responder.zone.snapshot(),
                 request,
                 client.peer.ip(),
                 &client.transfer,
             );
+            if let Some(first) = messages.first() {
+                responder.record(QueryOutcome::Answered(first));
+            }
             for message in &messages {
                 if !send_framed(&mut stream, &mut frame, message, idle).await {
                     return;
@@ -306,7 +362,7 @@ async fn serve_tcp(
             }
             continue;
         }
-        if zone.answer(request, Transport::Tcp, &mut response)
+        if responder.answer(request, Transport::Tcp, &mut response)
             && !send_framed(&mut stream, &mut frame, &response, idle).await
         {
             return;

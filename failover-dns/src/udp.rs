@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::DnsError;
-use crate::served::ServedZone;
+use crate::responder::Responder;
 
 /// How often a UDP worker blocked in a receive looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -50,11 +50,11 @@ pub(crate) fn udp_socket(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket
 }
 
 /// One UDP worker: receive, answer, send, until `stop` is set.
-pub(crate) fn serve_udp(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+pub(crate) fn serve_udp(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    batched::serve(socket, zone, stop);
+    batched::serve(socket, responder, stop);
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    serve_one_by_one(socket, zone, stop);
+    serve_one_by_one(socket, responder, stop);
 }
 
 /// After a failed receive: nothing for the read timeout (WouldBlock on Unix, TimedOut on
@@ -72,10 +72,8 @@ fn back_off_after(error: &io::Error) {
 
 /// The portable worker: one system call per query and one per response.
 #[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
-fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+fn serve_one_by_one(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
     use std::sync::atomic::Ordering;
-
-    use crate::answer::Transport;
 
     let mut query = vec![0u8; UDP_QUERY_MAX];
     let mut response = Vec::with_capacity(RESPONSE_CAPACITY);
@@ -90,7 +88,7 @@ fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
         if peer.port() == 0 {
             continue;
         }
-        if zone.answer(&query[..len], Transport::Udp, &mut response) {
+        if responder.answer_udp(&query[..len], peer.ip(), responder.now(), &mut response) {
             if let Err(error) = socket.send_to(&response, peer) {
                 tracing::debug!(%error, %peer, "udp send failed");
             }
@@ -103,7 +101,7 @@ fn serve_one_by_one(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod batched {
     use std::io::{self, IoSlice, IoSliceMut};
-    use std::net::UdpSocket;
+    use std::net::{IpAddr, Ipv6Addr, UdpSocket};
     use std::os::fd::{AsRawFd, RawFd};
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -114,8 +112,7 @@ mod batched {
     };
 
     use super::{back_off_after, RESPONSE_CAPACITY, UDP_QUERY_MAX};
-    use crate::answer::Transport;
-    use crate::served::ServedZone;
+    use crate::responder::Responder;
 
     /// Most queries taken per `recvmmsg`. Under load the socket queue holds many; more per call
     /// means fewer calls, fewer wake-ups of the clients (they get their responses in bursts)
@@ -134,21 +131,26 @@ mod batched {
     const GSO_MAX_SEGMENT_LEN: usize = 1232;
 
     /// Serves with GSO when the kernel has it (Linux 4.18 and later).
-    pub(super) fn serve(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool) {
+    pub(super) fn serve(socket: &UdpSocket, responder: &Responder, stop: &AtomicBool) {
         // Older kernels ignore the UDP_SEGMENT control message and would send a group as one
         // datagram; they also lack this socket option, which tells them apart.
         let gso = getsockopt(socket, sockopt::UdpGsoSegment).is_ok();
-        serve_with(socket, zone, stop, gso);
+        serve_with(socket, responder, stop, gso);
     }
 
     /// The worker loop, with or without GSO.
-    pub(super) fn serve_with(socket: &UdpSocket, zone: &ServedZone, stop: &AtomicBool, gso: bool) {
+    pub(super) fn serve_with(
+        socket: &UdpSocket,
+        responder: &Responder,
+        stop: &AtomicBool,
+        gso: bool,
+    ) {
         let Some(mut buffers) = Buffers::new(gso) else {
             return;
         };
         let fd = socket.as_raw_fd();
         while !stop.load(Ordering::Relaxed) {
-            match buffers.receive_and_answer(fd, zone) {
+            match buffers.receive_and_answer(fd, responder) {
                 Ok(ready) => buffers.send(fd, ready),
                 Err(error) => back_off_after(&error),
             }
@@ -210,7 +212,7 @@ mod batched {
 
         /// Waits (up to the socket's read timeout) for one query, takes whatever else is
         /// queued (up to [`BATCH`]) and answers them all; returns how many responses are ready.
-        fn receive_and_answer(&mut self, fd: RawFd, zone: &ServedZone) -> io::Result<usize> {
+        fn receive_and_answer(&mut self, fd: RawFd, responder: &Responder) -> io::Result<usize> {
             let Self {
                 queries,
                 responses,
@@ -227,6 +229,7 @@ mod batched {
                 None,
             )?;
             let mut ready = 0;
+            let now = responder.now();
             for message in results {
                 let Some(peer) = message.address.filter(|peer| peer_key(Some(peer)).1 != 0) else {
                     continue;
@@ -235,7 +238,7 @@ mod batched {
                 let Some(query) = message.iovs().next() else {
                     continue;
                 };
-                if zone.answer(query, Transport::Udp, &mut responses[ready]) {
+                if responder.answer_udp(query, peer_ip(&peer), now, &mut responses[ready]) {
                     peers[ready] = Some(peer);
                     ready += 1;
                 }
@@ -402,6 +405,14 @@ mod batched {
 
     /// A client's address and port as one sortable key; port 0 (never a real sender) for an
     /// address of another family.
+    /// The IP address of a sender (IPv4 as such, so that rate limiting sees its prefix).
+    fn peer_ip(address: &SockaddrStorage) -> IpAddr {
+        match address.as_sockaddr_in() {
+            Some(v4) => IpAddr::V4(v4.ip()),
+            None => IpAddr::V6(Ipv6Addr::from_bits(peer_key(Some(address)).0)),
+        }
+    }
+
     fn peer_key(address: Option<&SockaddrStorage>) -> (u128, u16) {
         if let Some(v4) = address.and_then(SockaddrStorage::as_sockaddr_in) {
             (u128::from(v4.ip().to_bits()), v4.port())
@@ -464,13 +475,13 @@ mod tests {
 
     use super::*;
     use crate::answer::Transport;
-    use crate::{ManagedName, Zone};
+    use crate::{ManagedName, ServedZone, Zone};
 
     const ZONE: &str = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns1 admin 1 10 10 10 10\n\
                         @ IN NS ns1\n@ IN NS ns2\nns1 IN A 10.0.0.53\nns2 IN A 10.0.0.54\n\
                         www IN A 10.1.0.1\n";
 
-    type Worker = fn(&UdpSocket, &ServedZone, &AtomicBool);
+    type Worker = fn(&UdpSocket, &Responder, &AtomicBool);
 
     fn served() -> (tempfile::TempDir, ServedZone) {
         let state = tempfile::tempdir().unwrap();
@@ -505,8 +516,9 @@ mod tests {
         let addr = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (zone, stop) = (zone.clone(), Arc::clone(&stop));
-            thread::spawn(move || worker(&socket, &zone, &stop))
+            let responder = Responder::new(zone.clone(), Arc::from([]), None);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || worker(&socket, &responder, &stop))
         };
         let clients: Vec<UdpSocket> = (0..3)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -558,7 +570,7 @@ mod tests {
     #[test]
     fn batched_worker_without_gso_answers_the_same() {
         check_worker(
-            |socket, zone, stop| batched::serve_with(socket, zone, stop, false),
+            |socket, responder, stop| batched::serve_with(socket, responder, stop, false),
             300,
         );
     }

@@ -14,6 +14,8 @@ use ipnet::IpNet;
 
 use crate::error::DnsError;
 use crate::served::{serial_lt, Snapshot};
+use crate::tsig::TsigKey;
+use crate::xfr_tsig::{check_request, sign_stream, unix_now, RequestSignature, Verified};
 use crate::zone::ZoneData;
 
 /// Records per transfer message are added up to about this many bytes (uncompressed): hundreds
@@ -22,12 +24,17 @@ const MESSAGE_TARGET: usize = 16 * 1024;
 
 /// Who may transfer the zone (AXFR and IXFR over TCP). Everyone else is answered REFUSED.
 ///
-/// Today a request is admitted by the client's address alone. TSIG keys are meant to become a
-/// second way in (a request signed by a configured key); `admits` already sees
-/// the whole request for that reason.
+/// Two kinds of entries: networks admitted by address alone ([`allow`](Self::allow),
+/// [`parse`](Self::parse)), and networks admitted only with a request signed by a TSIG key
+/// ([`require_key`](Self::require_key), [`parse_keyed`](Self::parse_keyed)), as BIND's
+/// `allow-transfer { key NAME; }` and Knot's ACL with `key`. A request signed by a key of the
+/// ACL is verified whatever the entry that admits it, and the whole answer is signed with that
+/// key; a request signed by another key, with a wrong MAC or a stale time is answered NOTAUTH
+/// with the TSIG error (RFC 8945 section 5.2) and logged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransferAcl {
     networks: Vec<IpNet>,
+    keyed: Vec<(IpNet, TsigKey)>,
 }
 
 impl TransferAcl {
@@ -40,6 +47,7 @@ impl TransferAcl {
     pub fn allow(networks: impl IntoIterator<Item = IpNet>) -> Self {
         Self {
             networks: networks.into_iter().map(|net| net.trunc()).collect(),
+            keyed: Vec::new(),
         }
     }
 
@@ -50,28 +58,77 @@ impl TransferAcl {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let networks = entries
-            .into_iter()
-            .map(|entry| parse_network(entry.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::allow(networks))
+        Ok(Self::allow(parse_networks(entries)?))
     }
 
-    /// The networks allowed.
+    /// Also allows transfers to clients inside `networks` whose request is signed by `key`
+    /// (`0.0.0.0/0` and `::/0`: any address with the key).
+    pub fn require_key(mut self, networks: impl IntoIterator<Item = IpNet>, key: TsigKey) -> Self {
+        self.keyed.extend(
+            networks
+                .into_iter()
+                .map(|network| (network.trunc(), key.clone())),
+        );
+        self
+    }
+
+    /// [`require_key`](Self::require_key) with entries as written in a config (see [`parse`](Self::parse)).
+    pub fn parse_keyed<I, S>(self, entries: I, key: TsigKey) -> Result<Self, DnsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(self.require_key(parse_networks(entries)?, key))
+    }
+
+    /// The networks allowed by address alone.
     pub fn networks(&self) -> &[IpNet] {
         &self.networks
     }
 
-    /// Whether a client at `peer` may transfer (by address alone).
+    /// The networks allowed with a key, each with its key.
+    pub fn keyed_networks(&self) -> &[(IpNet, TsigKey)] {
+        &self.keyed
+    }
+
+    /// Whether a client at `peer` may transfer by address alone (without a key).
     pub fn allows_address(&self, peer: IpAddr) -> bool {
         let peer = peer.to_canonical();
         self.networks.iter().any(|net| net.contains(&peer))
     }
 
-    /// Whether `request`, from `peer`, may transfer the zone.
-    pub(crate) fn admits(&self, peer: IpAddr, _request: &Message) -> bool {
-        self.allows_address(peer)
+    /// Every key of the ACL, each once: the keys a signed request is verified against.
+    pub(crate) fn keys(&self) -> Vec<TsigKey> {
+        let mut keys: Vec<TsigKey> = Vec::new();
+        for (_, key) in &self.keyed {
+            if !keys.iter().any(|known| known.name() == key.name()) {
+                keys.push(key.clone());
+            }
+        }
+        keys
     }
+
+    /// Whether a request from `peer`, signed (verified) by `key` or unsigned, may transfer.
+    pub(crate) fn admits(&self, peer: IpAddr, key: Option<&TsigKey>) -> bool {
+        let peer = peer.to_canonical();
+        self.allows_address(peer)
+            || key.is_some_and(|key| {
+                self.keyed
+                    .iter()
+                    .any(|(net, needed)| net.contains(&peer) && needed == key)
+            })
+    }
+}
+
+fn parse_networks<I, S>(entries: I) -> Result<Vec<IpNet>, DnsError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    entries
+        .into_iter()
+        .map(|entry| parse_network(entry.as_ref()))
+        .collect()
 }
 
 fn parse_network(entry: &str) -> Result<IpNet, DnsError> {
@@ -109,7 +166,8 @@ pub(crate) fn is_transfer(query: &[u8]) -> bool {
 
 /// Answers a transfer request from `peer` out of one snapshot: the messages to send, in order.
 ///
-/// One message for a refusal or an error; the whole zone otherwise, SOA first and last.
+/// One message for a refusal or an error; the whole zone otherwise, SOA first and last. The
+/// answer to a request signed by a key of `acl` is signed with it, every message.
 pub(crate) fn respond(
     snapshot: &Snapshot,
     query: &[u8],
@@ -120,17 +178,51 @@ pub(crate) fn respond(
         Ok(request) => request,
         Err(_) => return vec![header_only(query, ResponseCode::FormErr)],
     };
+    let now = unix_now();
+    let verified = match check_request(query, &request, &acl.keys(), now) {
+        RequestSignature::Unsigned => None,
+        RequestSignature::Verified(verified) => Some(verified),
+        RequestSignature::Rejected { response, reason } => {
+            tracing::warn!(%peer, zone = %snapshot.data.origin, %reason,
+                "zone transfer refused: bad TSIG");
+            return vec![response];
+        }
+    };
+    let mut messages = answer_transfer(snapshot, query, &request, peer, acl, verified.as_ref());
+    if let Some(verified) = &verified {
+        if let Err(error) = sign_stream(&mut messages, verified, now) {
+            tracing::warn!(%peer, %error, "cannot sign the zone transfer");
+            return vec![header_only(query, ResponseCode::ServFail)];
+        }
+    }
+    messages
+}
+
+/// The unsigned answer to a parsed transfer request whose signature, if any, is `verified`.
+fn answer_transfer(
+    snapshot: &Snapshot,
+    query: &[u8],
+    request: &Message,
+    peer: IpAddr,
+    acl: &TransferAcl,
+    verified: Option<&Verified>,
+) -> Vec<Vec<u8>> {
     let data = &snapshot.data;
-    let rcode = |code| one(rejection(&request, code), query);
+    let rcode = |code| one(rejection(request, code), query);
     let [question] = request.queries.as_slice() else {
         return rcode(ResponseCode::FormErr);
     };
     if question.query_class() != DNSClass::IN {
         return rcode(ResponseCode::Refused);
     }
-    if !acl.admits(peer, &request) {
-        tracing::info!(%peer, zone = %data.origin, qtype = %question.query_type(),
-            "zone transfer refused: client not allowed");
+    let key = verified.map(|verified| &verified.key);
+    if !acl.admits(peer, key) {
+        let signed = key.map_or_else(
+            || "unsigned".to_owned(),
+            |key| format!("key {}", key.name()),
+        );
+        tracing::warn!(%peer, zone = %data.origin, qtype = %question.query_type(), %signed,
+            "zone transfer refused: client not allowed (without the key its entry requires?)");
         return rcode(ResponseCode::Refused);
     }
     if question.name().to_lowercase() != data.origin {
@@ -148,15 +240,16 @@ pub(crate) fn respond(
                 _ => None,
             });
         if theirs.is_some_and(|theirs| !serial_lt(theirs, snapshot.serial)) {
-            let mut response = response_to(&request, question);
+            let mut response = response_to(request, question);
             response.add_answer(soa.clone());
             return one(response.to_vec(), query);
         }
     }
-    match full_transfer(data, soa, &request, question) {
+    match full_transfer(data, soa, request, question) {
         Ok(messages) => {
             tracing::info!(%peer, zone = %data.origin, serial = snapshot.serial,
-                qtype = %question.query_type(), messages = messages.len(), "zone transfer");
+                qtype = %question.query_type(), messages = messages.len(),
+                key = key.map(TsigKey::name), "zone transfer");
             messages
         }
         Err(error) => {

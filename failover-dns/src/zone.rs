@@ -13,8 +13,10 @@ use crate::error::DnsError;
 /// A hash map with foldhash, the hasher used everywhere in this crate.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// How many CNAME hops are followed inside the zone before giving up (loop guard).
-const MAX_CNAME_HOPS: usize = 8;
+/// How many CNAME records an answer holds at most: a longer chain is answered up to there, as
+/// Knot does (a resolver follows the rest itself); a chain that loops stops earlier, at the first
+/// name already in the answer.
+const MAX_CNAME_HOPS: usize = 5;
 
 /// A parsed and validated zone: its origin, its SOA and its records, as loaded from a zone file.
 ///
@@ -348,7 +350,14 @@ impl ZoneData {
         let mut name = qname.clone();
         for hop in 0..MAX_CNAME_HOPS {
             match self.step(&name, qtype, response, hop == 0) {
-                Some(target) if self.origin.zone_of(&target) => name = target,
+                // A chain that loops back stops at the first name already answered for, as
+                // BIND, NSD and Knot do: its CNAME is in the answer once, never repeated.
+                Some(target)
+                    if self.origin.zone_of(&target)
+                        && !response.answers.iter().any(|r| r.name == target) =>
+                {
+                    name = target
+                }
                 _ => return,
             }
         }
@@ -400,7 +409,10 @@ impl ZoneData {
         if qtype == RecordType::ANY {
             // RFC 8482: one RRset is a complete answer to ANY.
             match node.rrsets.first() {
-                Some((_, records)) => response.answers.extend(owned(records)),
+                Some((_, records)) => {
+                    response.answers.extend(owned(records));
+                    self.add_glue(records, response);
+                }
                 None => response.authorities.push(self.negative_soa.clone()),
             }
             return None;
@@ -453,12 +465,14 @@ impl ZoneData {
         self.nodes.get(&source)
     }
 
-    /// Additional-section processing: in-zone A/AAAA of the names an NS or MX set points to.
+    /// Additional-section processing: in-zone A/AAAA of the names an NS, MX or SRV set points to
+    /// (RFC 1035 section 3.3, RFC 2782).
     fn add_glue(&self, records: &[Record], response: &mut Message) {
         for record in records {
             let target = match &record.data {
                 RData::NS(ns) => &ns.0,
                 RData::MX(mx) => &mx.exchange,
+                RData::SRV(srv) => &srv.target,
                 _ => continue,
             };
             if !self.origin.zone_of(target) {
@@ -551,6 +565,64 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("outside the zone test.ru."), "{error}");
+    }
+
+    fn resolve(text: &str, qname: &str) -> Message {
+        let zone = Zone::parse("loops", text).unwrap();
+        let data = ZoneData::new(zone.origin.clone(), zone.nodes.clone(), zone.serial);
+        let mut response = Message::response(1, hickory_proto::op::OpCode::Query);
+        data.resolve(
+            &Name::from_ascii(qname).unwrap(),
+            RecordType::A,
+            &mut response,
+        );
+        response
+    }
+
+    fn answer_owners(response: &Message) -> Vec<String> {
+        response
+            .answers
+            .iter()
+            .map(|record| record.name.to_ascii())
+            .collect()
+    }
+
+    #[test]
+    fn a_cname_loop_stops_at_the_first_name_already_answered() {
+        let text = format!("{ZONE}a IN CNAME b\nb IN CNAME a\nself IN CNAME self\nin IN CNAME a\n");
+        let two = resolve(&text, "a.test.ru.");
+        assert_eq!(answer_owners(&two), ["a.test.ru.", "b.test.ru."]);
+        assert_eq!(two.response_code, ResponseCode::NoError);
+        assert!(
+            two.authorities.is_empty(),
+            "no SOA: the loop is not a no-data answer"
+        );
+        let entering = resolve(&text, "in.test.ru.");
+        assert_eq!(
+            answer_owners(&entering),
+            ["in.test.ru.", "a.test.ru.", "b.test.ru."]
+        );
+        let own = resolve(&text, "SELF.test.ru.");
+        assert_eq!(own.answers.len(), 1, "a self-loop answers its CNAME once");
+    }
+
+    #[test]
+    fn a_long_cname_chain_is_followed_to_the_hop_limit_without_repeats() {
+        let mut text = ZONE.to_owned();
+        for hop in 0..20 {
+            text.push_str(&format!("c{hop} IN CNAME c{}\n", hop + 1));
+        }
+        text.push_str("c20 IN A 10.0.0.20\n");
+        let response = resolve(&text, "c0.test.ru.");
+        let owners = answer_owners(&response);
+        assert_eq!(owners.len(), MAX_CNAME_HOPS);
+        let expected: Vec<String> = (0..MAX_CNAME_HOPS)
+            .map(|hop| format!("c{hop}.test.ru."))
+            .collect();
+        assert_eq!(owners, expected);
+        let short = resolve(&text, "c16.test.ru.");
+        assert_eq!(short.answers.len(), 5, "four CNAMEs, then the A record");
+        assert_eq!(short.answers[4].record_type(), RecordType::A);
     }
 
     #[test]

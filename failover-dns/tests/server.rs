@@ -437,3 +437,58 @@ async fn tcp_connections_are_limited_and_idle_ones_closed() {
     assert_eq!(tcp(addr, &www).await.answers.len(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counters_show_queries_and_responses_by_transport_and_rcode() {
+    let harness = Harness::start().await;
+    let addr = harness.addr();
+    for _ in 0..3 {
+        udp(addr, &query("www.test.ru.", RecordType::A, false)).await;
+    }
+    udp(addr, &query("nope.test.ru.", RecordType::A, true)).await;
+    udp(addr, &query("big.test.ru.", RecordType::TXT, false)).await;
+    let garbage = [0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xff];
+    udp_exchange(addr, &garbage).await;
+    // A response sent to the server is dropped; the next query shows it was read.
+    let mut response = query("www.test.ru.", RecordType::A, false)
+        .to_vec()
+        .unwrap();
+    response[2] |= 0x80;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&response, addr).await.unwrap();
+    udp(addr, &query("www.example.org.", RecordType::A, false)).await;
+    tcp(addr, &query("www.test.ru.", RecordType::A, false)).await;
+    tcp(addr, &query("big.test.ru.", RecordType::TXT, false)).await;
+
+    // The UDP workers count after sending: wait until the last query is in.
+    let deadline = std::time::Instant::now() + WAIT;
+    let stats = loop {
+        let stats = harness.server.stats();
+        if stats.udp.queries >= 8 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let udp_stats = &stats.udp;
+    assert_eq!(udp_stats.queries, 8, "{stats:?}");
+    assert_eq!(udp_stats.responses, 7, "{stats:?}");
+    assert_eq!(
+        udp_stats.responses_by_rcode[0], 4,
+        "3 www A and big TXT: {stats:?}"
+    );
+    assert_eq!(udp_stats.responses_by_rcode[1], 1, "FORMERR: {stats:?}");
+    assert_eq!(udp_stats.responses_by_rcode[3], 1, "NXDOMAIN: {stats:?}");
+    assert_eq!(udp_stats.responses_by_rcode[5], 1, "REFUSED: {stats:?}");
+    assert_eq!(udp_stats.truncated, 1, "{stats:?}");
+    assert_eq!(udp_stats.malformed_dropped, 1, "{stats:?}");
+    assert_eq!(stats.tcp.queries, 2, "{stats:?}");
+    assert_eq!(stats.tcp.responses_by_rcode[0], 2, "{stats:?}");
+    assert_eq!(stats.tcp.truncated, 0, "{stats:?}");
+    let reader = harness.server.stats_reader();
+    harness.server.shutdown().await;
+    assert_eq!(
+        reader.read(),
+        stats,
+        "the last counts, read after the server stopped"
+    );
+}
