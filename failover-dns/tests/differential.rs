@@ -5,8 +5,6 @@
 //! in [`DELIBERATE`].
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
@@ -16,7 +14,8 @@ use failover_dns::{DnsServer, ManagedName, ServedZone, ServerConfig, Zone};
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};
 
-use common::{free_port, ServerProcess};
+use failover_testkit::free_port;
+use failover_testkit::secondary::ServerInDir;
 
 const ZONE: &str = include_str!("data/differential.zone");
 const WAIT: Duration = Duration::from_secs(2);
@@ -274,8 +273,8 @@ fn exchange(server: SocketAddr, probe: &Probe, id: u16) -> Vec<u8> {
 }
 
 /// Knot serving the zone file as a primary on a free loopback port, in `dir`.
-fn start_knot(dir: &Path) -> (ServerProcess, SocketAddr) {
-    let port = free_port();
+fn start_knot(dir: &Path) -> (ServerInDir, SocketAddr) {
+    let port = free_port("127.0.0.1");
     std::fs::write(dir.join("test.ru.zone"), ZONE).unwrap();
     let d = dir.display();
     let config = format!(
@@ -299,9 +298,9 @@ zone:
     );
     let config_path = dir.join("knot.conf");
     std::fs::write(&config_path, config).unwrap();
-    let knot = ServerProcess::start(
+    let knot = ServerInDir::start(
         "knotd",
-        "install knot (apt-get install knot)",
+        "knot",
         &["-c".as_ref(), config_path.as_os_str()],
         dir,
     );

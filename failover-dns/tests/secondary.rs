@@ -2,11 +2,8 @@
 //! failover on NOTIFY; transfers are refused outside the ACL; NOTIFY is resent until acknowledged.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use failover_core::{ManagedAnswer, Publication, ZoneWriter};
@@ -18,7 +15,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::{free_port, ServerProcess};
+use failover_testkit::secondary::{SecondaryKey, SecondaryKind, ServerInDir};
+use failover_testkit::{dig_async, free_port};
 
 const RICH: &str = include_str!("data/rich.zone");
 
@@ -49,161 +47,36 @@ async fn primary_with(
     (served, server)
 }
 
-/// Which secondary to run.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Nsd,
-    Knot,
-}
-
 /// Starts `kind` on 127.0.0.1:`port` as a secondary of `primary` for `test.ru`, in `dir`;
 /// with `key`, it signs its requests to the primary with it.
 fn start_secondary(
-    kind: Kind,
+    kind: SecondaryKind,
     dir: &Path,
     port: u16,
     primary: SocketAddr,
     key: Option<&TsigKey>,
-) -> ServerProcess {
-    std::fs::create_dir_all(dir.join("xfr")).unwrap();
-    let config_path = dir.join("secondary.conf");
-    let config = match kind {
-        Kind::Nsd => nsd_config(dir, port, primary, key),
-        Kind::Knot => knot_config(dir, port, primary, key),
-    };
-    std::fs::write(&config_path, config).unwrap();
-    match kind {
-        Kind::Nsd => ServerProcess::start(
-            "nsd",
-            "install nsd (apt-get install nsd)",
-            &["-d".as_ref(), "-c".as_ref(), config_path.as_os_str()],
-            dir,
-        ),
-        Kind::Knot => ServerProcess::start(
-            "knotd",
-            "install knot (apt-get install knot)",
-            &["-c".as_ref(), config_path.as_os_str()],
-            dir,
-        ),
-    }
-}
-
-fn nsd_config(dir: &Path, port: u16, primary: SocketAddr, key: Option<&TsigKey>) -> String {
-    let d = dir.display();
-    let (key_clause, key_name) = match key {
-        Some(key) => (
-            format!(
-                "key:\n    name: \"{}\"\n    algorithm: {}\n    secret: \"{}\"\n",
-                key.name(),
-                key.algorithm(),
-                data_encoding::BASE64.encode(key.secret())
-            ),
-            key.name().to_owned(),
-        ),
-        None => (String::new(), "NOKEY".to_owned()),
-    };
-    format!(
-        r#"{key_clause}server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{d}"
-    database: ""
-    zonelistfile: "{d}/zone.list"
-    xfrdfile: "{d}/xfrd.state"
-    xfrdir: "{d}/xfr"
-    pidfile: "{d}/nsd.pid"
-    logfile: "{d}/log"
-    verbosity: 2
-    server-count: 1
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: test.ru
-    zonefile: "test.ru.zone"
-    allow-notify: 127.0.0.1 NOKEY
-    request-xfr: {ip}@{primary_port} {key_name}
-"#,
-        ip = primary.ip(),
-        primary_port = primary.port(),
-    )
-}
-
-fn knot_config(dir: &Path, port: u16, primary: SocketAddr, key: Option<&TsigKey>) -> String {
-    let d = dir.display();
-    let (key_section, remote_key) = match key {
-        Some(key) => (
-            format!(
-                "key:\n  - id: {}\n    algorithm: {}\n    secret: {}\n",
-                key.name(),
-                key.algorithm(),
-                data_encoding::BASE64.encode(key.secret())
-            ),
-            format!("\n    key: {}", key.name()),
-        ),
-        None => (String::new(), String::new()),
-    };
-    format!(
-        r#"{key_section}server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{port}
-control:
-    listen: "{d}/knot.sock"
-log:
-  - target: "{d}/log"
-    any: info
-database:
-    storage: "{d}"
-remote:
-  - id: primary
-    address: {ip}@{primary_port}{remote_key}
-acl:
-  - id: notify-from-primary
-    address: {ip}
-    action: notify
-zone:
-  - domain: test.ru
-    storage: "{d}"
-    file: "test.ru.zone"
-    master: primary
-    acl: notify-from-primary
-"#,
-        ip = primary.ip(),
-        primary_port = primary.port(),
-    )
-}
-
-/// Runs dig; fails (never skips) when dig is missing.
-async fn dig(args: Vec<String>) -> String {
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new("dig").args(&args).output();
-        match output {
-            Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                panic!("dig not found: install bind9-dnsutils (apt-get install bind9-dnsutils)")
-            }
-            Err(error) => panic!("cannot run dig: {error}"),
-        }
-    })
-    .await
-    .unwrap()
+) -> ServerInDir {
+    let key = key.map(|key| SecondaryKey {
+        name: key.name().to_owned(),
+        algorithm: key.algorithm().to_string(),
+        secret: data_encoding::BASE64.encode(key.secret()),
+    });
+    ServerInDir::secondary_with_key(kind, "test.ru", dir, port, primary, key.as_ref())
 }
 
 /// `dig +short` for `name` `rtype` at `server`.
 async fn dig_short(server: SocketAddr, name: &str, rtype: &str) -> String {
-    dig(vec![
-        format!("@{}", server.ip()),
-        "-p".into(),
-        server.port().to_string(),
-        name.into(),
-        rtype.into(),
-        "+short".into(),
-        "+norec".into(),
-        "+time=1".into(),
-        "+tries=1".into(),
-    ])
+    dig_async(
+        server,
+        vec![
+            name.into(),
+            rtype.into(),
+            "+short".into(),
+            "+norec".into(),
+            "+time=1".into(),
+            "+tries=1".into(),
+        ],
+    )
     .await
     .trim()
     .to_owned()
@@ -237,17 +110,17 @@ fn serial_of(soa_short: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsd_transfers_the_zone_and_follows_a_failover_on_notify() {
-    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Nsd).await;
+    transfers_the_zone_and_follows_a_failover_on_notify(SecondaryKind::Nsd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knot_transfers_the_zone_and_follows_a_failover_on_notify() {
-    transfers_the_zone_and_follows_a_failover_on_notify(Kind::Knot).await;
+    transfers_the_zone_and_follows_a_failover_on_notify(SecondaryKind::Knot).await;
 }
 
-async fn transfers_the_zone_and_follows_a_failover_on_notify(kind: Kind) {
+async fn transfers_the_zone_and_follows_a_failover_on_notify(kind: SecondaryKind) {
     let dir = tempfile::tempdir().unwrap();
-    let secondary_port = free_port();
+    let secondary_port = free_port("127.0.0.1");
     let secondary = SocketAddr::from(([127, 0, 0, 1], secondary_port));
     let (served, server) = primary(dir.path(), vec![secondary]).await;
     let primary_addr = server.local_addrs()[0];
@@ -377,26 +250,19 @@ async fn axfr_is_refused_outside_the_acl_and_over_udp() {
     assert!(refused[0].answers.is_empty());
 
     // What an operator would run: dig from the address that is not allowed.
-    let output = dig(vec![
-        "@127.0.0.1".into(),
-        "-p".into(),
-        addr.port().to_string(),
-        "-b".into(),
-        "127.0.0.2".into(),
-        "test.ru".into(),
-        "AXFR".into(),
-    ])
+    let output = dig_async(
+        addr,
+        vec![
+            "-b".into(),
+            "127.0.0.2".into(),
+            "test.ru".into(),
+            "AXFR".into(),
+        ],
+    )
     .await;
     assert!(output.contains("Transfer failed"), "{output}");
     assert!(!output.contains("10.1.0.1"), "{output}");
-    let allowed = dig(vec![
-        "@127.0.0.1".into(),
-        "-p".into(),
-        addr.port().to_string(),
-        "test.ru".into(),
-        "AXFR".into(),
-    ])
-    .await;
+    let allowed = dig_async(addr, vec!["test.ru".into(), "AXFR".into()]).await;
     assert!(
         allowed.contains("www.test.ru.\t\t10\tIN\tA\t10.1.0.1"),
         "{allowed}"
@@ -550,21 +416,21 @@ const XFR_SECRET: &str = "8mDfZsDGhzZ6kUfkAxIy5DnZtxbIeqvi9Q/KOiKhqHI=";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsd_transfers_with_the_tsig_key_and_is_refused_without_it() {
-    transfers_with_the_key_only(Kind::Nsd, "hmac-sha256").await;
+    transfers_with_the_key_only(SecondaryKind::Nsd, "hmac-sha256").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knot_transfers_with_the_tsig_key_and_is_refused_without_it() {
-    transfers_with_the_key_only(Kind::Knot, "hmac-sha512").await;
+    transfers_with_the_key_only(SecondaryKind::Knot, "hmac-sha512").await;
 }
 
 /// Two secondaries of a primary whose ACL requires a key: the one holding the key transfers
 /// the signed zone and follows a failover (its signed SOA queries are answered signed); the one
 /// without the key never gets the zone.
-async fn transfers_with_the_key_only(kind: Kind, algorithm: &str) {
+async fn transfers_with_the_key_only(kind: SecondaryKind, algorithm: &str) {
     let key = TsigKey::new("xfr-key", algorithm, XFR_SECRET).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (keyed_port, keyless_port) = (free_port(), free_port());
+    let (keyed_port, keyless_port) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
     let keyed_addr = SocketAddr::from(([127, 0, 0, 1], keyed_port));
     let keyless_addr = SocketAddr::from(([127, 0, 0, 1], keyless_port));
     let acl = TransferAcl::deny_all()
@@ -652,15 +518,9 @@ async fn dig_verifies_a_signed_transfer_of_many_messages_and_wrong_keys_are_refu
     let server = DnsServer::start(served, &config).unwrap();
     let addr = server.local_addrs()[0];
     let axfr = |extra: &[&str]| {
-        let mut args = vec![
-            "@127.0.0.1".to_owned(),
-            "-p".to_owned(),
-            addr.port().to_string(),
-            "test.ru".to_owned(),
-            "AXFR".to_owned(),
-        ];
+        let mut args = vec!["test.ru".to_owned(), "AXFR".to_owned()];
         args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-        dig(args)
+        dig_async(addr, args)
     };
 
     let signed = axfr(&["-y", &format!("hmac-sha256:xfr-key:{XFR_SECRET}")]).await;
