@@ -89,32 +89,54 @@ pub enum Snap {
     Link(String),
 }
 
-/// Every path beneath `root`, relative.
+/// Every path beneath `root`, relative. A path that vanishes while it is read (a live mirror
+/// renaming its temp files into place) is left out: the tree is in flux, and callers that wait
+/// for two trees to agree take another snapshot.
 pub fn snapshot(root: &Path) -> BTreeMap<String, Snap> {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out
 }
 
+/// `result`, or `None` when the path is gone; any other error fails the test.
+fn unless_gone<T>(result: std::io::Result<T>, path: &Path) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => panic!("{}: {error}", path.display()),
+    }
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Snap>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
+    let Some(entries) = unless_gone(std::fs::read_dir(dir), dir) else {
+        return;
+    };
+    for entry in entries {
+        let Some(entry) = unless_gone(entry, dir) else {
+            continue;
+        };
         let path = entry.path();
         let rel = path
             .strip_prefix(root)
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let Some(meta) = unless_gone(std::fs::symlink_metadata(&path), &path) else {
+            continue;
+        };
         let mode = meta.permissions().mode() & 0o7777;
         if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).unwrap();
+            let Some(target) = unless_gone(std::fs::read_link(&path), &path) else {
+                continue;
+            };
             out.insert(rel, Snap::Link(target.to_string_lossy().into_owned()));
         } else if meta.is_dir() {
             out.insert(rel, Snap::Dir { mode });
             walk(root, &path, out);
         } else {
-            let content = std::fs::read(&path).unwrap();
+            let Some(content) = unless_gone(std::fs::read(&path), &path) else {
+                continue;
+            };
             out.insert(rel, Snap::File { content, mode });
         }
     }
