@@ -72,7 +72,8 @@ impl Daemon {
     /// checked first, so a config that fails leaves the running one untouched (`Err` says why).
     /// The zone file is reloaded into the served zone (answers kept, serial raised); probes,
     /// policy, notifiers, writers and the admin listener restart with the new settings.
-    /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
+    /// Listen addresses, workers, transfers and their keys, the rate limit and NOTIFY targets need a
+    /// restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
         if config.mirror != self.config.mirror {
@@ -202,11 +203,13 @@ fn warn_restart_only(old_config: &Config, config: &Config) {
     if old.listen != new.listen
         || old.workers != new.workers
         || old.allow_transfer != new.allow_transfer
+        || old.keys != new.keys
+        || old.rate_limit != new.rate_limit
         || old.notify != new.notify
         || old.state_dir != new.state_dir
     {
         tracing::warn!(
-            "[zone] listen, workers, allow_transfer, notify and state_dir changes take effect at the next restart"
+            "[zone] listen, workers, allow_transfer, keys, rate_limit, notify and state_dir changes take effect at the next restart"
         );
     }
 }

@@ -1,6 +1,9 @@
 //! `[zone]` into the served zone and the DNS server that answers for it.
 
-use failover_dns::{DnsServer, SecondariesConfig, ServedZone, ServerConfig, TransferAcl, Zone};
+use failover_dns::{
+    DnsServer, RateLimitConfig, SecondariesConfig, ServedZone, ServerConfig, TransferAcl, TsigKey,
+    Zone,
+};
 
 use super::DaemonError;
 use crate::config::Config;
@@ -32,9 +35,61 @@ pub fn start_server(
     }
     let server_config = ServerConfig::new(config.zone.listen.clone())
         .with_udp_workers(config.zone.workers)
-        .with_transfer_acl(TransferAcl::allow(
-            config.zone.allow_transfer.iter().copied(),
-        ))
-        .with_secondaries(SecondariesConfig::new(config.zone.notify.clone()));
+        .with_transfer_acl(transfer_acl(config)?)
+        .with_secondaries(SecondariesConfig::new(config.zone.notify.clone()))
+        .with_rate_limit(rate_limit(config));
     Ok(Some(DnsServer::start(served.clone(), &server_config)?))
+}
+
+/// `[zone] allow_transfer` with the `[[zone.keys]]` its entries require.
+pub fn transfer_acl(config: &Config) -> Result<TransferAcl, DaemonError> {
+    let zone = &config.zone;
+    let mut acl = TransferAcl::allow(
+        zone.allow_transfer
+            .iter()
+            .filter(|entry| entry.key.is_none())
+            .map(|entry| entry.from),
+    );
+    for (index, key) in zone.keys.iter().enumerate() {
+        let networks: Vec<_> = zone
+            .allow_transfer
+            .iter()
+            .filter(|entry| entry.key.as_ref() == Some(&key.name))
+            .map(|entry| entry.from)
+            .collect();
+        if networks.is_empty() {
+            continue;
+        }
+        let tsig = match (&key.secret, &key.key_file) {
+            (Some(secret), _) => TsigKey::new(
+                &key.name,
+                key.algorithm.as_deref().unwrap_or("hmac-sha256"),
+                secret,
+            )
+            .map_err(|error| error.to_string()),
+            (None, Some(file)) => {
+                TsigKey::from_bind_key_file(file, Some(&key.name)).map_err(|e| e.to_string())
+            }
+            (None, None) => Err("no key: set secret or key_file".to_owned()),
+        }
+        .map_err(|message| DaemonError::ZoneKey {
+            path: config.path.clone(),
+            index: index + 1,
+            message,
+        })?;
+        acl = acl.require_key(networks, tsig);
+    }
+    Ok(acl)
+}
+
+/// `[zone.rate_limit]` as the server takes it (`None` when off).
+pub fn rate_limit(config: &Config) -> Option<RateLimitConfig> {
+    let section = &config.zone.rate_limit;
+    section.enabled.then(|| {
+        RateLimitConfig::default()
+            .with_rates(section.responses_per_second, section.errors_per_second)
+            .with_slip(section.slip)
+            .with_prefixes(section.ipv4_prefix, section.ipv6_prefix)
+            .with_exempt(section.exempt.clone())
+    })
 }
