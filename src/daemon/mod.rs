@@ -55,7 +55,8 @@ impl Daemon {
             mirror.notify_to(supervisor.event_sender());
         }
         let supervisor = supervisor.spawn();
-        let (admin, persist) = start_admin(config, &served, &supervisor).await?;
+        let dns_stats = server.as_ref().map(DnsServer::stats_reader);
+        let (admin, persist) = start_admin(config, &served, &supervisor, dns_stats).await?;
         Ok(Self {
             supervisor,
             server,
@@ -106,7 +107,9 @@ impl Daemon {
         let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
         old_supervisor.shutdown().await;
         let _ = (&mut self.persist).await;
-        let (admin, persist) = start_admin(config, &self.served, &self.supervisor).await?;
+        let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
+        let (admin, persist) =
+            start_admin(config, &self.served, &self.supervisor, dns_stats).await?;
         self.admin = admin;
         self.persist = persist;
         self.config = config.clone();
