@@ -93,3 +93,80 @@ pub fn rate_limit(config: &Config) -> Option<RateLimitConfig> {
             .with_exempt(section.exempt.clone())
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    const ZONE: &str = r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["127.0.0.1:5353"]
+state_dir = "state"
+records = [{ name = "@", ttl = 10 }]
+allow_transfer = ["192.0.2.1", { from = "198.51.100.0/24", key = "xfr-key" }]
+keys = [{ name = "xfr-key", algorithm = "hmac-sha512", secret = "c2VjcmV0c2VjcmV0" }]
+[zone.rate_limit]
+responses_per_second = 50
+slip = 1
+ipv6_prefix = 64
+exempt = ["127.0.0.0/8"]
+[[node]]
+name = "a"
+address = "192.0.2.1"
+[[check]]
+name = "tcp"
+kind = "tcp"
+port = 80
+critical = true
+[policy]
+kind = "active-passive"
+"#;
+
+    fn config(source: &str) -> Config {
+        Config::parse(
+            source,
+            std::path::Path::new("/etc/failoverd/failoverd.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_transfer_acl_holds_plain_and_keyed_entries() {
+        let acl = transfer_acl(&config(ZONE)).unwrap();
+        assert_eq!(acl.networks(), &["192.0.2.1/32".parse().unwrap()]);
+        let keyed = acl.keyed_networks();
+        assert_eq!(keyed.len(), 1);
+        assert_eq!(keyed[0].0, "198.51.100.0/24".parse().unwrap());
+        assert_eq!(keyed[0].1.name(), "xfr-key");
+        assert_eq!(keyed[0].1.algorithm().name(), "hmac-sha512");
+    }
+
+    #[test]
+    fn a_bad_secret_names_its_key() {
+        let source = ZONE.replace("c2VjcmV0c2VjcmV0", "not base64!");
+        let error = transfer_acl(&config(&source)).unwrap_err().to_string();
+        assert!(error.contains("zone.keys[1]"), "{error}");
+    }
+
+    #[test]
+    fn the_rate_limit_is_passed_on_or_left_off() {
+        let limit = rate_limit(&config(ZONE)).unwrap();
+        assert_eq!(limit.responses_per_second, 50);
+        assert_eq!(limit.errors_per_second, 20);
+        assert_eq!(limit.slip, 1);
+        assert_eq!((limit.ipv4_prefix, limit.ipv6_prefix), (24, 64));
+        assert_eq!(limit.exempt, vec!["127.0.0.0/8".parse().unwrap()]);
+        let off = ZONE.replace("slip = 1", "slip = 1\nenabled = false");
+        assert_eq!(rate_limit(&config(&off)), None);
+        let start = ZONE.find("[zone.rate_limit]").unwrap();
+        let end = ZONE.find("[[node]]").unwrap();
+        let default = format!("{}{}", &ZONE[..start], &ZONE[end..]);
+        assert_eq!(
+            rate_limit(&config(&default)),
+            Some(RateLimitConfig::default())
+        );
+    }
+}
