@@ -161,15 +161,15 @@ impl std::fmt::Display for RateLimitSection {
         };
         write!(
             f,
-            "answers {} per name and type, errors {} per client /{} (IPv4) or /{} (IPv6), every {} limited answer truncated",
+            "answers {} per client /{} (IPv4) or /{} (IPv6), name and type; errors {} per client prefix; {}",
             limit(self.responses_per_second),
-            limit(self.errors_per_second),
             self.ipv4_prefix,
             self.ipv6_prefix,
+            limit(self.errors_per_second),
             match self.slip {
-                0 => "none: no".to_owned(),
-                1 => "each".to_owned(),
-                n => format!("{n}th"),
+                0 => "limited answers dropped".to_owned(),
+                1 => "limited answers sent truncated".to_owned(),
+                n => format!("1 in {n} limited answers sent truncated, the others dropped"),
             }
         )?;
         if !self.exempt.is_empty() {
