@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -35,6 +36,8 @@ pub struct AdminState {
     pub serial: std::sync::Arc<dyn Fn() -> u32 + Send + Sync>,
     /// The token overrides need; `None` refuses every override.
     pub token: Option<String>,
+    /// The built-in DNS server's counters (`None` without `[zone] listen`).
+    pub dns_stats: Option<failover_dns::StatsReader>,
 }
 
 /// The JSON document at `/status`.
@@ -543,6 +546,17 @@ struct CheckLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RcodeLabels {
+    transport: String,
+    rcode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     event: String,
 }
@@ -554,6 +568,9 @@ pub fn render_metrics(
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("failover");
     register_node_metrics(&mut registry, report);
+    if let Some(stats) = &state.dns_stats {
+        register_dns_metrics(&mut registry, &stats.read());
+    }
     let recent_events = Family::<EventLabels, Gauge>::default();
     for event in &report.recent_events {
         recent_events
@@ -653,4 +670,77 @@ fn register_node_metrics(registry: &mut Registry, report: &StatusReport) {
         "failed probes in a row",
         check_failures,
     );
+}
+
+/// The built-in DNS server's counters, by transport (and rcode for responses).
+fn register_dns_metrics(registry: &mut Registry, stats: &failover_dns::ServerStats) {
+    type Counted = fn(&failover_dns::TransportStats) -> u64;
+    let simple: [(&str, &str, Counted); 5] = [
+        ("dns_queries", "DNS queries received", |t| t.queries),
+        (
+            "dns_truncated",
+            "DNS responses sent truncated (too large, or slipped)",
+            |t| t.truncated,
+        ),
+        (
+            "dns_malformed_dropped",
+            "malformed DNS queries dropped unanswered",
+            |t| t.malformed_dropped,
+        ),
+        (
+            "dns_rate_limited",
+            "DNS responses withheld by response rate limiting",
+            |t| t.rate_limited,
+        ),
+        (
+            "dns_slipped",
+            "rate-limited DNS responses sent truncated instead",
+            |t| t.slipped,
+        ),
+    ];
+    let transports = [("udp", &stats.udp), ("tcp", &stats.tcp)];
+    for (name, help, counted) in simple {
+        let family = Family::<TransportLabels, Counter>::default();
+        for (transport, counts) in transports {
+            family
+                .get_or_create(&TransportLabels {
+                    transport: transport.to_owned(),
+                })
+                .inc_by(counted(counts));
+        }
+        registry.register(name, help, family);
+    }
+    let responses = Family::<RcodeLabels, Counter>::default();
+    for (transport, counts) in transports {
+        for (rcode, &count) in counts.responses_by_rcode.iter().enumerate() {
+            if count > 0 || rcode == 0 {
+                responses
+                    .get_or_create(&RcodeLabels {
+                        transport: transport.to_owned(),
+                        rcode: rcode_name(rcode),
+                    })
+                    .inc_by(count);
+            }
+        }
+    }
+    registry.register("dns_responses", "DNS responses sent, by rcode", responses);
+}
+
+/// The mnemonic of a (four-bit) rcode, or its number.
+fn rcode_name(rcode: usize) -> String {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        other => return other.to_string(),
+    }
+    .to_owned()
 }

@@ -186,6 +186,36 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
         metric(&metrics, "failover_node_published{node=\"slave\"}"),
         0.0
     );
+    // The DNS server's counters, by transport; the query counter grows with queries.
+    let queries = |metrics: &str| {
+        metric(metrics, "failover_dns_queries_total{transport=\"udp\"}")
+            + metric(metrics, "failover_dns_queries_total{transport=\"tcp\"}")
+    };
+    let queries_before = queries(&metrics);
+    assert!(queries_before >= 1.0, "{metrics}");
+    assert!(
+        metric(
+            &metrics,
+            "failover_dns_responses_total{transport=\"udp\",rcode=\"NOERROR\"}"
+        ) >= 1.0
+    );
+    for name in [
+        "failover_dns_truncated_total",
+        "failover_dns_malformed_dropped_total",
+        "failover_dns_rate_limited_total",
+        "failover_dns_slipped_total",
+    ] {
+        for transport in ["udp", "tcp"] {
+            assert_eq!(
+                metric(&metrics, &format!("{name}{{transport=\"{transport}\"}}")),
+                0.0
+            );
+        }
+    }
+    wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
+    wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
+    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    assert!(queries(&metrics) >= queries_before + 2.0, "{metrics}");
 
     // The failover, seen through the admin listener.
     master.stop();

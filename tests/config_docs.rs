@@ -82,5 +82,7 @@ fn the_reference_knows_every_section_and_kind() {
         assert!(check.keys.contains(&key), "{key}: {:?}", check.keys);
     }
     assert!(sections.iter().any(|s| s.header == "[mysql.fencing]"));
-    assert_eq!(sections.len(), 16);
+    assert!(sections.iter().any(|s| s.header == "[zone.rate_limit]"));
+    assert!(sections.iter().any(|s| s.header == "[[zone.keys]]"));
+    assert_eq!(sections.len(), 18);
 }

@@ -39,6 +39,9 @@ listen = ["{dns}"]
 state_dir = "state"
 records = [{{ name = "@", ttl = 10 }}]
 
+[zone.rate_limit]
+exempt = ["127.0.0.0/8"]
+
 [probe]
 interval = "300ms"
 timeout = "200ms"

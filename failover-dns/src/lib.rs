@@ -87,7 +87,10 @@ pub use counters::{AnswerCounters, QueryOutcome, ServerStats, StatsReader, Trans
 pub use error::DnsError;
 pub use ipnet::IpNet;
 pub use probe::{DnsCheck, DnsCheckOptions};
-pub use rrl::{RateLimitConfig, RateLimiter, RateVerdict};
+pub use rrl::{
+    RateLimitConfig, RateLimiter, RateVerdict, DEFAULT_ERRORS_PER_SECOND, DEFAULT_IPV4_PREFIX,
+    DEFAULT_IPV6_PREFIX, DEFAULT_RESPONSES_PER_SECOND, DEFAULT_SLIP,
+};
 pub use secondaries::{Secondaries, SecondariesConfig};
 pub use served::{ManagedName, ServedZone};
 pub use server::{DnsServer, ServerConfig, DEFAULT_UDP_WORKERS};

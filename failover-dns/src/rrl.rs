@@ -42,14 +42,25 @@ pub struct RateLimitConfig {
     pub buckets: usize,
 }
 
+/// [`RateLimitConfig::responses_per_second`]'s default.
+pub const DEFAULT_RESPONSES_PER_SECOND: u32 = 100;
+/// [`RateLimitConfig::errors_per_second`]'s default.
+pub const DEFAULT_ERRORS_PER_SECOND: u32 = 20;
+/// [`RateLimitConfig::slip`]'s default.
+pub const DEFAULT_SLIP: u32 = 2;
+/// [`RateLimitConfig::ipv4_prefix`]'s default.
+pub const DEFAULT_IPV4_PREFIX: u8 = 24;
+/// [`RateLimitConfig::ipv6_prefix`]'s default.
+pub const DEFAULT_IPV6_PREFIX: u8 = 56;
+
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
-            responses_per_second: 100,
-            errors_per_second: 20,
-            slip: 2,
-            ipv4_prefix: 24,
-            ipv6_prefix: 56,
+            responses_per_second: DEFAULT_RESPONSES_PER_SECOND,
+            errors_per_second: DEFAULT_ERRORS_PER_SECOND,
+            slip: DEFAULT_SLIP,
+            ipv4_prefix: DEFAULT_IPV4_PREFIX,
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
             exempt: Vec::new(),
             buckets: 1 << 16,
         }

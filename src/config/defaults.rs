@@ -12,9 +12,15 @@ pub use failover_core::{
 };
 
 #[cfg(feature = "dns")]
-pub use failover_dns::{DEFAULT_STEP_TIMEOUT, DEFAULT_UDP_WORKERS};
+pub use failover_dns::{
+    DEFAULT_ERRORS_PER_SECOND, DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX,
+    DEFAULT_RESPONSES_PER_SECOND, DEFAULT_SLIP, DEFAULT_STEP_TIMEOUT, DEFAULT_UDP_WORKERS,
+};
 #[cfg(not(feature = "dns"))]
-pub use off::{DEFAULT_STEP_TIMEOUT, DEFAULT_UDP_WORKERS};
+pub use off::{
+    DEFAULT_ERRORS_PER_SECOND, DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX,
+    DEFAULT_RESPONSES_PER_SECOND, DEFAULT_SLIP, DEFAULT_STEP_TIMEOUT, DEFAULT_UDP_WORKERS,
+};
 
 #[cfg(feature = "mysql")]
 pub use failover_mysql::{
@@ -52,6 +58,16 @@ mod off {
     pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
     /// Stands in for `failover_dns::DEFAULT_UDP_WORKERS`.
     pub const DEFAULT_UDP_WORKERS: usize = 1;
+    /// Stands in for `failover_dns::DEFAULT_RESPONSES_PER_SECOND`.
+    pub const DEFAULT_RESPONSES_PER_SECOND: u32 = 100;
+    /// Stands in for `failover_dns::DEFAULT_ERRORS_PER_SECOND`.
+    pub const DEFAULT_ERRORS_PER_SECOND: u32 = 20;
+    /// Stands in for `failover_dns::DEFAULT_SLIP`.
+    pub const DEFAULT_SLIP: u32 = 2;
+    /// Stands in for `failover_dns::DEFAULT_IPV4_PREFIX`.
+    pub const DEFAULT_IPV4_PREFIX: u8 = 24;
+    /// Stands in for `failover_dns::DEFAULT_IPV6_PREFIX`.
+    pub const DEFAULT_IPV6_PREFIX: u8 = 56;
     /// Stands in for `failover_mysql::DEFAULT_PORT`.
     pub const DEFAULT_MYSQL_PORT: u16 = 3306;
     /// Stands in for `failover_mysql::DEFAULT_CALL_TIMEOUT`.
@@ -82,6 +98,14 @@ mod tests {
     fn the_stand_ins_equal_the_libraries_defaults() {
         assert_eq!(off::DEFAULT_STEP_TIMEOUT, DEFAULT_STEP_TIMEOUT);
         assert_eq!(off::DEFAULT_UDP_WORKERS, DEFAULT_UDP_WORKERS);
+        assert_eq!(
+            off::DEFAULT_RESPONSES_PER_SECOND,
+            DEFAULT_RESPONSES_PER_SECOND
+        );
+        assert_eq!(off::DEFAULT_ERRORS_PER_SECOND, DEFAULT_ERRORS_PER_SECOND);
+        assert_eq!(off::DEFAULT_SLIP, DEFAULT_SLIP);
+        assert_eq!(off::DEFAULT_IPV4_PREFIX, DEFAULT_IPV4_PREFIX);
+        assert_eq!(off::DEFAULT_IPV6_PREFIX, DEFAULT_IPV6_PREFIX);
         assert_eq!(off::DEFAULT_MYSQL_PORT, DEFAULT_MYSQL_PORT);
         assert_eq!(off::DEFAULT_MYSQL_TIMEOUT, DEFAULT_MYSQL_TIMEOUT);
         assert_eq!(

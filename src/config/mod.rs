@@ -49,7 +49,7 @@ pub use probe::{NodeConfig, ProbeConfig};
 pub use writer::{
     DynamicUpdateSettings, TsigKeyConfig, WriterCommon, WriterConfig, WriterKind, ZoneFileSettings,
 };
-pub use zone::{RecordConfig, ZoneConfig};
+pub use zone::{RateLimitSection, RecordConfig, TransferEntry, ZoneConfig, ZoneKeyConfig};
 
 use error::{line_number, line_of, Seg, Validator};
 use kinded::{check_keys, Wording};
@@ -240,11 +240,11 @@ fn syntax_error(source: &str, path: &Path, error: &toml::de::Error) -> ConfigErr
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests
-mod tests {
+pub(super) mod tests {
     use super::*;
     use failover_core::{NodeName, OnPartition};
 
-    const GOOD: &str = r#"
+    pub(crate) const GOOD: &str = r#"
 [zone]
 name = "test.ru"
 file = "db.test.ru"
@@ -284,11 +284,11 @@ failback_after = "30s"
 all_down = "keep-last"
 "#;
 
-    fn parse(source: &str) -> Result<Config, Vec<ConfigError>> {
+    pub(crate) fn parse(source: &str) -> Result<Config, Vec<ConfigError>> {
         Config::parse(source, Path::new("/etc/failoverd/failoverd.toml"))
     }
 
-    fn errors_of(source: &str) -> Vec<String> {
+    pub(crate) fn errors_of(source: &str) -> Vec<String> {
         parse(source)
             .unwrap_err()
             .iter()

@@ -7,7 +7,8 @@ use super::schema::{fields_of, kinds_of};
 use super::{
     AdminConfig, CheckCommon, CheckKind, ClusterConfig, Config, DampingConfig, FencingConfig,
     MirrorConfig, MysqlConfig, NodeConfig, NotifierCommon, NotifierKind, PeerEntry, PolicyConfig,
-    ProbeConfig, RecordConfig, TsigKeyConfig, WriterCommon, WriterKind, ZoneConfig,
+    ProbeConfig, RateLimitSection, RecordConfig, TsigKeyConfig, WriterCommon, WriterKind,
+    ZoneConfig, ZoneKeyConfig,
 };
 
 /// One table of the config file.
@@ -57,6 +58,8 @@ pub fn sections() -> Result<Vec<Section>, String> {
         });
     }
     sections.push(inner::<RecordConfig>("[zone] records", "[zone]"));
+    sections.push(inner::<ZoneKeyConfig>("[[zone.keys]]", "[zone]"));
+    sections.push(inner::<RateLimitSection>("[zone.rate_limit]", "[zone]"));
     sections.push(inner::<FencingConfig>("[mysql.fencing]", "[mysql]"));
     sections.push(inner::<TsigKeyConfig>("[[writer]] key", "[[writer]]"));
     Ok(sections)

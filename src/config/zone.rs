@@ -25,12 +25,169 @@ pub struct ZoneConfig {
     pub state_dir: PathBuf,
     /// The managed names and their TTLs.
     pub records: Vec<RecordConfig>,
-    /// Addresses or networks allowed to transfer the zone (AXFR/IXFR); none by default.
-    #[serde(default, deserialize_with = "addresses_or_networks")]
-    pub allow_transfer: Vec<ipnet::IpNet>,
+    /// Who may transfer the zone (AXFR/IXFR), by address or network, optionally with a TSIG key
+    /// of `keys`; none by default.
+    #[serde(default)]
+    pub allow_transfer: Vec<TransferEntry>,
+    /// TSIG keys that `allow_transfer` entries may require.
+    #[serde(default)]
+    pub keys: Vec<ZoneKeyConfig>,
     /// Secondaries to NOTIFY on every serial change (`"192.0.2.53:53"`).
     #[serde(default)]
     pub notify: Vec<SocketAddr>,
+    /// `[zone.rate_limit]`: response rate limiting over UDP.
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
+}
+
+/// One `allow_transfer` entry: `"192.0.2.0/24"`, or `{ from = "192.0.2.0/24", key = "xfr-key" }`
+/// when the transfer must be signed with a key of `[[zone.keys]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferEntry {
+    /// The address or network allowed (an address is a network of one).
+    pub from: ipnet::IpNet,
+    /// The name of the `[[zone.keys]]` key the request must be signed with.
+    pub key: Option<String>,
+}
+
+impl std::fmt::Display for TransferEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{} (key {key})", self.from),
+            None => write!(f, "{}", self.from),
+        }
+    }
+}
+
+/// The table form of [`TransferEntry`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyedEntry {
+    from: String,
+    key: String,
+}
+
+impl<'de> Deserialize<'de> for TransferEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TransferEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address, a network, or { from = \"192.0.2.0/24\", key = \"name\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TransferEntry, E> {
+                Ok(TransferEntry {
+                    from: address_or_network(text)?,
+                    key: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TransferEntry, A::Error> {
+                let entry =
+                    KeyedEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(TransferEntry {
+                    from: address_or_network(&entry.from)?,
+                    key: Some(entry.key),
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `[[zone.keys]]`: a TSIG key transfers may require, inline or from a BIND key file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneKeyConfig {
+    /// The key's name, as the secondaries know it (and as `allow_transfer` names it).
+    pub name: String,
+    /// `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512` (inline keys only).
+    pub algorithm: Option<String>,
+    /// The base64 secret, inline.
+    pub secret: Option<String>,
+    /// A BIND key file (`tsig-keygen` output) holding the key called `name`, instead of `secret`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[zone.rate_limit]`: response rate limiting over UDP (TCP is never limited).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    /// On (the default) or off.
+    pub enabled: bool,
+    /// Positive and no-data answers per second per client prefix, name and type (0: no limit).
+    pub responses_per_second: u32,
+    /// NXDOMAIN and error answers per second per client prefix (0: no limit).
+    pub errors_per_second: u32,
+    /// Every `slip`-th limited answer goes out truncated (0: none, 1: all).
+    pub slip: u32,
+    /// The IPv4 prefix length clients are grouped by.
+    pub ipv4_prefix: u8,
+    /// The IPv6 prefix length clients are grouped by.
+    pub ipv6_prefix: u8,
+    /// Networks never limited.
+    #[serde(deserialize_with = "addresses_or_networks")]
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        use super::defaults as d;
+        Self {
+            enabled: true,
+            responses_per_second: d::DEFAULT_RESPONSES_PER_SECOND,
+            errors_per_second: d::DEFAULT_ERRORS_PER_SECOND,
+            slip: d::DEFAULT_SLIP,
+            ipv4_prefix: d::DEFAULT_IPV4_PREFIX,
+            ipv6_prefix: d::DEFAULT_IPV6_PREFIX,
+            exempt: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for RateLimitSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.enabled {
+            return f.write_str("off");
+        }
+        let limit = |n: u32| {
+            if n == 0 {
+                "unlimited".to_owned()
+            } else {
+                format!("{n}/s")
+            }
+        };
+        write!(
+            f,
+            "answers {} per client /{} (IPv4) or /{} (IPv6), name and type; errors {} per client prefix; {}",
+            limit(self.responses_per_second),
+            self.ipv4_prefix,
+            self.ipv6_prefix,
+            limit(self.errors_per_second),
+            match self.slip {
+                0 => "limited answers dropped".to_owned(),
+                1 => "limited answers sent truncated".to_owned(),
+                n => format!("1 in {n} limited answers sent truncated, the others dropped"),
+            }
+        )?;
+        if !self.exempt.is_empty() {
+            let exempt: Vec<String> = self.exempt.iter().map(ToString::to_string).collect();
+            write!(f, "; exempt: {}", exempt.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn address_or_network<E: serde::de::Error>(text: &str) -> Result<ipnet::IpNet, E> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            E::custom(format!(
+                "{text:?} is neither an address nor a network (expected e.g. \"192.0.2.1\" or \"192.0.2.0/24\")"
+            ))
+        })
 }
 
 /// `"192.0.2.1"` or `"192.0.2.0/24"`: an address is a network of one.
@@ -38,18 +195,7 @@ fn addresses_or_networks<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<ipnet::IpNet>, D::Error> {
     let texts: Vec<String> = Vec::deserialize(deserializer)?;
-    texts
-        .iter()
-        .map(|text| {
-            text.parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "{text:?} is neither an address nor a network (expected e.g. \"192.0.2.1\" or \"192.0.2.0/24\")"
-                    ))
-                })
-        })
-        .collect()
+    texts.iter().map(|text| address_or_network(text)).collect()
 }
 
 fn default_workers() -> usize {
@@ -76,6 +222,11 @@ impl ZoneConfig {
     pub(super) fn resolve(&mut self, base: &Path) {
         absolute(base, &mut self.file);
         absolute(base, &mut self.state_dir);
+        for key in &mut self.keys {
+            if let Some(file) = &mut key.key_file {
+                absolute(base, file);
+            }
+        }
     }
 }
 
@@ -134,5 +285,178 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
         if zone.records[..i].iter().any(|r| r.name == record.name) {
             v.fail(&at, format!("name {:?} is listed twice", record.name));
         }
+    }
+    validate_transfers(zone, v);
+    validate_rate_limit(&zone.rate_limit, v);
+}
+
+/// Checks `allow_transfer` and `[[zone.keys]]`: every key named is defined, once, one way.
+fn validate_transfers(zone: &ZoneConfig, v: &mut Validator<'_>) {
+    use Seg::{Index, Key};
+    for (i, key) in zone.keys.iter().enumerate() {
+        let at = [Key("zone"), Key("keys"), Index(i)];
+        if key.name.trim_end_matches('.').is_empty() {
+            v.fail(
+                &at,
+                "name is empty (expected the key's name, e.g. name = \"xfr-key\")",
+            );
+        }
+        if zone.keys[..i].iter().any(|k| k.name == key.name) {
+            v.fail(&at, format!("key {:?} is defined twice", key.name));
+        }
+        if key.secret.is_some() == key.key_file.is_some() {
+            v.fail(&at, "needs exactly one of secret (base64, inline) or key_file (a tsig-keygen file holding the key called name)");
+        }
+        if key.key_file.is_some() && key.algorithm.is_some() {
+            v.fail(
+                &[Key("zone"), Key("keys"), Index(i), Key("algorithm")],
+                "a key file names its algorithm: drop algorithm or use secret",
+            );
+        }
+    }
+    for (i, entry) in zone.allow_transfer.iter().enumerate() {
+        let Some(name) = &entry.key else { continue };
+        if !zone.keys.iter().any(|k| &k.name == name) {
+            v.fail(
+                &[Key("zone"), Key("allow_transfer"), Index(i), Key("key")],
+                format!("no key {name:?} in [[zone.keys]] (define it: [[zone.keys]] name = {name:?}, secret = \"...\" or key_file = \"...\")"),
+            );
+        }
+    }
+}
+
+/// Checks `[zone.rate_limit]`: prefix lengths and slip within range.
+fn validate_rate_limit(rate_limit: &RateLimitSection, v: &mut Validator<'_>) {
+    use Seg::Key;
+    let at = |key| [Key("zone"), Key("rate_limit"), Key(key)];
+    if !(1..=32).contains(&rate_limit.ipv4_prefix) {
+        v.fail(
+            &at("ipv4_prefix"),
+            format!(
+                "{} is out of range (expected 1 to 32, e.g. 24)",
+                rate_limit.ipv4_prefix
+            ),
+        );
+    }
+    if !(1..=128).contains(&rate_limit.ipv6_prefix) {
+        v.fail(
+            &at("ipv6_prefix"),
+            format!(
+                "{} is out of range (expected 1 to 128, e.g. 56)",
+                rate_limit.ipv6_prefix
+            ),
+        );
+    }
+    if rate_limit.slip > 10 {
+        v.fail(&at("slip"), format!("{} is out of range (expected 0 to 10: 0 drops every limited answer, 1 truncates each, 2 every second)", rate_limit.slip));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::super::tests::{errors_of, parse, GOOD};
+    use super::*;
+
+    fn with_transfers(entries: &str, rest: &str) -> String {
+        let zone = GOOD.replace(
+            "records = ",
+            &format!("allow_transfer = {entries}\nrecords = "),
+        );
+        format!("{zone}\n{rest}")
+    }
+
+    #[test]
+    fn rate_limit_defaults_to_the_librarys_values() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.zone.rate_limit, RateLimitSection::default());
+        assert!(config.zone.rate_limit.enabled);
+        assert_eq!(config.zone.rate_limit.responses_per_second, 100);
+        assert_eq!(config.zone.rate_limit.errors_per_second, 20);
+        assert_eq!(config.zone.rate_limit.slip, 2);
+        assert_eq!(config.zone.rate_limit.ipv4_prefix, 24);
+        assert_eq!(config.zone.rate_limit.ipv6_prefix, 56);
+        assert!(config.zone.rate_limit.exempt.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_is_read_and_checked() {
+        let source = format!(
+            "{GOOD}\n[zone.rate_limit]\nenabled = false\nslip = 1\nexempt = [\"127.0.0.0/8\", \"::1\"]\n"
+        );
+        let config = parse(&source).unwrap();
+        assert!(!config.zone.rate_limit.enabled);
+        assert_eq!(config.zone.rate_limit.slip, 1);
+        assert_eq!(config.zone.rate_limit.exempt.len(), 2);
+        let errors = errors_of(&format!(
+            "{GOOD}\n[zone.rate_limit]\nipv4_prefix = 33\nipv6_prefix = 0\nslip = 11\n"
+        ));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].contains("zone.rate_limit.ipv4_prefix: 33 is out of range"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("zone.rate_limit.ipv6_prefix: 0 is out of range"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[2].contains("zone.rate_limit.slip: 11 is out of range"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn transfers_take_addresses_and_keyed_entries() {
+        let source = with_transfers(
+            "[\"192.0.2.1\", { from = \"198.51.100.0/24\", key = \"xfr-key\" }]",
+            "[[zone.keys]]\nname = \"xfr-key\"\nsecret = \"c2VjcmV0\"\n",
+        );
+        let config = parse(&source).unwrap();
+        assert_eq!(
+            config.zone.allow_transfer,
+            vec![
+                TransferEntry {
+                    from: "192.0.2.1/32".parse().unwrap(),
+                    key: None
+                },
+                TransferEntry {
+                    from: "198.51.100.0/24".parse().unwrap(),
+                    key: Some("xfr-key".to_owned())
+                },
+            ]
+        );
+        assert_eq!(config.zone.keys[0].name, "xfr-key");
+    }
+
+    #[test]
+    fn an_unknown_or_doubtful_key_is_an_error_with_its_place() {
+        let errors = errors_of(&with_transfers(
+            "[{ from = \"198.51.100.0/24\", key = \"nope\" }]",
+            "[[zone.keys]]\nname = \"xfr-key\"\n",
+        ));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("zone.keys[1]") && e.contains("exactly one of secret")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("zone.allow_transfer[1].key: no key \"nope\"")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_transfers("[{ from = \"nowhere\", key = \"k\" }]", ""));
+        assert!(
+            errors[0].contains("\"nowhere\" is neither an address nor a network"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_transfers(
+            "[{ from = \"192.0.2.1\", kee = \"k\" }]",
+            "",
+        ));
+        assert!(errors[0].contains("kee"), "{errors:?}");
     }
 }

@@ -85,6 +85,7 @@ pub async fn start_admin(
     config: &Config,
     served: &ServedZone,
     supervisor: &SupervisorHandle,
+    dns_stats: Option<failover_dns::StatsReader>,
 ) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
     let persist = tokio::spawn(overrides::persist_overrides(
         config.zone.state_dir.clone(),
@@ -105,6 +106,7 @@ pub async fn start_admin(
         zone_name: config.zone.name.clone(),
         serial: Arc::new(move || zone.serial()),
         token,
+        dns_stats,
     };
     let server = AdminServer::start(admin.listen, state)
         .await

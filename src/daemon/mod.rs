@@ -55,7 +55,8 @@ impl Daemon {
             mirror.notify_to(supervisor.event_sender());
         }
         let supervisor = supervisor.spawn();
-        let (admin, persist) = start_admin(config, &served, &supervisor).await?;
+        let dns_stats = server.as_ref().map(DnsServer::stats_reader);
+        let (admin, persist) = start_admin(config, &served, &supervisor, dns_stats).await?;
         Ok(Self {
             supervisor,
             server,
@@ -72,7 +73,8 @@ impl Daemon {
     /// checked first, so a config that fails leaves the running one untouched (`Err` says why).
     /// The zone file is reloaded into the served zone (answers kept, serial raised); probes,
     /// policy, notifiers, writers and the admin listener restart with the new settings.
-    /// Listen addresses, workers, transfers and NOTIFY targets need a restart (a warning says so).
+    /// Listen addresses, workers, transfers and their keys, the rate limit and NOTIFY targets need a
+    /// restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
         if config.mirror != self.config.mirror {
@@ -105,7 +107,9 @@ impl Daemon {
         let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
         old_supervisor.shutdown().await;
         let _ = (&mut self.persist).await;
-        let (admin, persist) = start_admin(config, &self.served, &self.supervisor).await?;
+        let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
+        let (admin, persist) =
+            start_admin(config, &self.served, &self.supervisor, dns_stats).await?;
         self.admin = admin;
         self.persist = persist;
         self.config = config.clone();
@@ -202,11 +206,13 @@ fn warn_restart_only(old_config: &Config, config: &Config) {
     if old.listen != new.listen
         || old.workers != new.workers
         || old.allow_transfer != new.allow_transfer
+        || old.keys != new.keys
+        || old.rate_limit != new.rate_limit
         || old.notify != new.notify
         || old.state_dir != new.state_dir
     {
         tracing::warn!(
-            "[zone] listen, workers, allow_transfer, notify and state_dir changes take effect at the next restart"
+            "[zone] listen, workers, allow_transfer, keys, rate_limit, notify and state_dir changes take effect at the next restart"
         );
     }
 }

@@ -174,6 +174,9 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
 }
 
 fn publication_plan(out: &mut String, config: &Config) {
+    if !config.zone.listen.is_empty() {
+        let _ = writeln!(out, "response rate limit (UDP): {}", config.zone.rate_limit);
+    }
     if !config.zone.allow_transfer.is_empty() || !config.zone.notify.is_empty() {
         let _ = writeln!(
             out,

@@ -74,6 +74,16 @@ pub enum DaemonError {
         /// Why, and the fix.
         message: String,
     },
+    /// A `[[zone.keys]]` key cannot be read.
+    #[error("{path}: zone.keys[{index}]: {message}")]
+    ZoneKey {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Which `[[zone.keys]]`, from 1.
+        index: usize,
+        /// Why.
+        message: String,
+    },
     /// The zone cannot be loaded or served.
     #[error(transparent)]
     Dns(#[from] failover_dns::DnsError),
