@@ -12,7 +12,7 @@ use crate::parts::check::checks_with;
 use crate::parts::cluster::{cluster_spec, policy, quorum_spec};
 use crate::parts::notifier::notifiers;
 use crate::parts::writer::writers;
-use crate::parts::{mirror, overrides, DaemonError};
+use crate::parts::{arbiter_state, mirror, overrides, DaemonError};
 
 /// The fence of `[mysql.fencing]`, when it is configured.
 pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, DaemonError> {
@@ -86,10 +86,14 @@ pub async fn start_admin(
     served: &ServedZone,
     supervisor: &SupervisorHandle,
 ) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
-    let persist = tokio::spawn(overrides::persist_overrides(
-        config.zone.state_dir.clone(),
-        supervisor.status(),
-    ));
+    let state_dir = config.zone.state_dir.clone();
+    let (overrides_status, state_status) = (supervisor.status(), supervisor.status());
+    let persist = tokio::spawn(async move {
+        tokio::join!(
+            overrides::persist_overrides(state_dir.clone(), overrides_status),
+            arbiter_state::persist_state(state_dir, state_status),
+        );
+    });
     let Some(admin) = &config.admin else {
         return Ok((None, persist));
     };

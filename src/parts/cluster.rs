@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use failover_core::{
-    ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, ManagedName,
-    NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, ObserverPeer, Policy, QuorumSpec,
-    Startup,
+    ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, FirstVerdict,
+    ManagedName, NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, ObserverPeer, Policy,
+    QuorumSpec, Startup,
 };
 
 use super::DaemonError;
@@ -72,7 +72,11 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
             window: config.damping.window,
             max_changes: config.damping.max_changes,
         },
-        startup: Startup::default(),
+        // A first start (no saved state): a check needs `fall` failures before its first down.
+        startup: Startup {
+            first_verdict: FirstVerdict::AfterFall,
+            ..Startup::default()
+        },
     }
 }
 
