@@ -38,7 +38,7 @@ pub use cluster::{ClusterConfig, PeerEntry};
 pub use damping::DampingConfig;
 pub use error::ConfigError;
 pub use kinded::Kinded;
-pub use mirror::MirrorConfig;
+pub use mirror::{MirrorConfig, MirrorOwners};
 pub use mysql::{FencingConfig, MysqlConfig};
 pub use notifier::{
     CommandSettings, EmailSettings, NotifierCommon, NotifierConfig, NotifierKind, SecurityConfig,
@@ -365,6 +365,25 @@ exclude = ["*.log"]
         let errors = errors_of(&check);
         assert!(
             errors[0].contains("check[2].kind: kind = \"mirror\" needs a [mirror] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn mirror_owners_are_names_by_default_numeric_or_off() {
+        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        assert_eq!(config.mirror.unwrap().owners, MirrorOwners::Names);
+        for (word, owners) in [
+            ("numeric", MirrorOwners::Numeric),
+            ("off", MirrorOwners::Off),
+        ] {
+            let text = format!("{GOOD}{MIRROR}owners = \"{word}\"\n");
+            assert_eq!(parse(&text).unwrap().mirror.unwrap().owners, owners);
+        }
+        let errors = errors_of(&format!("{GOOD}{MIRROR}owners = \"uid\"\n"));
+        assert!(
+            errors[0].contains("owners = \"uid\"")
+                && errors[0].contains("expected one of `names`, `numeric`, `off`"),
             "{errors:?}"
         );
     }

@@ -43,6 +43,9 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
     for warning in config.warnings() {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if let Some(warning) = crate::parts::mirror::owners_warning(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     out
 }
 
@@ -158,7 +161,7 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
         let peer = config.mirror_peer().unwrap_or_default();
         let _ = writeln!(
             out,
-            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files",
+            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files; owners kept: {}",
             mirror.root.display(),
             mirror.peer_fingerprint,
             if mirror.node < peer {
@@ -168,7 +171,8 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
             },
             humantime::format_duration(mirror.coalesce),
             humantime::format_duration(mirror.rescan_interval),
-            mirror.max_delete
+            mirror.max_delete,
+            mirror.owners.as_str()
         );
     }
 }
