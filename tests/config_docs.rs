@@ -82,5 +82,6 @@ fn the_reference_knows_every_section_and_kind() {
         assert!(check.keys.contains(&key), "{key}: {:?}", check.keys);
     }
     assert!(sections.iter().any(|s| s.header == "[mysql.fencing]"));
-    assert_eq!(sections.len(), 16);
+    assert!(sections.iter().any(|s| s.header == "[policies.NAME]"));
+    assert_eq!(sections.len(), 17);
 }

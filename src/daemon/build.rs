@@ -9,7 +9,7 @@ use failover_dns::ServedZone;
 use crate::admin::{AdminServer, AdminState};
 use crate::config::Config;
 use crate::parts::check::checks_with;
-use crate::parts::cluster::{cluster_spec, policy, quorum_spec};
+use crate::parts::cluster::{cluster_spec, named_policies, policy, quorum_spec};
 use crate::parts::notifier::notifiers;
 use crate::parts::writer::writers;
 use crate::parts::{arbiter_state, mirror, overrides, DaemonError};
@@ -32,12 +32,14 @@ pub fn check_mirror(config: &Config) -> Result<(), DaemonError> {
         })
 }
 
-/// The arbiter of the config, with its policy.
+/// The arbiter of the config, with its policy and its named policies.
 pub fn arbiter(config: &Config) -> Result<Arbiter, DaemonError> {
-    Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| DaemonError::Cluster {
-        path: config.path.clone(),
-        source,
-    })
+    Arbiter::with_policies(cluster_spec(config), policy(config), named_policies(config)).map_err(
+        |source| DaemonError::Cluster {
+            path: config.path.clone(),
+            source,
+        },
+    )
 }
 
 /// Builds (without starting) the supervisor for `config`, publishing into `served`: every part

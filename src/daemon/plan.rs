@@ -146,6 +146,34 @@ fn policy_plan(out: &mut String, config: &Config) {
         }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
+    for (key, named) in &config.policies {
+        let names: Vec<&str> = config
+            .zone
+            .records
+            .iter()
+            .filter(|r| r.policy.as_deref() == Some(key.as_str()))
+            .map(|r| r.name.as_str())
+            .collect();
+        let kind = match named.kind {
+            PolicyKind::ActivePassive => "active-passive",
+            PolicyKind::AllHealthy => "all-healthy",
+        };
+        let nodes = if named.nodes.is_empty() {
+            "every node".to_owned()
+        } else {
+            named.nodes.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "policy {key} ({}): {kind} among {nodes}; when they are all down: {}",
+            if names.is_empty() {
+                "no name uses it".to_owned()
+            } else {
+                names.join(", ")
+            },
+            named.all_down.unwrap_or(policy.all_down)
+        );
+    }
 }
 
 fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
