@@ -129,6 +129,10 @@ struct MirrorArgs {
     /// Skip the fsyncs (faster; a power cut can then lose the last run's copies).
     #[arg(long)]
     danger_no_fsync: bool,
+    /// How owners and groups are kept when run as root: by name (numbers as the fallback), by
+    /// number, or not at all.
+    #[arg(long, default_value = "names", value_parser = ["names", "numeric", "off"])]
+    owners: String,
 }
 
 /// Exit status of a mirror run that a safety rule refused.
@@ -148,6 +152,13 @@ fn mirror(args: MirrorArgs) -> ExitCode {
     config.excludes = args.excludes;
     config.max_delete_share = (args.max_delete / 100.0).clamp(0.0, 1.0);
     config.fsync = !args.danger_no_fsync;
+    config.owners = match args.owners.parse() {
+        Ok(owners) => owners,
+        Err(e) => {
+            eprintln!("--owners: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let [a, b] = args.names.as_slice() {
         config.node_a = a.clone();
         config.node_b = b.clone();

@@ -296,3 +296,40 @@ fn mirror_once_syncs_both_ways_refuses_an_emptied_side_and_logs_json() {
     assert_eq!(forced.status.code(), Some(0));
     assert!(!b.join("index.php").exists() && !b.join("upload.jpg").exists());
 }
+
+#[test]
+fn mirror_once_takes_the_owners_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, state) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("state"),
+    );
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(a.join("index.php"), "<?php echo 1;").unwrap();
+    let run = |owners: &str| {
+        failoverd()
+            .args(["mirror", "--once", "--owners", owners, "--state-dir"])
+            .arg(&state)
+            .arg(&a)
+            .arg(&b)
+            .output()
+            .unwrap()
+    };
+    let numeric = run("numeric");
+    assert_eq!(numeric.status.code(), Some(0), "{numeric:?}");
+    assert_eq!(
+        std::fs::read(b.join("index.php")).unwrap(),
+        b"<?php echo 1;"
+    );
+    let off = run("off");
+    assert_eq!(off.status.code(), Some(0), "{off:?}");
+    let bad = run("uid");
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("names"),
+        "{bad:?}"
+    );
+}

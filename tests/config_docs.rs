@@ -84,5 +84,6 @@ fn the_reference_knows_every_section_and_kind() {
     assert!(sections.iter().any(|s| s.header == "[mysql.fencing]"));
     assert!(sections.iter().any(|s| s.header == "[zone.rate_limit]"));
     assert!(sections.iter().any(|s| s.header == "[[zone.keys]]"));
-    assert_eq!(sections.len(), 18);
+    assert!(sections.iter().any(|s| s.header == "[policies.NAME]"));
+    assert_eq!(sections.len(), 19);
 }

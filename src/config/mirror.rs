@@ -47,6 +47,33 @@ pub struct MirrorConfig {
     /// Share (percent) of the files of the last sync one run may delete.
     #[serde(default = "default_mirror_max_delete")]
     pub max_delete: u32,
+    /// How owners and groups are kept (when the mirror may chown).
+    #[serde(default)]
+    pub owners: MirrorOwners,
+}
+
+/// `[mirror] owners`: how owners and groups are kept across the mirror.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorOwners {
+    /// By user and group name, the number when a side has no name for it (rsync's default).
+    #[default]
+    Names,
+    /// By number, whatever the names (rsync's `--numeric-ids`).
+    Numeric,
+    /// Not kept: files belong to the user the mirror runs as.
+    Off,
+}
+
+impl MirrorOwners {
+    /// The word in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Names => "names",
+            Self::Numeric => "numeric",
+            Self::Off => "off",
+        }
+    }
 }
 
 fn default_mirror_certificate() -> PathBuf {

@@ -38,13 +38,13 @@ pub use cluster::{ClusterConfig, PeerEntry};
 pub use damping::DampingConfig;
 pub use error::ConfigError;
 pub use kinded::Kinded;
-pub use mirror::MirrorConfig;
+pub use mirror::{MirrorConfig, MirrorOwners};
 pub use mysql::{FencingConfig, MysqlConfig};
 pub use notifier::{
     CommandSettings, EmailSettings, NotifierCommon, NotifierConfig, NotifierKind, SecurityConfig,
     WebhookSettings,
 };
-pub use policy::{FailbackMode, PolicyConfig, PolicyKind};
+pub use policy::{FailbackMode, NamedPolicyConfig, PolicyConfig, PolicyKind};
 pub use probe::{NodeConfig, ProbeConfig};
 pub use writer::{
     DynamicUpdateSettings, TsigKeyConfig, WriterCommon, WriterConfig, WriterKind, ZoneFileSettings,
@@ -71,6 +71,9 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     /// Which nodes the managed names point at.
     pub policy: PolicyConfig,
+    /// Policies for the managed names that name one, by name (`[policies.api]`).
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, NamedPolicyConfig>,
     /// Where events go besides the log.
     #[serde(rename = "notify", default)]
     pub notifiers: Vec<NotifierConfig>,
@@ -365,6 +368,52 @@ exclude = ["*.log"]
         let errors = errors_of(&check);
         assert!(
             errors[0].contains("check[2].kind: kind = \"mirror\" needs a [mirror] section"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn mirror_owners_are_names_by_default_numeric_or_off() {
+        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        assert_eq!(config.mirror.unwrap().owners, MirrorOwners::Names);
+        for (word, owners) in [
+            ("numeric", MirrorOwners::Numeric),
+            ("off", MirrorOwners::Off),
+        ] {
+            let text = format!("{GOOD}{MIRROR}owners = \"{word}\"\n");
+            assert_eq!(parse(&text).unwrap().mirror.unwrap().owners, owners);
+        }
+        let errors = errors_of(&format!("{GOOD}{MIRROR}owners = \"uid\"\n"));
+        assert!(
+            errors[0].contains("owners = \"uid\"")
+                && errors[0].contains("expected one of `names`, `numeric`, `off`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn names_may_follow_named_policies_and_an_unknown_one_is_an_error() {
+        let text = GOOD.replace(
+            "{ name = \"www\", ttl = 10 }]",
+            "{ name = \"www\", ttl = 10 }, { name = \"api\", ttl = 10, policy = \"api\" }]",
+        ) + "\n[policies.api]\nkind = \"all-healthy\"\nnodes = [\"master\", \"slave\"]\nall_down = \"serve-all\"\n";
+        let config = parse(&text).unwrap();
+        assert_eq!(config.zone.records[2].policy.as_deref(), Some("api"));
+        assert_eq!(config.policies["api"].kind, PolicyKind::AllHealthy);
+        assert_eq!(
+            config.policies["api"].all_down,
+            Some(failover_core::AllDown::ServeAll)
+        );
+
+        let errors = errors_of(&text.replace("policy = \"api\"", "policy = \"apii\""));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("line 7: zone.records[3].policy: unknown policy \"apii\" (define [policies.apii], or use one of: api)"),
+            "{errors:?}"
+        );
+        let errors = errors_of(&format!("{text}order = [\"slvae\"]\n"));
+        assert!(
+            errors[0].contains("policies.api.order[1]: unknown node \"slvae\""),
             "{errors:?}"
         );
     }

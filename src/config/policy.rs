@@ -50,6 +50,29 @@ pub struct PolicyConfig {
     pub all_down: AllDown,
 }
 
+/// `[policies.NAME]`: a policy for the managed names whose `policy` is `NAME`; the others
+/// follow `[policy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedPolicyConfig {
+    /// `active-passive` or `all-healthy`.
+    pub kind: PolicyKind,
+    /// active-passive: nodes by preference (default: its nodes in config order).
+    #[serde(default)]
+    pub order: Vec<String>,
+    /// active-passive: `auto` or `manual`.
+    #[serde(default = "default_failback")]
+    pub failback: FailbackMode,
+    /// active-passive, failback `auto`: how long the preferred node must be up again.
+    #[serde(default = "default_failback_after", with = "humantime_serde")]
+    pub failback_after: Duration,
+    /// The nodes it chooses among (default: every node).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// What its names publish when every one of its nodes is down (default: `[policy]`'s).
+    pub all_down: Option<AllDown>,
+}
+
 fn default_failback() -> FailbackMode {
     FailbackMode::Auto
 }
@@ -68,8 +91,61 @@ impl Config {
     }
 }
 
-/// Checks `[policy]`: `order` names each node once, and only for `active-passive`.
+/// Checks `[policies.NAME]` and the records' `policy`: every name is known, `nodes` and
+/// `order` name known nodes, `order` only within `nodes` and only for `active-passive`.
+fn validate_named(config: &Config, v: &mut Validator<'_>) {
+    use Seg::{Index, Key};
+    let known: Vec<&str> = config.policies.keys().map(String::as_str).collect();
+    for (i, record) in config.zone.records.iter().enumerate() {
+        if let Some(name) = &record.policy {
+            if !config.policies.contains_key(name) {
+                v.fail(
+                    &[Key("zone"), Key("records"), Index(i), Key("policy")],
+                    format!(
+                        "unknown policy {name:?} (define [policies.{name}], or use one of: {})",
+                        if known.is_empty() {
+                            "none defined".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    let nodes: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    for (key, policy) in &config.policies {
+        for (field, list) in [("nodes", &policy.nodes), ("order", &policy.order)] {
+            for (i, name) in list.iter().enumerate() {
+                let at = [Key("policies"), Key(key), Key(field), Index(i)];
+                if !nodes.contains(&name.as_str()) {
+                    v.fail(
+                        &at,
+                        format!("unknown node {name:?} (nodes: {})", nodes.join(", ")),
+                    );
+                } else if field == "order"
+                    && !policy.nodes.is_empty()
+                    && !policy.nodes.contains(name)
+                {
+                    v.fail(&at, format!("node {name:?} is not in this policy's nodes"));
+                } else if list[..i].contains(name) {
+                    v.fail(&at, format!("node {name:?} is listed twice"));
+                }
+            }
+        }
+        if policy.kind == PolicyKind::AllHealthy && !policy.order.is_empty() {
+            v.fail(
+                &[Key("policies"), Key(key), Key("order")],
+                "order only applies to kind = \"active-passive\"",
+            );
+        }
+    }
+}
+
+/// Checks `[policy]`: `order` names each node once, and only for `active-passive`; then the
+/// named policies.
 pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
+    validate_named(config, v);
     use Seg::{Index, Key};
     let policy = &config.policy;
     for (i, name) in policy.order.iter().enumerate() {

@@ -6,9 +6,9 @@ use serde::de::DeserializeOwned;
 use super::schema::{fields_of, kinds_of};
 use super::{
     AdminConfig, CheckCommon, CheckKind, ClusterConfig, Config, DampingConfig, FencingConfig,
-    MirrorConfig, MysqlConfig, NodeConfig, NotifierCommon, NotifierKind, PeerEntry, PolicyConfig,
-    ProbeConfig, RateLimitSection, RecordConfig, TsigKeyConfig, WriterCommon, WriterKind,
-    ZoneConfig, ZoneKeyConfig,
+    MirrorConfig, MysqlConfig, NamedPolicyConfig, NodeConfig, NotifierCommon, NotifierKind,
+    PeerEntry, PolicyConfig, ProbeConfig, RateLimitSection, RecordConfig, TsigKeyConfig,
+    WriterCommon, WriterKind, ZoneConfig, ZoneKeyConfig,
 };
 
 /// One table of the config file.
@@ -34,6 +34,10 @@ pub fn sections() -> Result<Vec<Section>, String> {
             "node" => (format!("[[{name}]]"), fields_of::<NodeConfig>().to_vec()),
             "check" => (format!("[[{name}]]"), kinded::<CheckCommon, CheckKind>()),
             "policy" => (format!("[{name}]"), fields_of::<PolicyConfig>().to_vec()),
+            "policies" => (
+                format!("[{name}.NAME]"),
+                fields_of::<NamedPolicyConfig>().to_vec(),
+            ),
             "notify" => (
                 format!("[[{name}]]"),
                 kinded::<NotifierCommon, NotifierKind>(),

@@ -211,6 +211,8 @@ pub struct RecordConfig {
     /// TTL in seconds.
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// The `[policies.NAME]` it follows (default: `[policy]`).
+    pub policy: Option<String>,
 }
 
 fn default_ttl() -> u32 {

@@ -9,10 +9,10 @@ use failover_dns::ServedZone;
 use crate::admin::{AdminServer, AdminState};
 use crate::config::Config;
 use crate::parts::check::checks_with;
-use crate::parts::cluster::{cluster_spec, policy, quorum_spec};
+use crate::parts::cluster::{cluster_spec, named_policies, policy, quorum_spec};
 use crate::parts::notifier::notifiers;
 use crate::parts::writer::writers;
-use crate::parts::{mirror, overrides, DaemonError};
+use crate::parts::{arbiter_state, mirror, overrides, DaemonError};
 
 /// The fence of `[mysql.fencing]`, when it is configured.
 pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, DaemonError> {
@@ -32,12 +32,14 @@ pub fn check_mirror(config: &Config) -> Result<(), DaemonError> {
         })
 }
 
-/// The arbiter of the config, with its policy.
+/// The arbiter of the config, with its policy and its named policies.
 pub fn arbiter(config: &Config) -> Result<Arbiter, DaemonError> {
-    Arbiter::new(cluster_spec(config), policy(config)).map_err(|source| DaemonError::Cluster {
-        path: config.path.clone(),
-        source,
-    })
+    Arbiter::with_policies(cluster_spec(config), policy(config), named_policies(config)).map_err(
+        |source| DaemonError::Cluster {
+            path: config.path.clone(),
+            source,
+        },
+    )
 }
 
 /// Builds (without starting) the supervisor for `config`, publishing into `served`: every part
@@ -87,10 +89,14 @@ pub async fn start_admin(
     supervisor: &SupervisorHandle,
     dns_stats: Option<failover_dns::StatsReader>,
 ) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
-    let persist = tokio::spawn(overrides::persist_overrides(
-        config.zone.state_dir.clone(),
-        supervisor.status(),
-    ));
+    let state_dir = config.zone.state_dir.clone();
+    let (overrides_status, state_status) = (supervisor.status(), supervisor.status());
+    let persist = tokio::spawn(async move {
+        tokio::join!(
+            overrides::persist_overrides(state_dir.clone(), overrides_status),
+            arbiter_state::persist_state(state_dir, state_status),
+        );
+    });
     let Some(admin) = &config.admin else {
         return Ok((None, persist));
     };

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::admin::AdminServer;
 use crate::config::Config;
+use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
 use crate::parts::mirror;
 use crate::parts::zone::{load_zone, start_server};
@@ -50,7 +51,10 @@ impl Daemon {
         let server = start_server(config, &served)?;
         let observers = start_observers(config).await?;
         let mirror = start_mirror(config).await?;
-        let supervisor = build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
+        let mut supervisor =
+            build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
+        // What the previous run knew: a restart moves nothing by itself.
+        restore_saved(&config.zone.state_dir, &mut supervisor);
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
         }
@@ -92,9 +96,16 @@ impl Daemon {
             self.observers.as_ref(),
             self.mirror.as_ref(),
         )?;
-        // What is live stays live: the new arbiter starts from it, not from a first publication.
-        let answer = self.supervisor.status().borrow().cluster.answer.clone();
-        supervisor.arbiter_mut().assume_published(answer);
+        // What the old arbiter knew (verdicts, the answer, a pending failback) goes on in the new
+        // one; should it be refused, what is live at least stays live.
+        let state = self.supervisor.status().borrow().state.clone();
+        if let Err(e) = supervisor.restore(&state) {
+            tracing::warn!(
+                "the running arbiter's state not carried over ({e}): keeping its answer"
+            );
+            let answer = self.supervisor.status().borrow().cluster.answer.clone();
+            supervisor.arbiter_mut().assume_published(answer);
+        }
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.

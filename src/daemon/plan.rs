@@ -43,6 +43,9 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
     for warning in config.warnings() {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if let Some(warning) = crate::parts::mirror::owners_warning(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     out
 }
 
@@ -143,6 +146,34 @@ fn policy_plan(out: &mut String, config: &Config) {
         }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
+    for (key, named) in &config.policies {
+        let names: Vec<&str> = config
+            .zone
+            .records
+            .iter()
+            .filter(|r| r.policy.as_deref() == Some(key.as_str()))
+            .map(|r| r.name.as_str())
+            .collect();
+        let kind = match named.kind {
+            PolicyKind::ActivePassive => "active-passive",
+            PolicyKind::AllHealthy => "all-healthy",
+        };
+        let nodes = if named.nodes.is_empty() {
+            "every node".to_owned()
+        } else {
+            named.nodes.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "policy {key} ({}): {kind} among {nodes}; when they are all down: {}",
+            if names.is_empty() {
+                "no name uses it".to_owned()
+            } else {
+                names.join(", ")
+            },
+            named.all_down.unwrap_or(policy.all_down)
+        );
+    }
 }
 
 fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
@@ -158,7 +189,7 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
         let peer = config.mirror_peer().unwrap_or_default();
         let _ = writeln!(
             out,
-            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files",
+            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files; owners kept: {}",
             mirror.root.display(),
             mirror.peer_fingerprint,
             if mirror.node < peer {
@@ -168,7 +199,8 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
             },
             humantime::format_duration(mirror.coalesce),
             humantime::format_duration(mirror.rescan_interval),
-            mirror.max_delete
+            mirror.max_delete,
+            mirror.owners.as_str()
         );
     }
 }

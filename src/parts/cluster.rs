@@ -4,23 +4,72 @@
 use std::sync::Arc;
 
 use failover_core::{
-    ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, ManagedName,
-    NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, ObserverPeer, Policy, QuorumSpec,
-    Startup,
+    ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, FirstVerdict,
+    ManagedName, NamedPolicy, NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork,
+    ObserverPeer, Policy, QuorumSpec, Startup,
 };
 
 use super::DaemonError;
 use crate::config::{CheckKind, Config, FailbackMode, PolicyKind};
 
-/// The policy the config asks for.
+/// The policy the config asks for (`[policy]`, the default).
 pub fn policy(config: &Config) -> Box<dyn Policy> {
-    match config.policy.kind {
+    let policy = &config.policy;
+    make_policy(
+        policy.kind,
+        config.order(),
+        policy.failback,
+        policy.failback_after,
+    )
+}
+
+/// The named policies of `[policies.NAME]`.
+pub fn named_policies(config: &Config) -> Vec<NamedPolicy> {
+    config
+        .policies
+        .iter()
+        .map(|(key, p)| {
+            let nodes: Vec<NodeName> = p.nodes.iter().map(NodeName::new).collect();
+            let order = if !p.order.is_empty() {
+                p.order.iter().map(NodeName::new).collect()
+            } else if !nodes.is_empty() {
+                // Its nodes, in config order.
+                let mut order = nodes.clone();
+                order.sort_by_key(|n| config.nodes.iter().position(|c| c.name == n.as_str()));
+                order
+            } else {
+                config
+                    .nodes
+                    .iter()
+                    .map(|n| NodeName::new(&n.name))
+                    .collect()
+            };
+            let mut named = NamedPolicy::new(
+                key,
+                make_policy(p.kind, order, p.failback, p.failback_after),
+            );
+            if !nodes.is_empty() {
+                named = named.among(nodes);
+            }
+            if let Some(rule) = p.all_down {
+                named = named.all_down(rule);
+            }
+            named
+        })
+        .collect()
+}
+
+fn make_policy(
+    kind: PolicyKind,
+    order: Vec<NodeName>,
+    failback: FailbackMode,
+    after: std::time::Duration,
+) -> Box<dyn Policy> {
+    match kind {
         PolicyKind::ActivePassive => Box::new(ActivePassive::new(
-            config.order(),
-            match config.policy.failback {
-                FailbackMode::Auto => Failback::Auto {
-                    after: config.policy.failback_after,
-                },
+            order,
+            match failback {
+                FailbackMode::Auto => Failback::Auto { after },
                 FailbackMode::Manual => Failback::Manual,
             },
         )),
@@ -65,14 +114,21 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
             .zone
             .records
             .iter()
-            .map(|r| ManagedName::new(&r.name, r.ttl))
+            .map(|r| match &r.policy {
+                Some(key) => ManagedName::new(&r.name, r.ttl).with_policy(key),
+                None => ManagedName::new(&r.name, r.ttl),
+            })
             .collect(),
         all_down: config.policy.all_down,
         damping: Damping {
             window: config.damping.window,
             max_changes: config.damping.max_changes,
         },
-        startup: Startup::default(),
+        // A first start (no saved state): a check needs `fall` failures before its first down.
+        startup: Startup {
+            first_verdict: FirstVerdict::AfterFall,
+            ..Startup::default()
+        },
     }
 }
 

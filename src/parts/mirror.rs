@@ -99,6 +99,29 @@ pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveCo
     }))
 }
 
+/// `[mirror] owners` as the mirror's setting.
+#[cfg(feature = "sync")]
+pub fn owners(owners: crate::config::MirrorOwners) -> failover_sync::Owners {
+    use crate::config::MirrorOwners;
+    match owners {
+        MirrorOwners::Names => failover_sync::Owners::Names,
+        MirrorOwners::Numeric => failover_sync::Owners::Numeric,
+        MirrorOwners::Off => failover_sync::Owners::Off,
+    }
+}
+
+/// The warning of `failoverd check` when `[mirror]` keeps owners but this process may not chown.
+pub fn owners_warning(config: &Config) -> Option<&'static str> {
+    let mirror = config.mirror.as_ref()?;
+    #[cfg(feature = "sync")]
+    let can = failover_sync::can_keep_owners();
+    #[cfg(not(feature = "sync"))]
+    let can = true;
+    (mirror.owners != crate::config::MirrorOwners::Off && !can).then_some(
+        "owners and groups are not kept: the service has no CAP_CHOWN; run it as root, add CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE, or set owners = \"off\"",
+    )
+}
+
 /// Without the `sync` feature there is no mirror.
 #[cfg(not(feature = "sync"))]
 pub fn live_config(config: &Config) -> Result<Option<()>, String> {
@@ -115,7 +138,10 @@ pub async fn start(config: &Config) -> Result<Option<Running>, String> {
         let Some(live) = live_config(config)? else {
             return Ok(None);
         };
-        let mirror = failover_sync::live::LiveMirror::start(live)
+        let options = failover_sync::live::LiveOptions {
+            owners: owners(config.mirror.as_ref().map(|m| m.owners).unwrap_or_default()),
+        };
+        let mirror = failover_sync::live::LiveMirror::start_with(live, options)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Some(Running {

@@ -3,6 +3,8 @@
 //! daemon ([`crate::daemon`]) only assembles them.
 
 #[cfg(feature = "dns")]
+pub mod arbiter_state;
+#[cfg(feature = "dns")]
 pub mod check;
 #[cfg(feature = "dns")]
 pub mod cluster;

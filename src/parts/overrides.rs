@@ -48,16 +48,19 @@ pub fn load_overrides(state_dir: &Path) -> Result<Vec<Override>, String> {
 
 /// Writes the overrides atomically (temp file, fsync, rename).
 pub fn save_overrides(state_dir: &Path, overrides: &[Override]) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(overrides).map_err(std::io::Error::other)?;
+    write_atomic(state_dir, "overrides.json", text.as_bytes())
+}
+
+/// Writes `bytes` to `state_dir/name` atomically: a temp file, fsync, rename, then the
+/// directory's fsync, so that a crash leaves the old file or the new one, never half of one.
+pub fn write_atomic(state_dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(state_dir)?;
-    let path = overrides_path(state_dir);
-    let temp = state_dir.join(".overrides.json.tmp");
+    let path = state_dir.join(name);
+    let temp = state_dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&temp)?;
-    file.write_all(
-        serde_json::to_string_pretty(overrides)
-            .map_err(std::io::Error::other)?
-            .as_bytes(),
-    )?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temp, &path)?;
     if let Ok(dir) = std::fs::File::open(state_dir) {
