@@ -48,6 +48,7 @@ pub use policy::{FailbackMode, NamedPolicyConfig, PolicyConfig, PolicyKind};
 pub use probe::{NodeConfig, ProbeConfig};
 pub use writer::{
     DynamicUpdateSettings, TsigKeyConfig, WriterCommon, WriterConfig, WriterKind, ZoneFileSettings,
+    DEFAULT_TSIG_ALGORITHM,
 };
 pub use zone::{RateLimitSection, RecordConfig, TransferEntry, ZoneConfig, ZoneKeyConfig};
 

@@ -76,8 +76,11 @@ pub struct TsigKeyConfig {
     pub secret: String,
 }
 
+/// The TSIG algorithm of a key that names none (a writer's inline key, a `[[zone.keys]]` entry).
+pub const DEFAULT_TSIG_ALGORITHM: &str = "hmac-sha256";
+
 fn default_tsig_algorithm() -> String {
-    "hmac-sha256".to_owned()
+    DEFAULT_TSIG_ALGORITHM.to_owned()
 }
 
 impl WriterKind {

@@ -6,7 +6,7 @@ use failover_dns::{
 };
 
 use super::DaemonError;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_TSIG_ALGORITHM};
 
 /// Loads the zone file named by the config and checks the managed names against it.
 pub fn load_zone(config: &Config) -> Result<Zone, DaemonError> {
@@ -63,7 +63,7 @@ pub fn transfer_acl(config: &Config) -> Result<TransferAcl, DaemonError> {
         let tsig = match (&key.secret, &key.key_file) {
             (Some(secret), _) => TsigKey::new(
                 &key.name,
-                key.algorithm.as_deref().unwrap_or("hmac-sha256"),
+                key.algorithm.as_deref().unwrap_or(DEFAULT_TSIG_ALGORITHM),
                 secret,
             )
             .map_err(|error| error.to_string()),
