@@ -403,8 +403,6 @@ mod batched {
         position: u8,
     }
 
-    /// A client's address and port as one sortable key; port 0 (never a real sender) for an
-    /// address of another family.
     /// The IP address of a sender (IPv4 as such, so that rate limiting sees its prefix).
     fn peer_ip(address: &SockaddrStorage) -> IpAddr {
         match address.as_sockaddr_in() {
@@ -413,6 +411,8 @@ mod batched {
         }
     }
 
+    /// A client's address and port as one sortable key; port 0 (never a real sender) for an
+    /// address of another family.
     fn peer_key(address: Option<&SockaddrStorage>) -> (u128, u16) {
         if let Some(v4) = address.and_then(SockaddrStorage::as_sockaddr_in) {
             (u128::from(v4.ip().to_bits()), v4.port())

@@ -185,6 +185,10 @@ pub(crate) fn respond(
         RequestSignature::Rejected { response, reason } => {
             tracing::warn!(%peer, zone = %snapshot.data.origin, %reason,
                 "zone transfer refused: bad TSIG");
+            // Never an empty TCP message: a reply that could not be built is a bare NOTAUTH.
+            if response.is_empty() {
+                return vec![header_only(query, ResponseCode::NotAuth)];
+            }
             return vec![response];
         }
     };
