@@ -333,3 +333,76 @@ fn mirror_once_takes_the_owners_choice() {
         "{bad:?}"
     );
 }
+
+/// `failoverd check` as systemd's `ExecStartPre=` runs it: in the service's sandbox, where a path
+/// left out of `ReadWritePaths=` is a read-only mount (made here with a read-only bind mount in a
+/// mount namespace of its own, as `ProtectSystem=strict` does).
+#[test]
+fn check_warns_about_each_path_the_service_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (readonly, state) = (dir.path().join("etc-bind"), dir.path().join("state"));
+    let root = readonly.join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    std::fs::copy("examples/db.test.ru", readonly.join("db.bind")).unwrap();
+    let keygen = failoverd()
+        .args(["keygen", "--name", "master", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let mut config = std::fs::read_to_string("examples/failoverd.toml")
+        .unwrap()
+        .replace("state_dir = \"state\"", &format!("state_dir = {state:?}"));
+    config.push_str(&format!(
+        "\n[[writer]]\nkind = \"zone-file\"\nfile = {:?}\nreload = [\"true\"]\n\n[mirror]\nroot = {root:?}\nnode = \"master\"\nlisten = \"127.0.0.1:7480\"\npeer = \"127.0.0.1:7481\"\npeer_fingerprint = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\nowners = \"off\"\n",
+        readonly.join("db.bind"),
+    ));
+    let path = dir.path().join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
+    let check = |sandboxed: bool| {
+        let mut command = if sandboxed {
+            let mut command = Command::new("unshare");
+            command.args(["--mount", "--", "sh", "-c"]).arg(format!(
+                "mount --bind -o ro '{0}' '{0}' && exec '{1}' check --config '{2}'",
+                readonly.display(),
+                env!("CARGO_BIN_EXE_failoverd"),
+                path.display(),
+            ));
+            command
+        } else {
+            let mut command = failoverd();
+            command.arg("check").arg("--config").arg(&path);
+            command
+        };
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("unshare (util-linux) cannot start: {e}; apt-get install util-linux")
+        });
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let free = check(false);
+    assert!(!free.contains("is not writable"), "{free}");
+    let sandboxed = check(true);
+    for expected in [
+        format!("warning: [mirror] root {} is not writable by this process", root.display()),
+        format!(
+            "warning: zone-file writer's file {} is not writable",
+            readonly.join("db.bind").display()
+        ),
+        format!(
+            "warning: zone-file writer's directory (its temp file) {} is not writable",
+            readonly.display()
+        ),
+        "ReadWritePaths=".to_owned(),
+    ] {
+        assert!(sandboxed.contains(&expected), "missing {expected:?} in:\n{sandboxed}");
+    }
+    // The state directory (not made yet, in a writable place) is fine.
+    assert!(!sandboxed.contains("[zone] state_dir"), "{sandboxed}");
+}

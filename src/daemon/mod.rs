@@ -96,16 +96,6 @@ impl Daemon {
             self.observers.as_ref(),
             self.mirror.as_ref(),
         )?;
-        // What the old arbiter knew (verdicts, the answer, a pending failback) goes on in the new
-        // one; should it be refused, what is live at least stays live.
-        let state = self.supervisor.status().borrow().state.clone();
-        if let Err(e) = supervisor.restore(&state) {
-            tracing::warn!(
-                "the running arbiter's state not carried over ({e}): keeping its answer"
-            );
-            let answer = self.supervisor.status().borrow().cluster.answer.clone();
-            supervisor.arbiter_mut().assume_published(answer);
-        }
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.
@@ -115,8 +105,19 @@ impl Daemon {
         if let Some(mirror) = &self.mirror {
             mirror.notify_to(supervisor.event_sender());
         }
-        let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
-        old_supervisor.shutdown().await;
+        // What the old arbiter knew when it stopped (verdicts, the answer, a pending failback)
+        // goes on in the new one, nothing it saw in between lost; should it be refused, what is
+        // live at least stays live.
+        self.supervisor.stop().await;
+        let last = self.supervisor.status().borrow().clone();
+        if let Err(e) = supervisor.restore(&last.state) {
+            tracing::warn!(
+                "the running arbiter's state not carried over ({e}): keeping its answer"
+            );
+            supervisor.arbiter_mut().assume_published(last.cluster.answer);
+        }
+        self.supervisor = supervisor.spawn();
+        // The old status channel is closed now: the persisting task ends after its last write.
         let _ = (&mut self.persist).await;
         let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
         let (admin, persist) =

@@ -46,6 +46,9 @@ pub fn plan(config: &Config, zone: &Zone) -> String {
     if let Some(warning) = crate::parts::mirror::owners_warning(config) {
         let _ = writeln!(out, "warning: {warning}");
     }
+    for warning in crate::parts::access::access_warnings(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     out
 }
 

@@ -62,6 +62,9 @@ impl Profile {
 pub struct Setup {
     /// Run a witness in its own namespace.
     pub witness: bool,
+    /// Share observations (`[cluster]` and `[[peer]]`s); without, each daemon decides alone
+    /// (the classic two-server setup).
+    pub shared: bool,
     /// `[cluster] on_partition`, when set explicitly.
     pub on_partition: Option<&'static str>,
     /// Probe timing.
@@ -294,18 +297,21 @@ failback_after = "5s"
 [[notify]]
 kind = "command"
 command = ["/bin/sh", "-c", "cat >> {events} && echo >> {events}"]
-
-[cluster]
-observer = "{name}"
-listen = "{address}:8054"
-observer_timeout = "{}"
 "#,
                 humantime::format_duration(p.interval),
                 humantime::format_duration(p.timeout),
                 humantime::format_duration(p.jitter),
                 p.fall,
-                humantime::format_duration(p.observer_timeout),
                 events = dir.join("events.jsonl").display(),
+            );
+            if !self.setup.shared {
+                std::fs::write(dir.join("failoverd.toml"), config).unwrap();
+                continue;
+            }
+            let _ = write!(
+                config,
+                "\n[cluster]\nobserver = \"{name}\"\nlisten = \"{address}:8054\"\nobserver_timeout = \"{}\"\n",
+                humantime::format_duration(p.observer_timeout),
             );
             if let Some(rule) = self.setup.on_partition {
                 let _ = writeln!(config, "on_partition = \"{rule}\"");
@@ -326,7 +332,12 @@ observer_timeout = "{}"
     }
 
     fn spawn_failoverd(&mut self, role: &str, command: &str, config: &Path) {
-        let log = std::fs::File::create(self.dir.path().join(format!("{role}.log"))).unwrap();
+        // Appended to: a restarted daemon's log follows the earlier run's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{role}.log")))
+            .unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(role)])
             .arg(env!("CARGO_BIN_EXE_failoverd"))
@@ -338,6 +349,30 @@ observer_timeout = "{}"
             .spawn()
             .unwrap();
         self.processes.push((role.to_owned(), child));
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, `KILL`) to `role`'s failoverd.
+    pub fn signal(&self, role: &str, signal: &str) {
+        let (_, child) = self.processes.iter().find(|(r, _)| r == role).unwrap();
+        run(&["kill", &format!("-{signal}"), &child.id().to_string()]);
+    }
+
+    /// Stops `role`'s daemon with `signal` (`TERM`: a clean stop; `KILL`: a crash), waits for
+    /// it to exit, and starts it again with the same config.
+    pub fn restart(&mut self, role: &str, signal: &str) {
+        self.signal(role, signal);
+        let index = self.processes.iter().position(|(r, _)| r == role).unwrap();
+        let (_, mut child) = self.processes.remove(index);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "failoverd in {role} did not stop within 10 s of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let config = self.dir.path().join(role).join("failoverd.toml");
+        self.spawn_failoverd(role, "run", &config);
     }
 
     /// Starts (again) the web server of `node`.
