@@ -225,7 +225,10 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
     assert_eq!(s["dns"]["tcp"]["rate_limited"], 0, "{s}");
     let (_, text) = get(&format!("http://{admin}/status.txt")).await;
     assert!(text.contains("dns (since the server started):"), "{text}");
-    assert!(text.contains("  udp: ") && text.contains("rate-limited"), "{text}");
+    assert!(
+        text.contains("  udp: ") && text.contains("rate-limited"),
+        "{text}"
+    );
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     let (_, metrics) = get(&format!("http://{admin}/metrics")).await;

@@ -390,7 +390,10 @@ fn check_warns_about_each_path_the_service_cannot_write() {
     assert!(!free.contains("is not writable"), "{free}");
     let sandboxed = check(true);
     for expected in [
-        format!("warning: [mirror] root {} is not writable by this process", root.display()),
+        format!(
+            "warning: [mirror] root {} is not writable by this process",
+            root.display()
+        ),
         format!(
             "warning: zone-file writer's file {} is not writable",
             readonly.join("db.bind").display()
@@ -401,7 +404,10 @@ fn check_warns_about_each_path_the_service_cannot_write() {
         ),
         "ReadWritePaths=".to_owned(),
     ] {
-        assert!(sandboxed.contains(&expected), "missing {expected:?} in:\n{sandboxed}");
+        assert!(
+            sandboxed.contains(&expected),
+            "missing {expected:?} in:\n{sandboxed}"
+        );
     }
     // The state directory (not made yet, in a writable place) is fine.
     assert!(!sandboxed.contains("[zone] state_dir"), "{sandboxed}");

@@ -200,14 +200,22 @@ fn reloads_and_restarts_on_a_lossy_link_never_move_the_answer() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
     for cycle in 0..cycles {
-        for (role, how) in [("dc1", "HUP"), ("dc2", "TERM"), ("dc1", "KILL"), ("dc2", "HUP")] {
+        for (role, how) in [
+            ("dc1", "HUP"),
+            ("dc2", "TERM"),
+            ("dc1", "KILL"),
+            ("dc2", "HUP"),
+        ] {
             match how {
                 "HUP" => lab.signal(role, how),
                 _ => lab.restart(role, how),
             }
             // Past the first probes of the new run (a round is 2 s), watching both servers.
             lab.hold_steady(Duration::from_secs(3), DC1, DC1);
-            eprintln!("cycle {cycle}: SIG{how} to {role}, still dc1 ({:?})", lab.age());
+            eprintln!(
+                "cycle {cycle}: SIG{how} to {role}, still dc1 ({:?})",
+                lab.age()
+            );
         }
     }
     for role in ["dc1", "dc2"] {

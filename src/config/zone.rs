@@ -441,8 +441,11 @@ mod tests {
         ))
         .unwrap();
         assert!(
-            unused.warnings().iter().any(|w| w
-                .contains("[[zone.keys]] \"xfr-key\" is required by no allow_transfer entry")),
+            unused
+                .warnings()
+                .iter()
+                .any(|w| w
+                    .contains("[[zone.keys]] \"xfr-key\" is required by no allow_transfer entry")),
             "{:?}",
             unused.warnings()
         );

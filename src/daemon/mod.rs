@@ -114,7 +114,9 @@ impl Daemon {
             tracing::warn!(
                 "the running arbiter's state not carried over ({e}): keeping its answer"
             );
-            supervisor.arbiter_mut().assume_published(last.cluster.answer);
+            supervisor
+                .arbiter_mut()
+                .assume_published(last.cluster.answer);
         }
         self.supervisor = supervisor.spawn();
         // The old status channel is closed now: the persisting task ends after its last write.

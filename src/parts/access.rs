@@ -68,7 +68,11 @@ fn refused(path: &Path, directory: bool) -> Option<String> {
     match rustix::fs::access(at, rustix::fs::Access::WRITE_OK) {
         Ok(()) => None,
         Err(e) if at == path => Some(e.to_string()),
-        Err(e) => Some(format!("{} does not exist and {}: {e}", path.display(), at.display())),
+        Err(e) => Some(format!(
+            "{} does not exist and {}: {e}",
+            path.display(),
+            at.display()
+        )),
     }
 }
 

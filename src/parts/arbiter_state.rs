@@ -106,8 +106,7 @@ async fn keep_saved<T>(
             Ok(Ok(())) => {
                 // Gather the changes of the next few seconds into one look.
                 let deadline = Instant::now() + SAVE_WITHIN;
-                while let Ok(changed) = tokio::time::timeout_at(deadline, status.changed()).await
-                {
+                while let Ok(changed) = tokio::time::timeout_at(deadline, status.changed()).await {
                     if changed.is_err() {
                         open = false;
                         break;
@@ -177,13 +176,21 @@ mod tests {
         let (send, receive) = watch::channel(state(0, 1, 1));
         let task = tokio::spawn(keep_saved(dir.path().to_owned(), receive, Clone::clone));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(saved(dir.path()), Some(state(0, 1, 1)), "the first state at once");
+        assert_eq!(
+            saved(dir.path()),
+            Some(state(0, 1, 1)),
+            "the first state at once"
+        );
         // A healthy cluster: a probe every 2 s changes only times and success counts.
         for probe in 2..=25 {
             send.send_replace(state(0, probe, probe.into()));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        assert_eq!(saved(dir.path()), Some(state(0, 1, 1)), "not rewritten within a minute");
+        assert_eq!(
+            saved(dir.path()),
+            Some(state(0, 1, 1)),
+            "not rewritten within a minute"
+        );
         for probe in 26..=35 {
             send.send_replace(state(0, probe, probe.into()));
             tokio::time::sleep(Duration::from_secs(2)).await;
