@@ -48,13 +48,17 @@ impl Daemon {
         let zone = load_zone(config)?;
         let managed = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
-        let server = start_server(config, &served)?;
         let observers = start_observers(config).await?;
         let mirror = start_mirror(config).await?;
         let mut supervisor =
             build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
-        // What the previous run knew: a restart moves nothing by itself.
+        // What the previous run knew: a restart moves nothing by itself. Its answer is in the
+        // served zone before the first query is answered (never the zone file's own records).
         restore_saved(&config.zone.state_dir, &mut supervisor);
+        if let Some(publication) = supervisor.arbiter_mut().publication() {
+            served.publish_blocking(&publication)?;
+        }
+        let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
         }
