@@ -25,6 +25,8 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "dns")]
 pub mod demo;
+#[cfg(feature = "dns")]
+pub mod journal;
 pub mod mysql_cli;
 pub mod parts;
 pub mod plugins;

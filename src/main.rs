@@ -58,6 +58,28 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Feed the observation journal through the arbiter of a config and print what it would
+    /// have done: answer changes, events, notifications, time on each answer.
+    Replay {
+        /// The config to replay with (the running one, or another to try).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The journal's directory (default: the config's state_dir/journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Show nothing before this time (RFC 3339, e.g. 2026-12-02T10:00:00Z).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        from: Option<std::time::SystemTime>,
+        /// Read nothing after this time (RFC 3339).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        to: Option<std::time::SystemTime>,
+        /// Put it beside what the daemon recorded, with the differences.
+        #[arg(long)]
+        compare: bool,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make this node's key for the peer link (node.crt, node.key) and print what peers pin.
     Keygen {
         /// Directory to write node.crt and node.key into.
@@ -405,6 +427,20 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Check { config } => with_config(&config, check).await,
         Command::Run { config } => run(config).await,
         Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
+        Command::Replay {
+            config,
+            journal,
+            from,
+            to,
+            compare,
+            json,
+        } => {
+            let window = failover::journal::replay::Window { from, to };
+            with_config(&config, |config| async move {
+                replay(&config, journal, window, compare, json)
+            })
+            .await
+        }
         Command::Witness { config } => with_config(&config, witness).await,
         Command::Status { config, json } => {
             with_config(&config, |config| status(config, json)).await
@@ -444,6 +480,39 @@ where
     match load(path) {
         Ok(config) => command(config).await,
         Err(code) => code,
+    }
+}
+
+/// `failoverd replay`: the journal through the config's arbiter. Exit 0 when the replay ran
+/// (whatever it found), 1 when the journal cannot be read.
+fn replay(
+    config: &Config,
+    journal: Option<PathBuf>,
+    window: failover::journal::replay::Window,
+    compare: bool,
+    json: bool,
+) -> ExitCode {
+    use failover::journal::{journal_dir, replay};
+    let dir = journal.unwrap_or_else(|| journal_dir(config));
+    match replay::replay(config, &dir, window) {
+        Ok(result) if json => match serde_json::to_string_pretty(&result) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(result) => {
+            print!("{}", replay::render(&result, &config.path, compare));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

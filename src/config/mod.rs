@@ -16,6 +16,7 @@ mod cluster;
 mod damping;
 pub mod defaults;
 mod error;
+mod journal;
 pub(crate) mod kinded;
 mod mirror;
 mod mysql;
@@ -38,6 +39,7 @@ pub use check::{
 pub use cluster::{ClusterConfig, PeerEntry};
 pub use damping::DampingConfig;
 pub use error::ConfigError;
+pub use journal::JournalConfig;
 pub use kinded::Kinded;
 pub use mirror::{MirrorConfig, MirrorOwners};
 pub use mysql::{FencingConfig, MysqlConfig};
@@ -86,6 +88,9 @@ pub struct Config {
     /// Damping of notifications for things that change state too often.
     #[serde(default)]
     pub damping: DampingConfig,
+    /// The observation journal for `failoverd replay`.
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The admin listener (status, metrics, overrides); off when absent.
     pub admin: Option<AdminConfig>,
     /// The MySQL/MariaDB pair: credentials, and fencing on failover.
@@ -250,6 +255,7 @@ impl Config {
         writer::validate(self, v);
         cluster::validate(self, v);
         damping::validate(self, v);
+        journal::validate(self, v);
         mysql::validate(self, v);
         mirror::validate(self, v);
     }
