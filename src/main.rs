@@ -1,4 +1,7 @@
 //! `failoverd`: the reference daemon. A thin layer over the `failover` library.
+// The doc comments here are clap's help text, where `[cluster]` and `[[node]]` are config
+// sections, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! The `failoverd` config file: TOML parsed once into validated types.
 //!
 //! Every error names the file, the line and the key, and says what was expected. One module per
-//! section holds its schema and its validation; [`error`] holds the errors and their lines,
-//! [`kinded`] the sections whose keys depend on their `kind`, [`schema`] what the types know of
+//! section holds its schema and its validation; `error` holds the errors and their lines,
+//! `kinded` the sections whose keys depend on their `kind`, [`schema`] what the types know of
 //! their own keys.
 
 use std::path::{Path, PathBuf};

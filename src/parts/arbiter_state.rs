@@ -88,7 +88,7 @@ fn what_matters(state: &ArbiterState) -> ArbiterState {
 /// Keeps the state file in step with the arbiter's state until the status channel closes, then
 /// writes the last state (a clean stop): at once after a change that matters (a crash right
 /// after a failover or a failback must not restart from the answer before it), else every
-/// [`REFRESH_EVERY`].
+/// `REFRESH_EVERY` (a minute).
 pub async fn persist_state(state_dir: PathBuf, status: watch::Receiver<StatusReport>) {
     keep_saved(state_dir, status, |report| report.state.clone()).await;
 }
