@@ -143,6 +143,14 @@ fn a_replay_with_the_same_config_gives_what_the_daemon_did_and_another_fall_show
         .unwrap();
     write_config(dir.path(), "failoverd.toml", dns, web, flappy, 2);
     write_config(dir.path(), "fall10.toml", dns, web, flappy, 10);
+    // Another policy: every live node published (several A records).
+    let every = std::fs::read_to_string(dir.path().join("failoverd.toml"))
+        .unwrap()
+        .replace(
+            "kind = \"active-passive\"\nfailback_after = \"1s\"",
+            "kind = \"all-healthy\"",
+        );
+    std::fs::write(dir.path().join("every.toml"), every).unwrap();
     let mut master = web_server("127.0.0.2", web);
     let _slave = web_server("127.0.0.3", web);
     let mut flap = web_server("127.0.0.2", flappy);
@@ -211,6 +219,11 @@ fn a_replay_with_the_same_config_gives_what_the_daemon_did_and_another_fall_show
         text.contains("fewer notifications by command /bin/true"),
         "{text}"
     );
+
+    let (_, text) = replay(dir.path(), "every.toml", &["--compare"]);
+    assert!(text.contains("@ 127.0.0.2 127.0.0.3"), "{text}");
+    assert!(text.contains("1 fewer failback events"), "{text}");
+    assert!(!text.contains("the same answer changes"), "{text}");
 
     // Started again (from the state it kept), then killed; the last record then torn by hand.
     let daemon = start(dir.path());
