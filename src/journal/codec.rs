@@ -37,7 +37,8 @@ pub enum Record {
         /// 0 healthy; else 1 + the failure class (unreachable, timeout, unhealthy,
         /// misconfigured).
         class: u8,
-        /// Its detail (or error), when not the same as the pair's last one.
+        /// Its detail (or error), when not the same as the pair's last one (a healthy probe's
+        /// only after a failure or as the pair's first).
         detail: Option<String>,
     },
     /// An operator's override (JSON of the override), set or cleared.

@@ -61,7 +61,8 @@ pub struct Writer {
     written: u64,
     last_ms: u64,
     pairs: HashMap<(String, String), u32>,
-    details: Vec<Option<String>>,
+    /// Each pair's last class and detail written.
+    details: Vec<Option<(u8, String)>>,
     buffer: Vec<u8>,
 }
 
@@ -145,11 +146,19 @@ impl Writer {
                     Outcome::Healthy { detail } => (0, detail),
                     Outcome::Failed { class, error } => (1 + class_index(*class), error),
                 };
+                // A healthy probe's detail is kept when it follows a failure (or starts the
+                // pair), not each time it changes ("in step 3s ago"): a journal of a healthy
+                // cluster stays a few bytes a probe; only event texts of a replay can differ.
                 let last = &mut self.details[pair as usize];
-                let detail = if last.as_deref() == Some(detail.as_str()) {
+                let same = match last {
+                    Some((0, _)) if class == 0 => true,
+                    Some((last_class, text)) => *last_class == class && text == detail,
+                    None => false,
+                };
+                let detail = if same {
                     None
                 } else {
-                    *last = Some(detail.clone());
+                    *last = Some((class, detail.clone()));
                     Some(detail.clone())
                 };
                 Record::Probe {
