@@ -143,8 +143,8 @@ fn the_demo_moves_the_answer_and_back() {
     );
 }
 
-/// The example config in a temporary directory, with a `[cluster]` of master, slave and
-/// (when `witness`) a witness; master's key made by `failoverd keygen` there.
+/// The example config in a temporary directory, with a `[cluster]` of master, slave and (when
+/// `witness`) a witness in the one-file form; master's key made by `failoverd keygen` there.
 fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
     std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
     let keygen = failoverd()
@@ -153,12 +153,28 @@ fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
         .output()
         .unwrap();
     assert!(keygen.status.success());
-    let mut config = std::fs::read_to_string("examples/failoverd.toml").unwrap();
-    config.push_str(
-        "\n[cluster]\nobserver = \"master\"\nlisten = \"0.0.0.0:8054\"\n\n[[peer]]\nname = \"slave\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n",
-    );
+    let printed = String::from_utf8_lossy(&keygen.stdout);
+    let fingerprint = printed
+        .split("fingerprint = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut config = std::fs::read_to_string("examples/failoverd.toml")
+        .unwrap()
+        .replacen(
+            "address = \"192.0.2.1\"",
+            &format!("address = \"192.0.2.1\"\npeer_address = \"192.0.2.1:8054\"\nfingerprint = \"{fingerprint}\""),
+            1,
+        )
+        .replacen(
+            "address = \"198.51.100.2\"",
+            "address = \"198.51.100.2\"\npeer_address = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"",
+            1,
+        );
+    config.push_str("\n[cluster]\n");
     if witness {
-        config.push_str("\n[[peer]]\nname = \"witness\"\naddress = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
+        config.push_str("\n[witness]\nname = \"witness\"\npeer_address = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
     }
     let path = dir.join("failoverd.toml");
     std::fs::write(&path, config).unwrap();
@@ -173,6 +189,7 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         .arg("check")
         .arg("--config")
         .arg(&path)
+        .args(["--node", "master"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -182,7 +199,10 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         String::from_utf8_lossy(&output.stderr)
     );
     for expected in [
-        "observers: master (this one, peers dial 0.0.0.0:8054), slave at 198.51.100.2:8054",
+        "is valid for master\n",
+        "as node master:\n  key sha256:",
+        "the one pinned for master",
+        "observers: master (this one, listening on 192.0.2.1:8054), slave at 198.51.100.2:8054",
         "a node is declared down when 2 of 2 observers agree; an observer silent for 10s is out of the vote; cut off from the majority: fail-over",
         "warning: two nodes and no witness",
     ] {
@@ -195,9 +215,11 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         .arg("check")
         .arg("--config")
         .arg(&path)
+        .env("FAILOVERD_NODE", "master")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("is valid for master\n"), "{stdout}");
     assert!(stdout.contains("2 of 3 observers agree"), "{stdout}");
     assert!(
         stdout.contains("cut off from the majority: hold"),
@@ -207,10 +229,145 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
 }
 
 #[test]
-fn a_missing_key_is_refused_naming_the_file_and_the_fix() {
+fn check_without_a_node_checks_the_file_for_every_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("FAILOVERD_NODE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "is valid for master, slave, witness\n",
+        "as node master:\n  key sha256:",
+        "as node slave:\n  this server holds master's key: slave's key and mirror root are checked on slave's server",
+        "observers: slave (this one, listening on 198.51.100.2:8054), master at 192.0.2.1:8054, witness at 203.0.113.3:8054",
+        "as witness witness (failoverd witness: probes and reports, serves no DNS, publishes nothing):",
+        "observers: witness (this one, listening on 203.0.113.3:8054), master at 192.0.2.1:8054, slave at 198.51.100.2:8054",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn run_and_witness_refuse_a_server_they_cannot_tell_or_a_key_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    let run = |args: &[&str]| {
+        failoverd()
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env_remove("FAILOVERD_NODE")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("which node is this? The host name")
+            && stderr.contains("is none of the [[node]]s (master, slave): start failoverd with --node NAME, set FAILOVERD_NODE=NAME"),
+        "{stderr}"
+    );
+    let output = run(&["--node", "witness"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("--node \"witness\" is the [witness]: start it with `failoverd witness`"),
+        "{stderr}"
+    );
+    // This directory holds master's key: it is not slave's server, nor the witness's.
+    let output = run(&["--node", "slave"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[identity]: ")
+            && stderr.contains("node.crt is master's key, not slave's: this server is master (start it with --node master)"),
+        "{stderr}"
+    );
+    let output = failoverd()
+        .arg("witness")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("FAILOVERD_NODE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("node.crt is master's key, not witness's: this server is master"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_key_is_a_warning_to_check_and_refused_by_run_naming_the_files_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = cluster_config(dir.path(), true);
     std::fs::remove_file(dir.path().join("node.key")).unwrap();
+    std::fs::remove_file(dir.path().join("node.crt")).unwrap();
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("warning: no key for master here (")
+            && stdout.contains("node.key are missing): on master's server, make them with `failoverd keygen --dir "),
+        "{stdout}"
+    );
+    let output = failoverd()
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[identity]: no key for master here (") && stderr.contains("node.key"),
+        "{stderr}"
+    );
+    // A key that is there but unreadable is an error to check as well.
+    std::fs::write(dir.path().join("node.crt"), "not a certificate").unwrap();
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("[identity]: "), "{stderr}");
+    assert!(
+        stderr.contains("make them with `failoverd keygen --dir"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_old_per_server_form_is_refused_with_how_to_write_it_now() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    let mut config = std::fs::read_to_string("examples/failoverd.toml").unwrap();
+    config.push_str("\n[cluster]\nobserver = \"master\"\nlisten = \"0.0.0.0:8054\"\n\n[[peer]]\nname = \"slave\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n");
+    let path = dir.path().join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
     let output = failoverd()
         .arg("check")
         .arg("--config")
@@ -219,23 +376,27 @@ fn a_missing_key_is_refused_naming_the_file_and_the_fix() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("[cluster]"), "{stderr}");
-    assert!(stderr.contains("node.key"), "{stderr}");
-    assert!(
-        stderr.contains("make one with failoverd keygen"),
-        "{stderr}"
-    );
+    for expected in [
+        "cluster.observer: observer is gone: this server is no longer written in the file",
+        "peer[1]: [[peer]] is gone: every [[node]] carries its own peer_address and fingerprint",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
 }
 
 #[test]
 fn a_witness_without_a_cluster_is_refused() {
     let output = failoverd()
         .args(["witness", "--config", "examples/failoverd.toml"])
+        .env_remove("FAILOVERD_NODE")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("a witness needs [cluster]"), "{stderr}");
+    assert!(stderr.contains("a witness needs a [witness]"), "{stderr}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ const WITH_WITNESS: Setup = Setup {
     witness: true,
     on_partition: None,
     profile: Profile::DEFAULT,
+    mirror: false,
 };
 
 #[test]
@@ -91,6 +92,7 @@ fn a_cut_without_witness_holds_with_hold_and_splits_with_fail_over() {
         witness: false,
         on_partition: Some("hold"),
         profile: Profile::DEFAULT,
+        mirror: false,
     };
     if let Some(lab) = lab(hold) {
         lab.cut("dc1", "dc2");
@@ -183,6 +185,7 @@ fn measure_failover_time() {
             witness: true,
             on_partition: None,
             profile,
+            mirror: false,
         })
         .unwrap();
         let mut times = Vec::new();

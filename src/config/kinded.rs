@@ -195,7 +195,7 @@ pub(crate) fn check_keys<C: DeserializeOwned, K: DeserializeOwned>(
 }
 
 /// Replaces `range` of `text` with spaces, keeping its line breaks (and so every line number).
-fn blank(text: &mut String, range: std::ops::Range<usize>) {
+pub(crate) fn blank(text: &mut String, range: std::ops::Range<usize>) {
     let Some(part) = text.get(range.clone()) else {
         return;
     };
