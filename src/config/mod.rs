@@ -491,6 +491,8 @@ exclude = ["*.log"]
     fn notifiers_are_checked_per_kind() {
         let with = |notify: &str| format!("{GOOD}\n{notify}");
         assert!(parse(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nfrom = \"f@test.ru\"\nto = [\"a@test.ru\"]\nevents = [\"failover\"]\n")).is_ok());
+        // The mirror's events can be chosen like the arbiter's (they were refused before).
+        assert!(parse(&with("[[notify]]\nkind = \"command\"\ncommand = [\"true\"]\nevents = [\"mirror-conflicts\", \"mirror-failed\", \"fence-step\"]\n")).is_ok());
         let errors = errors_of(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nurl = \"http://x\"\nevents = [\"failovr\"]\n"));
         assert!(
             errors

@@ -61,8 +61,9 @@ pub fn find(config: &Config) -> Result<Found, DaemonError> {
         paths
             .certificate
             .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .display()
     );
     if !paths.certificate.exists() && !paths.key.exists() {
         return Ok(Found::Absent(format!(

@@ -133,9 +133,12 @@ pub async fn start(
         let options = failover_sync::live::LiveOptions {
             owners: owners(config.mirror.as_ref().map(|m| m.owners).unwrap_or_default()),
         };
+        let listen = live.listen;
         let mirror = failover_sync::live::LiveMirror::start_with(live, options)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                format!("{e} (this node's mirror listens on {listen}: its peer_address IP, or peer_listen's, at [mirror] port; is it an address of this server?)")
+            })?;
         Ok(Some(Running {
             mirror: Arc::new(mirror),
         }))
