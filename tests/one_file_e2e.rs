@@ -97,6 +97,25 @@ fn two_daemons_and_a_witness_from_one_file_mirror_both_ways_and_hear_each_other(
     std::fs::write(dc2.join("from-dc2.html"), "made on dc2\n").unwrap();
     arrives(&lab, &dc1.join("from-dc2.html"), "made on dc2\n");
 
+    // A reload (SIGHUP) reads the same file as the same node, and the mirror goes on.
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &lab.pid("dc2").to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.log("dc2").contains("configuration reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "dc2 did not reload{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!lab.log("dc2").contains("reload refused"), "{}", lab.logs());
+    std::fs::write(dc2.join("after-reload.html"), "still mirrored\n").unwrap();
+    arrives(&lab, &dc1.join("after-reload.html"), "still mirrored\n");
+
     // Shared observations: each daemon hears the other and the witness.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -641,6 +641,20 @@ observer_timeout = "{}"
         self.processes.iter().map(|(_, child)| child.id()).collect()
     }
 
+    /// The process id of `role`'s `failoverd`.
+    pub fn pid(&self, role: &str) -> u32 {
+        self.processes
+            .iter()
+            .find(|(r, _)| r == role)
+            .map(|(_, child)| child.id())
+            .unwrap()
+    }
+
+    /// Everything `role`'s `failoverd` logged so far.
+    pub fn log(&self, role: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{role}.log"))).unwrap_or_default()
+    }
+
     /// Where the lab keeps its files.
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
