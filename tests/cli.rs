@@ -131,10 +131,15 @@ fn the_whole_setup_examples_are_one_file_valid_for_each_of_their_servers() {
                     "{plan}"
                 );
             }
-            // Set up as its README says, it warns of nothing but the keys still to be made.
+            // Set up as its README says, it warns of nothing about the file: only of what this
+            // machine lacks (the servers' keys, and paths this user may not write).
             let warnings: Vec<&str> = plan
                 .lines()
-                .filter(|l| l.contains("warning:") && !l.contains("no key for"))
+                .filter(|l| {
+                    l.contains("warning:")
+                        && !l.contains("no key for")
+                        && !l.contains("is not writable by this process")
+                })
                 .collect();
             assert!(warnings.is_empty(), "{example} {server}: {warnings:?}");
         }
@@ -245,10 +250,8 @@ fn the_demo_moves_the_answer_and_back() {
     );
 }
 
-/// The example config in a temporary directory, with a `[cluster]` of master, slave and (when
-/// `witness`) a witness in the one-file form; master's key made by `failoverd keygen` there.
-fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
-    std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
+/// Makes master's key in `dir` with `failoverd keygen`; the fingerprint it printed.
+fn keygen_master(dir: &std::path::Path) -> String {
     let keygen = failoverd()
         .args(["keygen", "--name", "master", "--dir"])
         .arg(dir)
@@ -256,13 +259,19 @@ fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
         .unwrap();
     assert!(keygen.status.success());
     let printed = String::from_utf8_lossy(&keygen.stdout);
-    let fingerprint = printed
+    printed
         .split("fingerprint = \"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap()
-        .to_owned();
-    let mut config = std::fs::read_to_string("examples/failoverd.toml")
+        .to_owned()
+}
+
+/// The example config with each node's peer-link address and fingerprint (master's key made in
+/// `dir`, slave's a placeholder).
+fn linked_example(dir: &std::path::Path) -> String {
+    let fingerprint = keygen_master(dir);
+    std::fs::read_to_string("examples/failoverd.toml")
         .unwrap()
         .replacen(
             "address = \"192.0.2.1\"",
@@ -273,7 +282,14 @@ fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
             "address = \"198.51.100.2\"",
             "address = \"198.51.100.2\"\npeer_address = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"",
             1,
-        );
+        )
+}
+
+/// The example config in a temporary directory, with a `[cluster]` of master, slave and (when
+/// `witness`) a witness in the one-file form; master's key made by `failoverd keygen` there.
+fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
+    std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
+    let mut config = linked_example(dir);
     config.push_str("\n[cluster]\n");
     if witness {
         config.push_str("\n[witness]\nname = \"witness\"\npeer_address = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
@@ -595,4 +611,76 @@ fn mirror_once_takes_the_owners_choice() {
         String::from_utf8_lossy(&bad.stderr).contains("names"),
         "{bad:?}"
     );
+}
+
+/// `failoverd check` as systemd's `ExecStartPre=` runs it: in the service's sandbox, where a path
+/// left out of `ReadWritePaths=` is a read-only mount (made here with a read-only bind mount in a
+/// mount namespace of its own, as `ProtectSystem=strict` does).
+#[test]
+fn check_warns_about_each_path_the_service_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (readonly, state) = (dir.path().join("etc-bind"), dir.path().join("state"));
+    let root = readonly.join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    std::fs::copy("examples/db.test.ru", readonly.join("db.bind")).unwrap();
+    let mut config = linked_example(dir.path())
+        .replace("state_dir = \"state\"", &format!("state_dir = {state:?}"));
+    config.push_str(&format!(
+        "\n[[writer]]\nkind = \"zone-file\"\nfile = {:?}\nreload = [\"true\"]\n\n[mirror]\nroot = {root:?}\nowners = \"off\"\n",
+        readonly.join("db.bind"),
+    ));
+    let path = dir.path().join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
+    let check = |sandboxed: bool| {
+        let mut command = if sandboxed {
+            let mut command = Command::new("unshare");
+            command.args(["--mount", "--", "sh", "-c"]).arg(format!(
+                "mount --bind -o ro '{0}' '{0}' && exec '{1}' check --config '{2}'",
+                readonly.display(),
+                env!("CARGO_BIN_EXE_failoverd"),
+                path.display(),
+            ));
+            command
+        } else {
+            let mut command = failoverd();
+            command.arg("check").arg("--config").arg(&path);
+            command
+        };
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("unshare (util-linux) cannot start: {e}; apt-get install util-linux")
+        });
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let free = check(false);
+    assert!(!free.contains("is not writable"), "{free}");
+    let sandboxed = check(true);
+    for expected in [
+        format!(
+            "warning: [mirror] root {} is not writable by this process",
+            root.display()
+        ),
+        format!(
+            "warning: zone-file writer's file {} is not writable",
+            readonly.join("db.bind").display()
+        ),
+        format!(
+            "warning: zone-file writer's directory (its temp file) {} is not writable",
+            readonly.display()
+        ),
+        "ReadWritePaths=".to_owned(),
+    ] {
+        assert!(
+            sandboxed.contains(&expected),
+            "missing {expected:?} in:\n{sandboxed}"
+        );
+    }
+    // The state directory (not made yet, in a writable place) is fine.
+    assert!(!sandboxed.contains("[zone] state_dir"), "{sandboxed}");
 }

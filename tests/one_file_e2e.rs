@@ -69,6 +69,7 @@ fn heard(lab: &Lab, role: &str) -> Vec<String> {
 fn two_daemons_and_a_witness_from_one_file_mirror_both_ways_and_hear_each_other() {
     let Some(lab) = lab(Setup {
         witness: true,
+        shared: true,
         on_partition: None,
         profile: Profile::FAST,
         mirror: true,
@@ -98,11 +99,7 @@ fn two_daemons_and_a_witness_from_one_file_mirror_both_ways_and_hear_each_other(
     arrives(&lab, &dc1.join("from-dc2.html"), "made on dc2\n");
 
     // A reload (SIGHUP) reads the same file as the same node, and the mirror goes on.
-    let hangup = std::process::Command::new("kill")
-        .args(["-HUP", &lab.pid("dc2").to_string()])
-        .status()
-        .unwrap();
-    assert!(hangup.success());
+    lab.signal("dc2", "HUP");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !lab.log("dc2").contains("configuration reloaded") {
         assert!(
@@ -136,6 +133,7 @@ fn two_daemons_and_a_witness_from_one_file_mirror_both_ways_and_hear_each_other(
 fn check_validates_the_one_file_for_each_server_and_knows_a_key_of_another() {
     let Some(lab) = lab(Setup {
         witness: true,
+        shared: true,
         on_partition: None,
         profile: Profile::FAST,
         mirror: true,

@@ -54,6 +54,16 @@ impl Config {
                 warnings.push(format!("the [witness] {:?} has no peer_address: it reports to the daemons, but their verdicts never reach it (its status shows them silent)", witness.name));
             }
         }
+        for key in &self.zone.keys {
+            if !self
+                .zone
+                .allow_transfer
+                .iter()
+                .any(|entry| entry.key.as_deref() == Some(key.name.as_str()))
+            {
+                warnings.push(format!("[[zone.keys]] {:?} is required by no allow_transfer entry: transfers are not signed with it (write {{ from = \"...\", key = {:?} }})", key.name, key.name));
+            }
+        }
         for record in &self.zone.records {
             if record.ttl > 60 {
                 warnings.push(format!("managed name {:?} has ttl {} s: resolvers keep a dead answer that long (10 s is usual)", record.name, record.ttl));

@@ -49,13 +49,17 @@ impl Daemon {
         let managed = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
         let identity = identity::load(config)?;
-        let server = start_server(config, &served)?;
         let observers = start_observers(config, identity.clone()).await?;
         let mirror = start_mirror(config, identity).await?;
         let mut supervisor =
             build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
-        // What the previous run knew: a restart moves nothing by itself.
+        // What the previous run knew: a restart moves nothing by itself. Its answer is in the
+        // served zone before the first query is answered (never the zone file's own records).
         restore_saved(&config.zone.state_dir, &mut supervisor);
+        if let Some(publication) = supervisor.arbiter_mut().publication() {
+            served.publish_blocking(&publication)?;
+        }
+        let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
         }
@@ -98,16 +102,6 @@ impl Daemon {
             self.observers.as_ref(),
             self.mirror.as_ref(),
         )?;
-        // What the old arbiter knew (verdicts, the answer, a pending failback) goes on in the new
-        // one; should it be refused, what is live at least stays live.
-        let state = self.supervisor.status().borrow().state.clone();
-        if let Err(e) = supervisor.restore(&state) {
-            tracing::warn!(
-                "the running arbiter's state not carried over ({e}): keeping its answer"
-            );
-            let answer = self.supervisor.status().borrow().cluster.answer.clone();
-            supervisor.arbiter_mut().assume_published(answer);
-        }
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.
@@ -117,8 +111,21 @@ impl Daemon {
         if let Some(mirror) = &self.mirror {
             mirror.notify_to(supervisor.event_sender());
         }
-        let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
-        old_supervisor.shutdown().await;
+        // What the old arbiter knew when it stopped (verdicts, the answer, a pending failback)
+        // goes on in the new one, nothing it saw in between lost; should it be refused, what is
+        // live at least stays live.
+        self.supervisor.stop().await;
+        let last = self.supervisor.status().borrow().clone();
+        if let Err(e) = supervisor.restore(&last.state) {
+            tracing::warn!(
+                "the running arbiter's state not carried over ({e}): keeping its answer"
+            );
+            supervisor
+                .arbiter_mut()
+                .assume_published(last.cluster.answer);
+        }
+        self.supervisor = supervisor.spawn();
+        // The old status channel is closed now: the persisting task ends after its last write.
         let _ = (&mut self.persist).await;
         let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
         let (admin, persist) =

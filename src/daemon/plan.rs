@@ -110,6 +110,9 @@ pub fn plan(config: &Config, zone: Option<&Zone>, locals: &[String], blocks: &[S
     if let Some(warning) = crate::parts::mirror::owners_warning(config) {
         let _ = writeln!(out, "warning: {warning}");
     }
+    for warning in crate::parts::access::access_warnings(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     out
 }
 

@@ -2,6 +2,7 @@
 //! the checks, the notifiers, the writers, the fence, the mirror, the zone and its server. The
 //! daemon ([`crate::daemon`]) only assembles them.
 
+pub mod access;
 #[cfg(feature = "dns")]
 pub mod arbiter_state;
 #[cfg(feature = "dns")]

@@ -67,6 +67,9 @@ impl Profile {
 pub struct Setup {
     /// Run a witness in its own namespace.
     pub witness: bool,
+    /// Share observations (`[cluster]`, and the `[witness]` when there is one); without, each
+    /// daemon decides alone (the classic two-server setup).
+    pub shared: bool,
     /// `[cluster] on_partition`, when set explicitly.
     pub on_partition: Option<&'static str>,
     /// Probe timing.
@@ -330,9 +333,6 @@ listen = "127.0.0.1:8053"
 [identity]
 certificate = "{server}/node.crt"
 key = "{server}/node.key"
-
-[cluster]
-observer_timeout = "{}"
 "#,
             humantime::format_duration(p.interval),
             humantime::format_duration(p.timeout),
@@ -340,14 +340,20 @@ observer_timeout = "{}"
             p.fall,
             fingerprints[0],
             fingerprints[1],
-            humantime::format_duration(p.observer_timeout),
             server = server.display(),
             events = server.join("events.jsonl").display(),
         );
-        if let Some(rule) = self.setup.on_partition {
-            let _ = writeln!(config, "on_partition = \"{rule}\"");
+        if self.setup.shared {
+            let _ = write!(
+                config,
+                "\n[cluster]\nobserver_timeout = \"{}\"\n",
+                humantime::format_duration(p.observer_timeout),
+            );
+            if let Some(rule) = self.setup.on_partition {
+                let _ = writeln!(config, "on_partition = \"{rule}\"");
+            }
         }
-        if self.setup.witness {
+        if self.setup.shared && self.setup.witness {
             let _ = write!(
                 config,
                 "\n[witness]\nname = \"witness\"\npeer_address = \"{WITNESS}:8054\"\nfingerprint = \"{}\"\n",
@@ -390,7 +396,12 @@ observer_timeout = "{}"
     /// Starts `failoverd COMMAND` on `role`'s server from the one config file; the daemons are
     /// told their node with `--node`, the witness finds the file's `[witness]` by itself.
     fn spawn_failoverd(&mut self, role: &str, command: &str) {
-        let log = std::fs::File::create(self.dir.path().join(format!("{role}.log"))).unwrap();
+        // Appended to: a restarted daemon's log follows the earlier run's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{role}.log")))
+            .unwrap();
         let mut failoverd = self.on_server(role);
         failoverd
             .args([command, "--config"])
@@ -405,6 +416,29 @@ observer_timeout = "{}"
             .spawn()
             .unwrap();
         self.processes.push((role.to_owned(), child));
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, `KILL`) to `role`'s failoverd.
+    pub fn signal(&self, role: &str, signal: &str) {
+        let (_, child) = self.processes.iter().find(|(r, _)| r == role).unwrap();
+        run(&["kill", &format!("-{signal}"), &child.id().to_string()]);
+    }
+
+    /// Stops `role`'s daemon with `signal` (`TERM`: a clean stop; `KILL`: a crash), waits for
+    /// it to exit, and starts it again from the same config file.
+    pub fn restart(&mut self, role: &str, signal: &str) {
+        self.signal(role, signal);
+        let index = self.processes.iter().position(|(r, _)| r == role).unwrap();
+        let (_, mut child) = self.processes.remove(index);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "failoverd in {role} did not stop within 10 s of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.spawn_failoverd(role, "run");
     }
 
     /// Starts (again) the web server of `node`.
@@ -639,15 +673,6 @@ observer_timeout = "{}"
     /// The process ids of the lab's `failoverd`s.
     pub fn pids(&self) -> Vec<u32> {
         self.processes.iter().map(|(_, child)| child.id()).collect()
-    }
-
-    /// The process id of `role`'s `failoverd`.
-    pub fn pid(&self, role: &str) -> u32 {
-        self.processes
-            .iter()
-            .find(|(r, _)| r == role)
-            .map(|(_, child)| child.id())
-            .unwrap()
     }
 
     /// Everything `role`'s `failoverd` logged so far.
