@@ -27,6 +27,11 @@ pub mod daemon;
 pub mod demo;
 pub mod mysql_cli;
 pub mod parts;
+pub mod plugins;
+
+/// The exit status for an unusable config (sysexits' `EX_CONFIG`): systemd units say not to
+/// restart on it.
+pub const EXIT_CONFIG: u8 = 78;
 
 /// Resolves on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
 pub async fn shutdown_signal() {

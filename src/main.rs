@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use failover::config::{Config, Naming, Role};
-use failover::daemon::{self, Daemon};
+use failover::daemon;
 
 /// Keeps a website up across servers in different data centres.
 #[derive(Debug, Parser)]
@@ -280,8 +280,7 @@ enum AdminAction {
 /// Exit status for a daemon that cannot be reached (sysexits' EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
 
-/// Exit status for an unusable config (sysexits' EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
+use failover::EXIT_CONFIG;
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|errors| refused(path, &errors))
@@ -341,63 +340,16 @@ fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
     }
 }
 
-/// `failoverd run`: serve until SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
-async fn run(config: Config) -> ExitCode {
-    use tokio::signal::unix::{signal, SignalKind};
-    let path = config.path.clone();
-    let mut daemon = match Daemon::start(&config).await {
-        Ok(daemon) => daemon,
+/// `failoverd run`: serve as node `node` (else `FAILOVERD_NODE`, else the host name's) until
+/// SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
+async fn run(config: PathBuf, node: Option<String>) -> ExitCode {
+    match daemon::DaemonBuilder::new(config).node(node).run().await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (mut hangup, mut terminate) = match (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(hangup), Ok(terminate)) => (hangup, terminate),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: cannot handle signals: {e}");
-            daemon.shutdown().await;
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addresses = ?daemon.dns_addresses(), zone = %config.zone.name, "serving");
-    // The zone is being served: systemd (Type=notify) may now consider the service started.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => {
-                let mut states = vec![sd_notify::NotifyState::Reloading];
-                states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-                let _ = sd_notify::notify(&states);
-                // The same server as at the start, whatever the new file says of host names.
-                let env = std::env::var("FAILOVERD_NODE").ok();
-                let host = failover::core::host_name();
-                let naming = Naming::from_environment(config.local.as_deref(), env.as_deref(), &host);
-                match Config::load_as(&path, Role::Daemon, &naming) {
-                    Err(errors) => {
-                        for error in &errors {
-                            tracing::error!("reload refused: {error}");
-                        }
-                        tracing::error!("the running configuration stays in force");
-                    }
-                    Ok(new) => match daemon.reload(&new).await {
-                        Ok(()) => tracing::info!("reloaded {}", path.display()),
-                        Err(e) => tracing::error!("reload refused: {e}; the running configuration stays in force"),
-                    },
-                }
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-            }
+            e.report();
+            e.exit_code()
         }
     }
-    tracing::info!("stopping");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    daemon.shutdown().await;
-    ExitCode::SUCCESS
 }
 
 /// `failoverd witness`: probe and report until SIGINT/SIGTERM.
@@ -478,10 +430,7 @@ async fn dispatch(command: Command) -> ExitCode {
             Ok(config) => check(config, node).await,
             Err(code) => code,
         },
-        Command::Run { config, node } => match load_as(&config, Role::Daemon, node.as_deref()) {
-            Ok(config) => run(config).await,
-            Err(code) => code,
-        },
+        Command::Run { config, node } => run(config, node).await,
         Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
         Command::Witness { config, node } => {
             match load_as(&config, Role::Witness, node.as_deref()) {

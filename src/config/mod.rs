@@ -16,11 +16,12 @@ mod cluster;
 mod damping;
 pub mod defaults;
 mod error;
-mod kinded;
+pub(crate) mod kinded;
 mod local;
 mod mirror;
 mod mysql;
 mod notifier;
+pub(crate) mod plugin;
 mod policy;
 mod probe;
 pub mod reference;
@@ -47,6 +48,7 @@ pub use notifier::{
     CommandSettings, EmailSettings, NotifierCommon, NotifierConfig, NotifierKind, SecurityConfig,
     WebhookSettings,
 };
+pub use plugin::PluginSettings;
 pub use policy::{FailbackMode, NamedPolicyConfig, PolicyConfig, PolicyKind};
 pub use probe::{NodeConfig, ProbeConfig};
 pub use writer::{
@@ -104,6 +106,10 @@ pub struct Config {
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
+    /// The kinds a program registered beside the built-in ones (set by
+    /// [`Config::load_with`]; none for `failoverd` itself).
+    #[serde(skip)]
+    pub plugins: crate::plugins::Plugins,
     /// Which `[[node]]` or `[witness]` this process is (set by [`Config::select`]).
     #[serde(skip)]
     pub local: Option<String>,
@@ -119,34 +125,76 @@ fn absolute(base: &Path, path: &mut PathBuf) {
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, Vec<ConfigError>> {
+        Self::load_with(path, &crate::plugins::Plugins::default())
+    }
+
+    /// Reads and validates `path`, which may use the kinds `plugins` registers.
+    pub fn load_with(
+        path: &Path,
+        plugins: &crate::plugins::Plugins,
+    ) -> Result<Self, Vec<ConfigError>> {
         let source = std::fs::read_to_string(path).map_err(|source| {
             vec![ConfigError::Read {
                 path: path.to_owned(),
                 source,
             }]
         })?;
-        Self::parse(&source, path)
+        Self::parse_with(&source, path, plugins)
     }
 
     /// Parses and validates `source`, read from `path` (relative paths in it are relative to
     /// `path`'s directory).
     pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<ConfigError>> {
+        Self::parse_with(source, path, &crate::plugins::Plugins::default())
+    }
+
+    /// [`Config::parse`] with the kinds `plugins` registers.
+    pub fn parse_with(
+        source: &str,
+        path: &Path,
+        plugins: &crate::plugins::Plugins,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let kinds = std::sync::Arc::new(plugins.kinds.clone());
+        plugin::with_kinds(kinds.clone(), || {
+            Self::parse_known(source, path, &kinds).map(|mut config| {
+                config.plugins = plugins.clone();
+                config
+            })
+        })
+    }
+
+    /// Parses with the registered kinds `kinds` known to the section types.
+    fn parse_known(
+        source: &str,
+        path: &Path,
+        kinds: &plugin::PluginKinds,
+    ) -> Result<Self, Vec<ConfigError>> {
         let mut v = Validator::new(path, source);
         // Keys of another kind are reported and blanked out first, so that parsing goes on.
         let mut cleaned = source.to_owned();
+        let mut policy_settings = Vec::new();
         if let Ok(document) = toml_edit::Document::parse(source) {
             let (v, cleaned) = (&mut v, &mut cleaned);
             let owners = Wording::Owners("check");
-            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, v, cleaned);
+            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, kinds, v, cleaned);
             check_keys::<NotifierCommon, NotifierKind>(
                 &document,
                 "notify",
                 Wording::Takes,
+                kinds,
                 v,
                 cleaned,
             );
-            check_keys::<WriterCommon, WriterKind>(&document, "writer", Wording::Takes, v, cleaned);
+            check_keys::<WriterCommon, WriterKind>(
+                &document,
+                "writer",
+                Wording::Takes,
+                kinds,
+                v,
+                cleaned,
+            );
             retired::check(&document, v, cleaned);
+            policy_settings = plugin::take_policy_settings(source, &document, v, cleaned, kinds);
         }
         let mut config: Config = match toml::from_str(&cleaned) {
             Ok(config) => config,
@@ -156,6 +204,16 @@ impl Config {
             }
         };
         config.path = path.to_owned();
+        for (name, settings) in policy_settings {
+            match name {
+                None => config.policy.plugin = Some(settings),
+                Some(name) => {
+                    if let Some(named) = config.policies.get_mut(&name) {
+                        named.plugin = Some(settings);
+                    }
+                }
+            }
+        }
         config.resolve(path.parent().unwrap_or(Path::new(".")));
         config.validate(&mut v);
         if v.errors.is_empty() {

@@ -44,12 +44,15 @@ pub fn check_mirror(
 
 /// The arbiter of the config, with its policy and its named policies.
 pub fn arbiter(config: &Config) -> Result<Arbiter, DaemonError> {
-    Arbiter::with_policies(cluster_spec(config), policy(config), named_policies(config)).map_err(
-        |source| DaemonError::Cluster {
-            path: config.path.clone(),
-            source,
-        },
+    Arbiter::with_policies(
+        cluster_spec(config),
+        policy(config)?,
+        named_policies(config)?,
     )
+    .map_err(|source| DaemonError::Cluster {
+        path: config.path.clone(),
+        source,
+    })
 }
 
 /// Builds (without starting) the supervisor for `config`, publishing into `served`: every part

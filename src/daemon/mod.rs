@@ -18,10 +18,12 @@ use build::{build_supervisor, check_mirror, start_admin, start_mirror};
 
 mod build;
 mod plan;
+mod serve;
 mod witness;
 
 pub use crate::parts::DaemonError;
 pub use plan::{plan, verify, Scope};
+pub use serve::{DaemonBuilder, RunError};
 pub use witness::Witness;
 
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.

@@ -228,7 +228,7 @@ fn checks_plan(out: &mut String, config: &Config) {
 
 fn policy_plan(out: &mut String, config: &Config) {
     let policy = &config.policy;
-    match policy.kind {
+    match &policy.kind {
         PolicyKind::ActivePassive => {
             let order = config
                 .order()
@@ -256,6 +256,9 @@ fn policy_plan(out: &mut String, config: &Config) {
                 "policy all-healthy: every node that is up is published"
             );
         }
+        PolicyKind::Plugin(kind) => {
+            let _ = writeln!(out, "policy {kind} (a plugin)");
+        }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
     for (key, named) in &config.policies {
@@ -266,10 +269,7 @@ fn policy_plan(out: &mut String, config: &Config) {
             .filter(|r| r.policy.as_deref() == Some(key.as_str()))
             .map(|r| r.name.as_str())
             .collect();
-        let kind = match named.kind {
-            PolicyKind::ActivePassive => "active-passive",
-            PolicyKind::AllHealthy => "all-healthy",
-        };
+        let kind = named.kind.name();
         let nodes = if named.nodes.is_empty() {
             "every node".to_owned()
         } else {
@@ -363,6 +363,9 @@ fn publication_plan(out: &mut String, config: &Config) {
                 "also published by dynamic update (TSIG) to {}",
                 settings.primary.map(|p| p.to_string()).unwrap_or_default()
             ),
+            WriterKind::Plugin(settings) => {
+                writeln!(out, "also published by {} (a plugin)", settings.kind)
+            }
         };
     }
 }
@@ -383,6 +386,7 @@ fn notifications_plan(out: &mut String, config: &Config) {
                         s.host.clone().unwrap_or_default()
                     ),
                     NotifierKind::Webhook(s) => s.url.clone().unwrap_or_default(),
+                    NotifierKind::Plugin(_) => "(a plugin)".to_owned(),
                 };
                 let events = n
                     .common

@@ -13,18 +13,34 @@ use super::DaemonError;
 use crate::config::{CheckKind, Config, FailbackMode, PolicyKind};
 
 /// The policy the config asks for (`[policy]`, the default).
-pub fn policy(config: &Config) -> Box<dyn Policy> {
+pub fn policy(config: &Config) -> Result<Box<dyn Policy>, DaemonError> {
     let policy = &config.policy;
+    let nodes: Vec<NodeName> = config
+        .nodes
+        .iter()
+        .map(|n| NodeName::new(&n.name))
+        .collect();
     make_policy(
-        policy.kind,
+        config,
+        Made {
+            name: "policy",
+            kind: &policy.kind,
+            plugin: policy.plugin.as_ref(),
+            nodes: &nodes,
+        },
         config.order(),
         policy.failback,
         policy.failback_after,
     )
+    .map_err(|message| DaemonError::Policy {
+        path: config.path.clone(),
+        section: "[policy]".to_owned(),
+        message,
+    })
 }
 
 /// The named policies of `[policies.NAME]`.
-pub fn named_policies(config: &Config) -> Vec<NamedPolicy> {
+pub fn named_policies(config: &Config) -> Result<Vec<NamedPolicy>, DaemonError> {
     config
         .policies
         .iter()
@@ -44,28 +60,66 @@ pub fn named_policies(config: &Config) -> Vec<NamedPolicy> {
                     .map(|n| NodeName::new(&n.name))
                     .collect()
             };
-            let mut named = NamedPolicy::new(
-                key,
-                make_policy(p.kind, order, p.failback, p.failback_after),
-            );
+            let among = if nodes.is_empty() {
+                config
+                    .nodes
+                    .iter()
+                    .map(|n| NodeName::new(&n.name))
+                    .collect()
+            } else {
+                order.clone()
+            };
+            let made = Made {
+                name: key,
+                kind: &p.kind,
+                plugin: p.plugin.as_ref(),
+                nodes: &among,
+            };
+            let policy = make_policy(config, made, order, p.failback, p.failback_after).map_err(
+                |message| DaemonError::Policy {
+                    path: config.path.clone(),
+                    section: format!("[policies.{key}]"),
+                    message,
+                },
+            )?;
+            let mut named = NamedPolicy::new(key, policy);
             if !nodes.is_empty() {
                 named = named.among(nodes);
             }
             if let Some(rule) = p.all_down {
                 named = named.all_down(rule);
             }
-            named
+            Ok(named)
         })
         .collect()
 }
 
+/// Which policy section is being made.
+struct Made<'a> {
+    name: &'a str,
+    kind: &'a PolicyKind,
+    plugin: Option<&'a crate::config::PluginSettings>,
+    nodes: &'a [NodeName],
+}
+
 fn make_policy(
-    kind: PolicyKind,
+    config: &Config,
+    made: Made<'_>,
     order: Vec<NodeName>,
     failback: FailbackMode,
     after: std::time::Duration,
-) -> Box<dyn Policy> {
-    match kind {
+) -> Result<Box<dyn Policy>, String> {
+    Ok(match made.kind {
+        PolicyKind::Plugin(kind) => {
+            let context = crate::plugins::PluginContext {
+                config,
+                name: made.name,
+                nodes: made.nodes,
+            };
+            let empty = toml::Table::new();
+            let table = made.plugin.map_or(&empty, |p| &p.table);
+            return config.plugins.build_policy(kind, table, &context);
+        }
         PolicyKind::ActivePassive => Box::new(ActivePassive::new(
             order,
             match failback {
@@ -74,7 +128,7 @@ fn make_policy(
             },
         )),
         PolicyKind::AllHealthy => Box::new(AllHealthy),
-    }
+    })
 }
 
 /// The arbiter's view of the config.

@@ -12,6 +12,16 @@ pub enum DaemonError {
         /// Why.
         source: failover_core::ArbiterError,
     },
+    /// A policy cannot be built (a registered kind refused its settings).
+    #[error("{path}: {section}: {message}")]
+    Policy {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// `[policy]` or `[policies.NAME]`.
+        section: String,
+        /// Why.
+        message: String,
+    },
     /// A check cannot be built.
     #[error("{path}: check {check:?}: {message}")]
     Check {
