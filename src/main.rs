@@ -1,4 +1,7 @@
 //! `failoverd`: the reference daemon. A thin layer over the `failover` library.
+// The doc comments here are clap's help text, where `[cluster]` and `[[node]]` are config
+// sections, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +71,28 @@ enum Command {
         /// The [witness]'s name [default: $FAILOVERD_NODE, else the file's [witness]].
         #[arg(long)]
         node: Option<String>,
+    },
+    /// Feed the observation journal through the arbiter of a config and print what it would
+    /// have done: answer changes, events, notifications, time on each answer.
+    Replay {
+        /// The config to replay with (the running one, or another to try).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The journal's directory (default: the config's state_dir/journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Show nothing before this time (RFC 3339, e.g. 2026-12-02T10:00:00Z).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        from: Option<std::time::SystemTime>,
+        /// Read nothing after this time (RFC 3339).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        to: Option<std::time::SystemTime>,
+        /// Put it beside what the daemon recorded, with the differences.
+        #[arg(long)]
+        compare: bool,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Make this node's key for the peer link (node.crt, node.key) and print what peers pin.
     Keygen {
@@ -438,6 +463,20 @@ async fn dispatch(command: Command) -> ExitCode {
                 Err(code) => code,
             }
         }
+        Command::Replay {
+            config,
+            journal,
+            from,
+            to,
+            compare,
+            json,
+        } => {
+            let window = failover::journal::replay::Window { from, to };
+            with_config(&config, |config| async move {
+                replay(&config, journal, window, compare, json)
+            })
+            .await
+        }
         Command::Status { config, json } => {
             with_config(&config, |config| status(config, json)).await
         }
@@ -476,6 +515,39 @@ where
     match load(path) {
         Ok(config) => command(config).await,
         Err(code) => code,
+    }
+}
+
+/// `failoverd replay`: the journal through the config's arbiter. Exit 0 when the replay ran
+/// (whatever it found), 1 when the journal cannot be read.
+fn replay(
+    config: &Config,
+    journal: Option<PathBuf>,
+    window: failover::journal::replay::Window,
+    compare: bool,
+    json: bool,
+) -> ExitCode {
+    use failover::journal::{journal_dir, replay};
+    let dir = journal.unwrap_or_else(|| journal_dir(config));
+    match replay::replay(config, &dir, window) {
+        Ok(result) if json => match serde_json::to_string_pretty(&result) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(result) => {
+            print!("{}", replay::render(&result, &config.path, compare));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -88,5 +88,5 @@ fn the_reference_knows_every_section_and_kind() {
     assert!(sections.iter().any(|s| s.header == "[witness]"));
     assert!(sections.iter().any(|s| s.header == "[identity]"));
     assert!(!sections.iter().any(|s| s.header == "[[peer]]"));
-    assert_eq!(sections.len(), 20);
+    assert_eq!(sections.len(), 21);
 }

@@ -75,6 +75,7 @@ mod zone;
 mod runtime;
 
 pub use action::Action;
+pub use arbiter::ArbiterInput;
 pub use arbiter::{
     AnswerRecord, Arbiter, ArbiterError, ArbiterState, CheckRecord, CheckSpec, CheckStatus,
     ClusterSpec, ClusterStatus, FirstVerdict, ManagedName, NameStatus, NamedPolicy, NodeRecord,
@@ -111,8 +112,8 @@ pub use runtime::observers::{
 };
 #[cfg(feature = "runtime")]
 pub use runtime::supervisor::{
-    AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
-    WriterStatus, RECENT_EVENTS,
+    AdminCommand, Commander, JournalEntry, ProbeSchedule, StatusReport, Supervisor,
+    SupervisorHandle, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};

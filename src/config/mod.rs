@@ -1,8 +1,8 @@
 //! The `failoverd` config file: TOML parsed once into validated types.
 //!
 //! Every error names the file, the line and the key, and says what was expected. One module per
-//! section holds its schema and its validation; [`error`] holds the errors and their lines,
-//! [`kinded`] the sections whose keys depend on their `kind`, [`schema`] what the types know of
+//! section holds its schema and its validation; `error` holds the errors and their lines,
+//! `kinded` the sections whose keys depend on their `kind`, [`schema`] what the types know of
 //! their own keys.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ mod cluster;
 mod damping;
 pub mod defaults;
 mod error;
+mod journal;
 pub(crate) mod kinded;
 mod local;
 mod mirror;
@@ -40,6 +41,7 @@ pub use check::{
 pub use cluster::{ClusterConfig, IdentityConfig, WitnessConfig};
 pub use damping::DampingConfig;
 pub use error::ConfigError;
+pub use journal::JournalConfig;
 pub use kinded::Kinded;
 pub use local::{MirrorLink, Naming, ObserverLinks, Role};
 pub use mirror::{MirrorConfig, MirrorOwners};
@@ -89,6 +91,9 @@ pub struct Config {
     /// Damping of notifications for things that change state too often.
     #[serde(default)]
     pub damping: DampingConfig,
+    /// The observation journal for `failoverd replay`.
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The admin listener (status, metrics, overrides); off when absent.
     pub admin: Option<AdminConfig>,
     /// The MySQL/MariaDB pair: credentials, and fencing on failover.
@@ -258,6 +263,7 @@ impl Config {
         writer::validate(self, v);
         cluster::validate(self, v);
         damping::validate(self, v);
+        journal::validate(self, v);
         mysql::validate(self, v);
         mirror::validate(self, v);
     }

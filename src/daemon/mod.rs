@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::admin::AdminServer;
 use crate::config::Config;
+use crate::journal::Journal;
 use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
 use crate::parts::zone::{load_zone, start_server};
@@ -35,6 +36,7 @@ pub struct Daemon {
     persist: tokio::task::JoinHandle<()>,
     observers: Option<ObserverNetwork>,
     mirror: Option<mirror::Running>,
+    journal: Option<Journal>,
     config: Config,
 }
 
@@ -57,9 +59,16 @@ impl Daemon {
             build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
         // What the previous run knew: a restart moves nothing by itself. Its answer is in the
         // served zone before the first query is answered (never the zone file's own records).
-        restore_saved(&config.zone.state_dir, &mut supervisor);
+        let restored = restore_saved(&config.zone.state_dir, &mut supervisor);
         if let Some(publication) = supervisor.arbiter_mut().publication() {
             served.publish_blocking(&publication)?;
+        }
+        let mut journal = Journal::start(
+            config,
+            restored.and_then(|state| serde_json::to_string(&state).ok()),
+        );
+        if let Some(journal) = &mut journal {
+            supervisor = supervisor.journal(journal.attach());
         }
         let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
@@ -76,6 +85,7 @@ impl Daemon {
             persist,
             observers,
             mirror,
+            journal,
             config: config.clone(),
         })
     }
@@ -118,6 +128,11 @@ impl Daemon {
         // live at least stays live.
         self.supervisor.stop().await;
         let last = self.supervisor.status().borrow().clone();
+        if let Some(journal) = &mut self.journal {
+            journal.detach().await;
+            journal.reload(config).await;
+            supervisor = supervisor.journal(journal.attach());
+        }
         if let Err(e) = supervisor.restore(&last.state) {
             tracing::warn!(
                 "the running arbiter's state not carried over ({e}): keeping its answer"
@@ -180,6 +195,9 @@ impl Daemon {
             admin.shutdown().await;
         }
         self.supervisor.shutdown().await;
+        if let Some(journal) = self.journal {
+            journal.shutdown().await;
+        }
         if let Some(observers) = self.observers {
             observers.shutdown().await;
         }

@@ -1,5 +1,5 @@
-//! The arbiter's state kept in the state directory (`arbiter-state.json`): saved within a few
-//! seconds of a change that matters (a verdict, a failure count, the answer, a pending failback,
+//! The arbiter's state kept in the state directory (`arbiter-state.json`): saved at once after a
+//! change that matters (a verdict, a failure count, the answer, a pending failback,
 //! an override), refreshed once a minute otherwise and at a clean stop; restored into the next
 //! supervisor at start, so that a restart never moves the answer by itself.
 
@@ -14,9 +14,6 @@ use super::overrides::write_atomic;
 
 /// The file's name in the state directory.
 pub const STATE_FILE: &str = "arbiter-state.json";
-
-/// Changes that matter within this long are gathered into one write.
-const SAVE_WITHIN: Duration = Duration::from_secs(2);
 
 /// While only probe times and success counts change (every probe of a healthy cluster), the file
 /// is rewritten this often: well inside the age a restore accepts (5 minutes), and no fsync
@@ -46,20 +43,24 @@ pub fn save_state(state_dir: &Path, state: &ArbiterState) -> std::io::Result<()>
     write_atomic(state_dir, STATE_FILE, text.as_bytes())
 }
 
-/// Starts `supervisor` from the state saved in `state_dir`, if there is a usable one. Never
-/// fails: a state that is unreadable, too old or of another version is logged with its reason
-/// and the daemon starts fresh.
-pub fn restore_saved(state_dir: &Path, supervisor: &mut Supervisor) {
+/// Starts `supervisor` from the state saved in `state_dir`, if there is a usable one, and
+/// returns it. Never fails: a state that is unreadable, too old or of another version is logged
+/// with its reason and the daemon starts fresh.
+pub fn restore_saved(state_dir: &Path, supervisor: &mut Supervisor) -> Option<ArbiterState> {
+    let mut restored = None;
     match load_state(state_dir) {
         Ok(None) => tracing::info!(
             "no saved arbiter state in {}: first start, a check needs `fall` failures before its first down",
             state_dir.display()
         ),
         Ok(Some(state)) => match supervisor.restore(&state) {
-            Ok(()) => tracing::info!(
-                "arbiter state restored from {}",
-                state_path(state_dir).display()
-            ),
+            Ok(()) => {
+                tracing::info!(
+                    "arbiter state restored from {}",
+                    state_path(state_dir).display()
+                );
+                restored = Some(state);
+            }
             Err(e) => tracing::warn!(
                 "saved arbiter state in {} not used ({e}): starting fresh",
                 state_dir.display()
@@ -67,6 +68,7 @@ pub fn restore_saved(state_dir: &Path, supervisor: &mut Supervisor) {
         },
         Err(e) => tracing::warn!("saved arbiter state unreadable ({e}): starting fresh"),
     }
+    restored
 }
 
 /// The part of a state whose change is worth a write at once: everything but the time it was
@@ -84,8 +86,9 @@ fn what_matters(state: &ArbiterState) -> ArbiterState {
 }
 
 /// Keeps the state file in step with the arbiter's state until the status channel closes, then
-/// writes the last state (a clean stop): within [`SAVE_WITHIN`] of a change that matters, else
-/// every [`REFRESH_EVERY`].
+/// writes the last state (a clean stop): at once after a change that matters (a crash right
+/// after a failover or a failback must not restart from the answer before it), else every
+/// `REFRESH_EVERY` (a minute).
 pub async fn persist_state(state_dir: PathBuf, status: watch::Receiver<StatusReport>) {
     keep_saved(state_dir, status, |report| report.state.clone()).await;
 }
@@ -103,18 +106,8 @@ async fn keep_saved<T>(
             .as_ref()
             .map_or_else(Instant::now, |(_, at)| *at + REFRESH_EVERY);
         match tokio::time::timeout_at(refresh_at, status.changed()).await {
-            Ok(Ok(())) => {
-                // Gather the changes of the next few seconds into one look.
-                let deadline = Instant::now() + SAVE_WITHIN;
-                while let Ok(changed) = tokio::time::timeout_at(deadline, status.changed()).await {
-                    if changed.is_err() {
-                        open = false;
-                        break;
-                    }
-                }
-            }
+            Ok(Ok(())) | Err(_) => {}
             Ok(Err(_)) => open = false,
-            Err(_) => {}
         }
         let state = state_of(&status.borrow_and_update());
         let matters = what_matters(&state);
@@ -197,9 +190,9 @@ mod tests {
         }
         let refreshed = saved(dir.path()).expect("saved");
         assert_ne!(refreshed, state(0, 1, 1), "refreshed after a minute");
-        // One failure matters: it is on disk within a few seconds.
+        // One failure matters: it is on disk at once.
         send.send_replace(state(1, 0, 36));
-        tokio::time::sleep(SAVE_WITHIN + Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(saved(dir.path()), Some(state(1, 0, 36)));
         // A clean stop writes the last state, whatever it is.
         send.send_replace(state(1, 0, 37));

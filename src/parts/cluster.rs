@@ -133,8 +133,8 @@ fn make_policy(
 
 /// The arbiter's view of the config.
 pub fn cluster_spec(config: &Config) -> ClusterSpec {
-    ClusterSpec {
-        nodes: config
+    ClusterSpec::new(
+        config
             .nodes
             .iter()
             .map(|n| NodeSpec {
@@ -146,7 +146,7 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
                 },
             })
             .collect(),
-        checks: config
+        config
             .checks
             .iter()
             .map(|c| {
@@ -156,7 +156,6 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
                     critical: c.common.critical,
                     fall,
                     rise,
-                    // Only these say something about the node's data ("may be missing data").
                     data: matches!(
                         c.kind,
                         CheckKind::MysqlReplication(_) | CheckKind::Mirror(_)
@@ -164,7 +163,7 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
                 }
             })
             .collect(),
-        managed: config
+        config
             .zone
             .records
             .iter()
@@ -173,17 +172,17 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
                 None => ManagedName::new(&r.name, r.ttl),
             })
             .collect(),
-        all_down: config.policy.all_down,
-        damping: Damping {
-            window: config.damping.window,
-            max_changes: config.damping.max_changes,
-        },
-        // A first start (no saved state): a check needs `fall` failures before its first down.
-        startup: Startup {
-            first_verdict: FirstVerdict::AfterFall,
-            ..Startup::default()
-        },
-    }
+    )
+    .with_all_down(config.policy.all_down)
+    .with_damping(Damping {
+        window: config.damping.window,
+        max_changes: config.damping.max_changes,
+    })
+    // A first start (no saved state): a check needs `fall` failures before its first down.
+    .with_startup(Startup {
+        first_verdict: FirstVerdict::AfterFall,
+        ..Startup::default()
+    })
 }
 
 /// The quorum's view of the config (`None` without `[cluster]`), for the chosen observer.
