@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use failover::config::Config;
+use failover::config::{Config, Naming, Role};
 use failover::daemon;
 
 /// Keeps a website up across servers in different data centres.
@@ -30,12 +30,20 @@ enum Command {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Which [[node]] of the file this server is [default: $FAILOVERD_NODE, else the
+        /// [[node]] named like the host].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Validate a config file (and its zone file) and print what the daemon would do.
     Check {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Check the file for this [[node]] or the [witness] only [default: $FAILOVERD_NODE,
+        /// else every one].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Print the running daemon's status at a glance (from its [admin] listener).
     Status {
@@ -57,9 +65,12 @@ enum Command {
     /// Be the witness: probe every node and report to the daemons (two of three then decide),
     /// serving no DNS, until SIGINT or SIGTERM.
     Witness {
-        /// The config file (the daemons' one, with this witness's [cluster] and [[peer]]s).
+        /// The config file (the daemons' one, with [cluster] and the [witness]).
         #[arg(long, short)]
         config: PathBuf,
+        /// The [witness]'s name [default: $FAILOVERD_NODE, else the file's [witness]].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Feed the observation journal through the arbiter of a config and print what it would
     /// have done: answer changes, events, notifications, time on each answer.
@@ -88,7 +99,7 @@ enum Command {
         /// Directory to write node.crt and node.key into.
         #[arg(long, default_value = "/etc/failoverd")]
         dir: PathBuf,
-        /// This node's name (as in the config's [[node]]).
+        /// This server's name (its [[node]] or [witness] name in the config).
         #[arg(long)]
         name: String,
         /// Print the fingerprint of the existing key instead of making one.
@@ -297,18 +308,30 @@ const EXIT_UNAVAILABLE: u8 = 69;
 use failover::EXIT_CONFIG;
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
-        for error in &errors {
-            eprintln!("error: {error}");
-        }
-        eprintln!(
-            "{} error{} in {}; nothing was started",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" },
-            path.display()
-        );
-        ExitCode::from(EXIT_CONFIG)
-    })
+    Config::load(path).map_err(|errors| refused(path, &errors))
+}
+
+/// Prints why the config at `path` cannot be used; exit 78.
+fn refused(path: &std::path::Path, errors: &[failover::config::ConfigError]) -> ExitCode {
+    for error in errors {
+        eprintln!("error: {error}");
+    }
+    eprintln!(
+        "{} error{} in {}; nothing was started",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        path.display()
+    );
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Loads the config at `path` as the `role` named by `--node` (`node`), `FAILOVERD_NODE` or
+/// the host name.
+fn load_as(path: &std::path::Path, role: Role, node: Option<&str>) -> Result<Config, ExitCode> {
+    let env = std::env::var("FAILOVERD_NODE").ok();
+    let host = failover::core::host_name();
+    let naming = Naming::from_environment(node, env.as_deref(), &host);
+    Config::load_as(path, role, &naming).map_err(|errors| refused(path, &errors))
 }
 
 /// `failoverd keygen`: a node's key for the peer link, and the line its peers pin.
@@ -330,7 +353,7 @@ fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
     match identity {
         Ok(identity) => {
             println!(
-                "on the peers of {name}, pin: fingerprint = \"{}\"",
+                "in the config's table of {name} ([[node]] or [witness]), on every server: fingerprint = \"{}\"",
                 identity.fingerprint()
             );
             ExitCode::SUCCESS
@@ -342,9 +365,10 @@ fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
     }
 }
 
-/// `failoverd run`: serve until SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
-async fn run(config: PathBuf) -> ExitCode {
-    match daemon::DaemonBuilder::new(config).run().await {
+/// `failoverd run`: serve as node `node` (else `FAILOVERD_NODE`, else the host name's) until
+/// SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
+async fn run(config: PathBuf, node: Option<String>) -> ExitCode {
+    match daemon::DaemonBuilder::new(config).node(node).run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             e.report();
@@ -427,9 +451,18 @@ fn init_logs(cli: &Cli) {
 /// Runs one subcommand (all but the one-shot mirror) inside the runtime.
 async fn dispatch(command: Command) -> ExitCode {
     match command {
-        Command::Check { config } => with_config(&config, check).await,
-        Command::Run { config } => run(config).await,
+        Command::Check { config, node } => match load(&config) {
+            Ok(config) => check(config, node).await,
+            Err(code) => code,
+        },
+        Command::Run { config, node } => run(config, node).await,
         Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
+        Command::Witness { config, node } => {
+            match load_as(&config, Role::Witness, node.as_deref()) {
+                Ok(config) => witness(config).await,
+                Err(code) => code,
+            }
+        }
         Command::Replay {
             config,
             journal,
@@ -444,7 +477,6 @@ async fn dispatch(command: Command) -> ExitCode {
             })
             .await
         }
-        Command::Witness { config } => with_config(&config, witness).await,
         Command::Status { config, json } => {
             with_config(&config, |config| status(config, json)).await
         }
@@ -519,9 +551,31 @@ fn replay(
     }
 }
 
-/// `failoverd check`: the config, and everything it names, can be used; prints the plan.
-async fn check(config: Config) -> ExitCode {
-    match daemon::verify(&config) {
+/// `failoverd check`: the config, and everything it names, can be used by the node or witness
+/// `--node` (or `FAILOVERD_NODE`) names, else by every one; prints the plan.
+async fn check(config: Config, node: Option<String>) -> ExitCode {
+    let env = std::env::var("FAILOVERD_NODE")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let scope = match node.or(env) {
+        Some(name) => {
+            let role = match &config.witness {
+                Some(witness) if witness.name == name => Role::Witness,
+                _ => Role::Daemon,
+            };
+            let naming = Naming {
+                flag: Some(&name),
+                ..Naming::default()
+            };
+            match config.choose(role, &naming) {
+                Ok(Some(local)) => daemon::Scope::One(local),
+                Ok(None) => daemon::Scope::Every,
+                Err(e) => return refused(&config.path, &[e]),
+            }
+        }
+        None => daemon::Scope::Every,
+    };
+    match daemon::verify(&config, &scope) {
         Ok(plan) => {
             print!("{plan}");
             ExitCode::SUCCESS

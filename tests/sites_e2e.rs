@@ -29,6 +29,7 @@ const WITH_WITNESS: Setup = Setup {
     shared: true,
     on_partition: None,
     profile: Profile::DEFAULT,
+    mirror: false,
 };
 
 #[test]
@@ -94,6 +95,7 @@ fn a_cut_without_witness_holds_with_hold_and_splits_with_fail_over() {
         shared: true,
         on_partition: Some("hold"),
         profile: Profile::DEFAULT,
+        mirror: false,
     };
     if let Some(lab) = lab(hold) {
         lab.cut("dc1", "dc2");
@@ -188,6 +190,7 @@ fn reloads_and_restarts_on_a_lossy_link_never_move_the_answer() {
             fall: 5,
             ..Profile::DEFAULT
         },
+        mirror: false,
     }) else {
         return;
     };
@@ -245,6 +248,7 @@ fn measure_failover_time() {
             shared: true,
             on_partition: None,
             profile,
+            mirror: false,
         })
         .unwrap();
         let mut times = Vec::new();

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::journal::Journal;
 use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
-use crate::parts::mirror;
 use crate::parts::zone::{load_zone, start_server};
+use crate::parts::{identity, mirror};
 use build::{build_supervisor, check_mirror, start_admin, start_mirror};
 
 mod build;
@@ -23,7 +23,7 @@ mod serve;
 mod witness;
 
 pub use crate::parts::DaemonError;
-pub use plan::{plan, verify};
+pub use plan::{plan, verify, Scope};
 pub use serve::{DaemonBuilder, RunError};
 pub use witness::Witness;
 
@@ -52,8 +52,9 @@ impl Daemon {
         let zone = load_zone(config)?;
         let managed = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
-        let observers = start_observers(config).await?;
-        let mirror = start_mirror(config).await?;
+        let identity = identity::load(config)?;
+        let observers = start_observers(config, identity.clone()).await?;
+        let mirror = start_mirror(config, identity).await?;
         let mut supervisor =
             build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
         // What the previous run knew: a restart moves nothing by itself. Its answer is in the
@@ -97,14 +98,15 @@ impl Daemon {
     /// restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
-        if config.mirror != self.config.mirror {
+        let identity = identity::load(config)?;
+        if mirror_changed(&self.config, config) {
             // Checked in full before the running mirror is stopped.
-            check_mirror(config)?;
+            check_mirror(config, identity.clone())?;
             build_supervisor(config, &self.served, self.observers.as_ref(), None)?;
             if let Some(old) = self.mirror.take() {
                 old.shutdown().await;
             }
-            self.mirror = start_mirror(config).await?;
+            self.mirror = start_mirror(config, identity).await?;
         }
         let mut supervisor = build_supervisor(
             config,
@@ -165,7 +167,7 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    /// Where the observation listener is bound, when `[cluster] listen` is set.
+    /// Where the observation listener is bound, with `[cluster]`.
     pub fn observer_address(&self) -> Option<SocketAddr> {
         self.observers
             .as_ref()
@@ -210,34 +212,23 @@ impl Daemon {
     }
 }
 
+/// Whether a reload must restart the mirror: its section, this node's link or the key moved.
+fn mirror_changed(old: &Config, new: &Config) -> bool {
+    old.mirror != new.mirror
+        || old.mirror_link() != new.mirror_link()
+        || (new.mirror.is_some() && old.identity != new.identity)
+}
+
 /// Warns about the changes a reload does not apply: they wait for a restart.
 fn warn_restart_only(old_config: &Config, config: &Config) {
-    if old_config.cluster.as_ref().map(|c| {
-        (
-            &c.observer,
-            c.listen,
-            &c.certificate,
-            &c.key,
-            c.observer_timeout,
-        )
-    }) != config.cluster.as_ref().map(|c| {
-        (
-            &c.observer,
-            c.listen,
-            &c.certificate,
-            &c.key,
-            c.observer_timeout,
-        )
-    }) || old_config
-        .peers
-        .iter()
-        .map(|p| (&p.name, p.address, p.fingerprint))
-        .ne(config
-            .peers
-            .iter()
-            .map(|p| (&p.name, p.address, p.fingerprint)))
+    let links = |c: &Config| {
+        c.observer_links()
+            .map(|l| (l.listen, l.peers, l.observer_timeout))
+    };
+    if links(old_config) != links(config)
+        || (config.cluster.is_some() && old_config.identity != config.identity)
     {
-        tracing::warn!("[cluster] and [[peer]] changes take effect at the next restart (on_partition applies now)");
+        tracing::warn!("[cluster], [witness], the nodes' peer_address, peer_listen and fingerprint, and [identity] take effect at the next restart (on_partition applies now)");
     }
     let old = &old_config.zone;
     let new = &config.zone;

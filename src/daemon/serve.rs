@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Naming, Role};
 use crate::plugins::Plugins;
 
 use super::{Daemon, DaemonError};
@@ -75,6 +75,7 @@ impl RunError {
 pub struct DaemonBuilder {
     path: PathBuf,
     plugins: Plugins,
+    node: Option<String>,
 }
 
 impl DaemonBuilder {
@@ -83,7 +84,15 @@ impl DaemonBuilder {
         Self {
             path: path.into(),
             plugins: Plugins::default(),
+            node: None,
         }
+    }
+
+    /// Runs as the `[[node]]` named `node` (`failoverd run --node`); `None`: `FAILOVERD_NODE`,
+    /// else the node named like the host (see [`Config::choose`]).
+    pub fn node(mut self, node: Option<String>) -> Self {
+        self.node = node;
+        self
     }
 
     /// Adds the kinds `plugins` registers.
@@ -92,12 +101,21 @@ impl DaemonBuilder {
         self
     }
 
-    /// Reads and validates the config file with the registered kinds.
+    /// Reads and validates the config file with the registered kinds, as the node this process
+    /// is told it is ([`node`](Self::node), `FAILOVERD_NODE` or the host name).
     pub fn load(&self) -> Result<Config, RunError> {
-        Config::load_with(&self.path, &self.plugins).map_err(|errors| RunError::Config {
+        let refused = |errors| RunError::Config {
             path: self.path.clone(),
             errors,
-        })
+        };
+        let config = Config::load_with(&self.path, &self.plugins).map_err(refused)?;
+        let env = std::env::var("FAILOVERD_NODE").ok();
+        let host = failover_core::host_name();
+        let naming = Naming::from_environment(self.node.as_deref(), env.as_deref(), &host);
+        let local = config
+            .choose(Role::Daemon, &naming)
+            .map_err(|e| refused(vec![e]))?;
+        Ok(config.select(local))
     }
 
     /// Reads the config and starts the daemon, without the signal handling of
@@ -110,9 +128,11 @@ impl DaemonBuilder {
     /// Serves until SIGINT or SIGTERM; SIGHUP reads the config file again and applies it (a
     /// config that fails is logged and the running one stays). `Ok` after a clean stop. Must
     /// run inside a tokio runtime.
-    pub async fn run(self) -> Result<(), RunError> {
+    pub async fn run(mut self) -> Result<(), RunError> {
         use tokio::signal::unix::{signal, SignalKind};
         let config = self.load()?;
+        // A reload stays the same node, whatever the new file says of host names.
+        self.node = config.local.clone().or(self.node);
         let mut daemon = Daemon::start(&config).await?;
         let (mut hangup, mut terminate) = match (
             signal(SignalKind::hangup()),

@@ -1,12 +1,12 @@
-//! `[[node]]`, `[[check]]`, `[zone] records`, `[policy]`, `[damping]`, `[cluster]` and `[[peer]]`
+//! `[[node]]`, `[[check]]`, `[zone] records`, `[policy]`, `[damping]`, `[cluster]` and `[witness]`
 //! into the arbiter's and the quorum's specs, the policy, and the observation links.
 
 use std::sync::Arc;
 
 use failover_core::{
     ActivePassive, AllHealthy, CheckName, CheckSpec, ClusterSpec, Damping, Failback, FirstVerdict,
-    ManagedName, NamedPolicy, NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork,
-    ObserverPeer, Policy, QuorumSpec, Startup,
+    ManagedName, NamedPolicy, NodeName, NodeSpec, ObserverLinkConfig, ObserverNetwork, Policy,
+    QuorumSpec, Startup,
 };
 
 use super::DaemonError;
@@ -185,55 +185,50 @@ pub fn cluster_spec(config: &Config) -> ClusterSpec {
     })
 }
 
-/// The quorum's view of the config (`None` without `[cluster]`).
+/// The quorum's view of the config (`None` without `[cluster]`), for the chosen observer.
 pub fn quorum_spec(config: &Config) -> Option<QuorumSpec> {
-    let cluster = config.cluster.as_ref()?;
+    let links = config.observer_links()?;
     Some(QuorumSpec {
-        local: cluster.observer.clone(),
-        peers: config.peers.iter().map(|p| p.name.clone()).collect(),
-        observer_timeout: cluster.observer_timeout,
+        local: links.local,
+        peers: links.peers.into_iter().map(|p| p.name).collect(),
+        observer_timeout: links.observer_timeout,
         on_partition: config.on_partition(),
     })
 }
 
-/// The observation links' settings from `[cluster]` and `[[peer]]` (the key is loaded here);
-/// `None` when the daemon decides alone.
-pub fn observer_links(config: &Config) -> Result<Option<ObserverLinkConfig>, DaemonError> {
-    let Some(cluster) = &config.cluster else {
-        return Ok(None);
-    };
-    let identity = failover_core::peer::Identity::load(&cluster.certificate, &cluster.key)
-        .map_err(|e| DaemonError::Observers {
-            path: config.path.clone(),
-            message: e.to_string(),
-        })?;
-    Ok(Some(ObserverLinkConfig {
-        identity: Arc::new(identity),
-        local: cluster.observer.clone(),
-        listen: cluster.listen,
-        peers: config
-            .peers
-            .iter()
-            .map(|p| ObserverPeer {
-                name: p.name.clone(),
-                address: p.address,
-                fingerprint: p.fingerprint,
-            })
-            .collect(),
-        observer_timeout: cluster.observer_timeout,
-    }))
+/// The observation links' settings for the chosen observer, with this server's key; `None` when
+/// the daemon decides alone.
+pub fn observer_links(
+    config: &Config,
+    identity: Option<Arc<failover_core::peer::Identity>>,
+) -> Option<ObserverLinkConfig> {
+    let links = config.observer_links()?;
+    Some(ObserverLinkConfig {
+        identity: identity?,
+        local: links.local,
+        listen: links.listen,
+        peers: links.peers,
+        observer_timeout: links.observer_timeout,
+    })
 }
 
-/// Starts the observation links when `[cluster]` is configured.
-pub async fn start_observers(config: &Config) -> Result<Option<ObserverNetwork>, DaemonError> {
-    let Some(links) = observer_links(config)? else {
+/// Starts the observation links when `[cluster]` is configured, with this server's key.
+pub async fn start_observers(
+    config: &Config,
+    identity: Option<Arc<failover_core::peer::Identity>>,
+) -> Result<Option<ObserverNetwork>, DaemonError> {
+    let Some(links) = observer_links(config, identity) else {
         return Ok(None);
     };
+    let listen = links.listen;
     let network = ObserverNetwork::start(links)
         .await
         .map_err(|e| DaemonError::Observers {
             path: config.path.clone(),
-            message: e.to_string(),
+            message: match listen {
+                Some(address) => format!("{e} (is {address} an address of this server? Behind NAT, set peer_listen = \"0.0.0.0:{}\" in its table)", address.port()),
+                None => e.to_string(),
+            },
         })?;
     Ok(Some(network))
 }

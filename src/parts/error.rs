@@ -76,6 +76,14 @@ pub enum DaemonError {
         /// Why, and the fix.
         message: String,
     },
+    /// This server's key (`[identity]`) is missing, unusable, or not the chosen node's.
+    #[error("{path}: [identity]: {message}")]
+    Identity {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why, and the fix.
+        message: String,
+    },
     /// `[mirror]` cannot be used or started.
     #[error("{path}: [mirror]: {message}")]
     Mirror {

@@ -11,6 +11,8 @@ pub mod check;
 pub mod cluster;
 #[cfg(feature = "dns")]
 mod error;
+#[cfg(feature = "dns")]
+pub mod identity;
 pub mod mirror;
 pub mod mysql;
 #[cfg(feature = "dns")]
