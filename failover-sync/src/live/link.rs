@@ -111,8 +111,8 @@ fn compressed(bytes: &[u8]) -> Option<Vec<u8>> {
     (packed.len() < bytes.len() - bytes.len() / 20).then_some(packed)
 }
 
-/// The frames of `message`: each starts with its mark, [`MORE`] when more pieces follow (0 on
-/// the last), with [`COMPRESSED`] when the message is compressed.
+/// The frames of `message`: each starts with its mark, 1 (`MORE`) when more pieces follow (0 on
+/// the last), plus 2 (`COMPRESSED`) when the message is compressed.
 pub fn encode(message: &Message) -> Result<Vec<Vec<u8>>, SyncError> {
     encode_counted(message, None)
 }
