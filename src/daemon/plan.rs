@@ -76,7 +76,7 @@ pub fn verify(config: &Config, scope: &Scope) -> Result<String, DaemonError> {
 }
 
 /// What `failoverd check` prints: what the daemon would do with this config, then what each of
-/// `locals` does in it (`blocks`, from [`local_plan`]).
+/// `locals` does in it (`blocks`, from `local_plan`).
 pub fn plan(config: &Config, zone: Option<&Zone>, locals: &[String], blocks: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(
