@@ -39,6 +39,10 @@ pub struct MirrorConfig {
     /// How owners and groups are kept (when the mirror may chown).
     #[serde(default)]
     pub owners: MirrorOwners,
+    /// Most this node sends its peer, in KiB per second, as rsync's `--bwlimit` (none when
+    /// absent or 0).
+    #[serde(default)]
+    pub bwlimit: u64,
 }
 
 /// `[mirror] owners`: how owners and groups are kept across the mirror.

@@ -132,6 +132,11 @@ pub async fn start(
         };
         let options = failover_sync::live::LiveOptions {
             owners: owners(config.mirror.as_ref().map(|m| m.owners).unwrap_or_default()),
+            bwlimit: config
+                .mirror
+                .as_ref()
+                .map(|m| m.bwlimit.saturating_mul(1024))
+                .filter(|&rate| rate > 0),
         };
         let listen = live.listen;
         let mirror = failover_sync::live::LiveMirror::start_with(live, options)

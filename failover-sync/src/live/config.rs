@@ -24,6 +24,8 @@ pub struct LiveOptions {
     /// How owners and groups are kept (default: by name, numbers as the fallback). The
     /// driving node's setting counts for both (it tells the other in the hello).
     pub owners: crate::owners::Owners,
+    /// Most this node sends on the link, in bytes per second (none: as fast as it goes).
+    pub bwlimit: Option<u64>,
 }
 
 /// How one node's live mirror is set up.

@@ -281,7 +281,7 @@ impl Driver {
             Some(answers_tx),
             self.shared
                 .lock()
-                .map(|s| s.link_bytes.clone())
+                .map(|s| (s.link_bytes.clone(), s.bwlimit))
                 .unwrap_or_default(),
         );
         let remote = RemoteReplica::new(

@@ -205,6 +205,40 @@ impl Assembler {
     }
 }
 
+/// Keeps a link's sending under a rate (rsync's `--bwlimit`): each frame's time at the rate is
+/// added to when the link is next free, and a frame waits for that; after a quiet spell at most
+/// [`Pace::BURST`] of sending goes out at once.
+#[derive(Debug)]
+pub struct Pace {
+    rate: Option<u64>,
+    next: tokio::time::Instant,
+}
+
+impl Pace {
+    /// How much unused time a quiet link may send at once.
+    pub const BURST: Duration = Duration::from_millis(50);
+
+    /// At most `rate` bytes per second (none: no waiting).
+    pub fn new(rate: Option<u64>) -> Self {
+        Self {
+            rate: rate.filter(|&r| r > 0),
+            next: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Waits until `bytes` more may go out.
+    pub async fn wait(&mut self, bytes: usize) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let earliest = now.checked_sub(Self::BURST).unwrap_or(now);
+        self.next = self.next.max(earliest);
+        tokio::time::sleep_until(self.next).await;
+        self.next += Duration::from_secs_f64(bytes as f64 / rate as f64);
+    }
+}
+
 /// What a link delivers to the loop that owns it.
 #[derive(Debug)]
 pub(crate) enum Delivery {
@@ -240,7 +274,7 @@ impl Link {
         runtime: &tokio::runtime::Handle,
         deliver: impl Fn(Delivery) + Send + Sync + 'static,
         answers: Option<mpsc::Sender<Answer>>,
-        counted: Arc<LinkBytes>,
+        (counted, bwlimit): (Arc<LinkBytes>, Option<u64>),
     ) -> Link {
         let peer = stream.peer().to_owned();
         let (mut reader, mut writer) = stream.into_split();
@@ -287,6 +321,7 @@ impl Link {
         });
         let writer_task = runtime.spawn(async move {
             let mut ping = tokio::time::interval(PING_EVERY);
+            let mut pace = Pace::new(bwlimit);
             let reason = loop {
                 let message = tokio::select! {
                     next = outgoing.recv() => match next {
@@ -301,6 +336,7 @@ impl Link {
                 };
                 let mut failed = None;
                 for frame in frames {
+                    pace.wait(frame.len()).await;
                     match tokio::time::timeout(SEND_TIMEOUT, writer.send(&frame)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => failed = Some(e.to_string()),
@@ -484,6 +520,37 @@ mod tests {
             Some(Message::Reply(Ok(Response::Data(data)))) => assert_eq!(data, jpeg),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_keeps_a_link_at_its_rate_with_a_short_burst_after_a_quiet_spell() {
+        let mut pace = Pace::new(Some(1 << 20));
+        let started = tokio::time::Instant::now();
+        // 20 frames of 256 KiB at 1 MiB/s: 5 s of sending, the last frame starts at 4.75 s.
+        for _ in 0..20 {
+            pace.wait(256 << 10).await;
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(4700) && took <= Duration::from_millis(4800),
+            "{took:?}"
+        );
+        // Quiet for a minute: the next frame goes at once, the unused minute is not saved up.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let quiet = tokio::time::Instant::now();
+        pace.wait(256 << 10).await;
+        assert_eq!(quiet.elapsed(), Duration::ZERO);
+        pace.wait(256 << 10).await;
+        assert!(
+            quiet.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            quiet.elapsed()
+        );
+        // No limit: no waiting.
+        let mut free = Pace::new(None);
+        let now = tokio::time::Instant::now();
+        free.wait(1 << 30).await;
+        assert_eq!(now.elapsed(), Duration::ZERO);
     }
 
     #[test]

@@ -116,6 +116,7 @@ impl LiveMirror {
         let excludes = watch_excludes(&config, &root)?;
         let (input, inputs) = mpsc::channel::<Input>();
         let shared: SharedStatus = Arc::default();
+        update(&shared, |s| s.bwlimit = options.bwlimit);
         let stopping = Arc::new(AtomicBool::new(false));
         let watcher = {
             let input = input.clone();

@@ -17,6 +17,8 @@ pub(super) struct Shared {
     pub(super) reports: Option<ReportSink>,
     /// Bytes this node sent on its links, before and after compression.
     pub(super) link_bytes: Arc<super::link::LinkBytes>,
+    /// Most its links send, in bytes per second.
+    pub(super) bwlimit: Option<u64>,
 }
 
 impl std::fmt::Debug for Shared {

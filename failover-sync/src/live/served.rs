@@ -56,7 +56,7 @@ impl Served {
                         None,
                         self.shared
                             .lock()
-                            .map(|s| s.link_bytes.clone())
+                            .map(|s| (s.link_bytes.clone(), s.bwlimit))
                             .unwrap_or_default(),
                     );
                     tracing::info!("mirror: {} connected; it drives", link.peer);
