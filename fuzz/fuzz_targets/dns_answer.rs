@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use failover_dns::fuzzing::Worker;
-use failover_dns::{RateLimitConfig, ServedZone, Transport, EDNS_PAYLOAD};
+use failover_dns::{RateLimitConfig, ServedZone, TransferAcl, Transport, EDNS_PAYLOAD};
 use failover_fuzz::{served_zone, transfer_acl, PEERS, RICH_ZONE, SIMPLE_ZONE};
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +23,12 @@ fn zones() -> &'static [ServedZone; 2] {
             served_zone("simple", SIMPLE_ZONE),
         ]
     })
+}
+
+/// The transfer ACL, parsed once.
+fn acl() -> &'static TransferAcl {
+    static ACL: OnceLock<TransferAcl> = OnceLock::new();
+    ACL.get_or_init(transfer_acl)
 }
 
 /// `zone.answer` (fast path first) and `zone.answer_slow` say the same, decoded.
@@ -49,7 +55,7 @@ fn serve_like_the_server(zone: &ServedZone, query: &[u8]) {
     // A fresh limiter per input, so that a crash replays: one answer a second, every second
     // limited answer slips. Three sends see each verdict: sent, dropped, slipped.
     let limits = RateLimitConfig::default().with_rates(1, 1).with_slip(2);
-    let worker = Worker::new(zone.clone(), transfer_acl(), Some(limits));
+    let worker = Worker::new(zone.clone(), acl().clone(), Some(limits));
     let peer = PEERS[usize::from(query.get(1).copied().unwrap_or(0)) % PEERS.len()];
     let mut out = Vec::new();
     for _ in 0..3 {
