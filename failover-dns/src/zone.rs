@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use hickory_proto::serialize::txt::Parser;
 
 use crate::error::DnsError;
@@ -150,6 +151,16 @@ impl Zone {
                     rrset.records_without_rrsigs().next().map(|r| &r.data)
                 {
                     soa_serial = Some(soa.serial);
+                }
+            }
+            for record in rrset.records_without_rrsigs() {
+                if let Err(error) = reads_back(record) {
+                    return Err(invalid(format!(
+                        "record {owner} {} cannot be read back from the wire ({error}): \
+                         secondaries and resolvers would refuse it (a CAA tag, for one, is \
+                         letters and digits only)",
+                        key.record_type
+                    )));
                 }
             }
             let records = rrset.records_without_rrsigs().cloned().collect();
@@ -497,6 +508,15 @@ pub(crate) fn label_count(name: &Name) -> usize {
     name.iter().count()
 }
 
+/// Whether `record` decodes from the wire form it is served in: hickory-proto's zone file
+/// parser takes some data its wire decoder refuses (a CAA tag with a `*` in it).
+fn reads_back(record: &Record) -> Result<(), String> {
+    let wire = record.to_bytes().map_err(|e| e.to_string())?;
+    Record::from_bytes(&wire)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests
 mod tests {
@@ -565,6 +585,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("outside the zone test.ru."), "{error}");
+    }
+
+    #[test]
+    fn a_record_whose_wire_form_does_not_read_back_is_refused() {
+        // Found by the zone_file fuzz target: a CAA tag of `*ssue` parsed, then every transfer
+        // of the zone carried a record no secondary could decode.
+        let text = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns. admin. 1 1 1 1 1\n\
+                    @ IN CAA 0 issue \"letsencrypt.org\"\n";
+        Zone::parse("db", text).unwrap();
+        let error = Zone::parse("db", &text.replace("issue", "*ssue"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record test.ru. CAA cannot be read back from the wire"),
+            "{error}"
+        );
     }
 
     fn resolve(text: &str, qname: &str) -> Message {
