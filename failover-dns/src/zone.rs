@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use hickory_proto::serialize::txt::Parser;
 
 use crate::error::DnsError;
@@ -157,8 +156,8 @@ impl Zone {
                 if let Err(error) = reads_back(record) {
                     return Err(invalid(format!(
                         "record {owner} {} cannot be read back from the wire ({error}): \
-                         secondaries and resolvers would refuse it (a CAA tag, for one, is \
-                         letters and digits only)",
+                         secondaries and resolvers would refuse it (a CAA tag is letters and \
+                         digits only; a TXT record needs at least one string)",
                         key.record_type
                     )));
                 }
@@ -508,11 +507,14 @@ pub(crate) fn label_count(name: &Name) -> usize {
     name.iter().count()
 }
 
-/// Whether `record` decodes from the wire form it is served in: hickory-proto's zone file
-/// parser takes some data its wire decoder refuses (a CAA tag with a `*` in it).
+/// Whether `record` decodes from the wire form it is served in, inside a response as a
+/// secondary or a resolver reads it: hickory-proto's zone file parser takes some data its wire
+/// decoder refuses (a CAA tag with a `*` in it, a TXT record without a string).
 fn reads_back(record: &Record) -> Result<(), String> {
-    let wire = record.to_bytes().map_err(|e| e.to_string())?;
-    Record::from_bytes(&wire)
+    let mut message = Message::response(0, OpCode::Query);
+    message.add_answer(record.clone());
+    let wire = message.to_vec().map_err(|e| e.to_string())?;
+    Message::from_vec(&wire)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -599,6 +601,15 @@ mod tests {
             .to_string();
         assert!(
             error.contains("record test.ru. CAA cannot be read back from the wire"),
+            "{error}"
+        );
+        // Also found by it: a TXT record whose strings were all commented out went out with
+        // no data, which no reader takes in a response.
+        let error = Zone::parse("db", &text.replace("CAA 0 issue", "TXT ;"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record test.ru. TXT cannot be read back from the wire"),
             "{error}"
         );
     }
