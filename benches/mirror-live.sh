@@ -8,7 +8,9 @@
 #   benches/mirror-live.sh [SAMPLES] [BURST]   (defaults 50, 10000; FAILOVERD=path picks a build)
 #   benches/mirror-live.sh 5 200               (a quick try)
 #
-# Uses 127.0.0.1 ports 15391-15392 (DNS) and 17481-17482 (mirror).
+# Uses 127.0.0.1 ports 15391-15392 (DNS) and port 17481 on 127.0.0.1 (master) and 127.0.0.2
+# (slave) for the mirror. Two config files only because both replicas live on this one machine
+# (each its own root and state); on two servers it is one file.
 # Needs: apt-get install -y python3
 set -euo pipefail
 command -v python3 >/dev/null || { echo "error: python3 missing; run: apt-get install -y python3" >&2; exit 1; }
@@ -29,7 +31,7 @@ for n in master slave; do
   cp examples/db.test.ru "$W/$n/"
 done
 FP_MASTER=$(fingerprint master); FP_SLAVE=$(fingerprint slave)
-config() { # NAME DNS_PORT LISTEN PEER PEER_FINGERPRINT
+config() { # NAME DNS_PORT
   cat > "$W/$1/failoverd.toml" <<TOML
 [zone]
 name = "test.ru"
@@ -40,9 +42,13 @@ records = [{ name = "www", ttl = 10 }]
 [[node]]
 name = "master"
 address = "127.0.0.1"
+peer_address = "127.0.0.1:18054"
+fingerprint = "$FP_MASTER"
 [[node]]
 name = "slave"
 address = "127.0.0.2"
+peer_address = "127.0.0.2:18054"
+fingerprint = "$FP_SLAVE"
 [[check]]
 name = "web"
 kind = "tcp"
@@ -52,16 +58,13 @@ critical = true
 kind = "active-passive"
 [mirror]
 root = "$W/$1/root"
-node = "$1"
-listen = "127.0.0.1:$3"
-peer = "127.0.0.1:$4"
-peer_fingerprint = "$5"
+port = 17481
 TOML
 }
-config master 15391 17481 17482 "$FP_SLAVE"
-config slave 15392 17482 17481 "$FP_MASTER"
+config master 15391
+config slave 15392
 for n in slave master; do
-  RUST_LOG=${RUST_LOG:-warn} "$BIN" run --config "$W/$n/failoverd.toml" 2>"$W/$n.log" &
+  RUST_LOG=${RUST_LOG:-warn} "$BIN" run --config "$W/$n/failoverd.toml" --node "$n" 2>"$W/$n.log" &
   PIDS+=($!)
 done
 MASTER_PID=${PIDS[1]}; SLAVE_PID=${PIDS[0]}

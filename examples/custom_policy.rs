@@ -63,17 +63,17 @@ impl Policy for MaintenanceWindow {
 }
 
 fn main() {
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("master", ["192.0.2.1".parse().expect("literal address")]),
             NodeSpec::new("slave", ["198.51.100.2".parse().expect("literal address")]),
         ],
-        checks: vec![CheckSpec::new("http", true)],
-        managed: vec![ManagedName::new("@", 10)],
-        all_down: Default::default(),
-        damping: Damping::default(),
-        startup: Startup::default(),
-    };
+        vec![CheckSpec::new("http", true)],
+        vec![ManagedName::new("@", 10)],
+    )
+    .with_all_down(Default::default())
+    .with_damping(Damping::default())
+    .with_startup(Startup::default());
     let policy = MaintenanceWindow {
         order: vec!["master".into(), "slave".into()],
         start_hour: 2,

@@ -43,6 +43,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # formatted, linted and type-checked here on stable, without running the fuzzer.
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
+# The API docs build without a warning (broken or private links).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 # The pure core builds alone: failover-core without its runtime (no tokio, TLS, HTTP, SMTP).
 cargo check -p failover-core --no-default-features --all-targets --locked
 cargo clippy -p failover-core --no-default-features --all-targets --locked -- -D warnings

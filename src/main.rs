@@ -1,12 +1,15 @@
 //! `failoverd`: the reference daemon. A thin layer over the `failover` library.
+// The doc comments here are clap's help text, where `[cluster]` and `[[node]]` are config
+// sections, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use failover::config::Config;
-use failover::daemon::{self, Daemon};
+use failover::config::{Config, Naming, Role};
+use failover::daemon;
 
 /// Keeps a website up across servers in different data centres.
 #[derive(Debug, Parser)]
@@ -27,12 +30,20 @@ enum Command {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Which [[node]] of the file this server is [default: $FAILOVERD_NODE, else the
+        /// [[node]] named like the host].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Validate a config file (and its zone file) and print what the daemon would do.
     Check {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Check the file for this [[node]] or the [witness] only [default: $FAILOVERD_NODE,
+        /// else every one].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Print the running daemon's status at a glance (from its [admin] listener).
     Status {
@@ -54,16 +65,41 @@ enum Command {
     /// Be the witness: probe every node and report to the daemons (two of three then decide),
     /// serving no DNS, until SIGINT or SIGTERM.
     Witness {
-        /// The config file (the daemons' one, with this witness's [cluster] and [[peer]]s).
+        /// The config file (the daemons' one, with [cluster] and the [witness]).
         #[arg(long, short)]
         config: PathBuf,
+        /// The [witness]'s name [default: $FAILOVERD_NODE, else the file's [witness]].
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Feed the observation journal through the arbiter of a config and print what it would
+    /// have done: answer changes, events, notifications, time on each answer.
+    Replay {
+        /// The config to replay with (the running one, or another to try).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The journal's directory (default: the config's state_dir/journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Show nothing before this time (RFC 3339, e.g. 2026-12-02T10:00:00Z).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        from: Option<std::time::SystemTime>,
+        /// Read nothing after this time (RFC 3339).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        to: Option<std::time::SystemTime>,
+        /// Put it beside what the daemon recorded, with the differences.
+        #[arg(long)]
+        compare: bool,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Make this node's key for the peer link (node.crt, node.key) and print what peers pin.
     Keygen {
         /// Directory to write node.crt and node.key into.
         #[arg(long, default_value = "/etc/failoverd")]
         dir: PathBuf,
-        /// This node's name (as in the config's [[node]]).
+        /// This server's name (its [[node]] or [witness] name in the config).
         #[arg(long)]
         name: String,
         /// Print the fingerprint of the existing key instead of making one.
@@ -269,22 +305,33 @@ enum AdminAction {
 /// Exit status for a daemon that cannot be reached (sysexits' EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
 
-/// Exit status for an unusable config (sysexits' EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
+use failover::EXIT_CONFIG;
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
-        for error in &errors {
-            eprintln!("error: {error}");
-        }
-        eprintln!(
-            "{} error{} in {}; nothing was started",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" },
-            path.display()
-        );
-        ExitCode::from(EXIT_CONFIG)
-    })
+    Config::load(path).map_err(|errors| refused(path, &errors))
+}
+
+/// Prints why the config at `path` cannot be used; exit 78.
+fn refused(path: &std::path::Path, errors: &[failover::config::ConfigError]) -> ExitCode {
+    for error in errors {
+        eprintln!("error: {error}");
+    }
+    eprintln!(
+        "{} error{} in {}; nothing was started",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        path.display()
+    );
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Loads the config at `path` as the `role` named by `--node` (`node`), `FAILOVERD_NODE` or
+/// the host name.
+fn load_as(path: &std::path::Path, role: Role, node: Option<&str>) -> Result<Config, ExitCode> {
+    let env = std::env::var("FAILOVERD_NODE").ok();
+    let host = failover::core::host_name();
+    let naming = Naming::from_environment(node, env.as_deref(), &host);
+    Config::load_as(path, role, &naming).map_err(|errors| refused(path, &errors))
 }
 
 /// `failoverd keygen`: a node's key for the peer link, and the line its peers pin.
@@ -306,7 +353,7 @@ fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
     match identity {
         Ok(identity) => {
             println!(
-                "on the peers of {name}, pin: fingerprint = \"{}\"",
+                "in the config's table of {name} ([[node]] or [witness]), on every server: fingerprint = \"{}\"",
                 identity.fingerprint()
             );
             ExitCode::SUCCESS
@@ -318,59 +365,16 @@ fn keygen(dir: &std::path::Path, name: &str, show: bool) -> ExitCode {
     }
 }
 
-/// `failoverd run`: serve until SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
-async fn run(config: Config) -> ExitCode {
-    use tokio::signal::unix::{signal, SignalKind};
-    let path = config.path.clone();
-    let mut daemon = match Daemon::start(&config).await {
-        Ok(daemon) => daemon,
+/// `failoverd run`: serve as node `node` (else `FAILOVERD_NODE`, else the host name's) until
+/// SIGINT/SIGTERM, reload on SIGHUP, tell systemd how it goes.
+async fn run(config: PathBuf, node: Option<String>) -> ExitCode {
+    match daemon::DaemonBuilder::new(config).node(node).run().await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (mut hangup, mut terminate) = match (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(hangup), Ok(terminate)) => (hangup, terminate),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: cannot handle signals: {e}");
-            daemon.shutdown().await;
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addresses = ?daemon.dns_addresses(), zone = %config.zone.name, "serving");
-    // The zone is being served: systemd (Type=notify) may now consider the service started.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => {
-                let mut states = vec![sd_notify::NotifyState::Reloading];
-                states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-                let _ = sd_notify::notify(&states);
-                match Config::load(&path) {
-                    Err(errors) => {
-                        for error in &errors {
-                            tracing::error!("reload refused: {error}");
-                        }
-                        tracing::error!("the running configuration stays in force");
-                    }
-                    Ok(new) => match daemon.reload(&new).await {
-                        Ok(()) => tracing::info!("reloaded {}", path.display()),
-                        Err(e) => tracing::error!("reload refused: {e}; the running configuration stays in force"),
-                    },
-                }
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-            }
+            e.report();
+            e.exit_code()
         }
     }
-    tracing::info!("stopping");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    daemon.shutdown().await;
-    ExitCode::SUCCESS
 }
 
 /// `failoverd witness`: probe and report until SIGINT/SIGTERM.
@@ -447,10 +451,32 @@ fn init_logs(cli: &Cli) {
 /// Runs one subcommand (all but the one-shot mirror) inside the runtime.
 async fn dispatch(command: Command) -> ExitCode {
     match command {
-        Command::Check { config } => with_config(&config, check).await,
-        Command::Run { config } => with_config(&config, run).await,
+        Command::Check { config, node } => match load(&config) {
+            Ok(config) => check(config, node).await,
+            Err(code) => code,
+        },
+        Command::Run { config, node } => run(config, node).await,
         Command::Keygen { dir, name, show } => keygen(&dir, &name, show),
-        Command::Witness { config } => with_config(&config, witness).await,
+        Command::Witness { config, node } => {
+            match load_as(&config, Role::Witness, node.as_deref()) {
+                Ok(config) => witness(config).await,
+                Err(code) => code,
+            }
+        }
+        Command::Replay {
+            config,
+            journal,
+            from,
+            to,
+            compare,
+            json,
+        } => {
+            let window = failover::journal::replay::Window { from, to };
+            with_config(&config, |config| async move {
+                replay(&config, journal, window, compare, json)
+            })
+            .await
+        }
         Command::Status { config, json } => {
             with_config(&config, |config| status(config, json)).await
         }
@@ -492,9 +518,64 @@ where
     }
 }
 
-/// `failoverd check`: the config, and everything it names, can be used; prints the plan.
-async fn check(config: Config) -> ExitCode {
-    match daemon::verify(&config) {
+/// `failoverd replay`: the journal through the config's arbiter. Exit 0 when the replay ran
+/// (whatever it found), 1 when the journal cannot be read.
+fn replay(
+    config: &Config,
+    journal: Option<PathBuf>,
+    window: failover::journal::replay::Window,
+    compare: bool,
+    json: bool,
+) -> ExitCode {
+    use failover::journal::{journal_dir, replay};
+    let dir = journal.unwrap_or_else(|| journal_dir(config));
+    match replay::replay(config, &dir, window) {
+        Ok(result) if json => match serde_json::to_string_pretty(&result) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(result) => {
+            print!("{}", replay::render(&result, &config.path, compare));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `failoverd check`: the config, and everything it names, can be used by the node or witness
+/// `--node` (or `FAILOVERD_NODE`) names, else by every one; prints the plan.
+async fn check(config: Config, node: Option<String>) -> ExitCode {
+    let env = std::env::var("FAILOVERD_NODE")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let scope = match node.or(env) {
+        Some(name) => {
+            let role = match &config.witness {
+                Some(witness) if witness.name == name => Role::Witness,
+                _ => Role::Daemon,
+            };
+            let naming = Naming {
+                flag: Some(&name),
+                ..Naming::default()
+            };
+            match config.choose(role, &naming) {
+                Ok(Some(local)) => daemon::Scope::One(local),
+                Ok(None) => daemon::Scope::Every,
+                Err(e) => return refused(&config.path, &[e]),
+            }
+        }
+        None => daemon::Scope::Every,
+    };
+    match daemon::verify(&config, &scope) {
         Ok(plan) => {
             print!("{plan}");
             ExitCode::SUCCESS

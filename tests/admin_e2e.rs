@@ -212,6 +212,23 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
             );
         }
     }
+    // The same counters in /status and /status.txt.
+    let s = status(admin).await;
+    assert!(s["dns"]["udp"]["queries"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["dns"]["udp"]["responses_by_rcode"]["NOERROR"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{s}"
+    );
+    assert_eq!(s["dns"]["tcp"]["rate_limited"], 0, "{s}");
+    let (_, text) = get(&format!("http://{admin}/status.txt")).await;
+    assert!(text.contains("dns (since the server started):"), "{text}");
+    assert!(
+        text.contains("  udp: ") && text.contains("rate-limited"),
+        "{text}"
+    );
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     let (_, metrics) = get(&format!("http://{admin}/metrics")).await;

@@ -60,6 +60,113 @@ fn check_validates_the_bind_steering_example() {
     }
 }
 
+/// The secrets each whole-setup example's README has the operator write beside it.
+const EXAMPLE_SECRETS: [(&str, &[&str]); 2] = [
+    (
+        "two-data-centres",
+        &[
+            "mysql-monitor.password",
+            "mysql-admin.password",
+            "mysql-repl.password",
+            "admin.token",
+        ],
+    ),
+    ("several-a-records", &["admin.token"]),
+];
+
+#[test]
+fn the_whole_setup_examples_are_one_file_valid_for_each_of_their_servers() {
+    for (example, secrets) in EXAMPLE_SECRETS {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["failoverd.toml", "db.example.com"] {
+            std::fs::copy(format!("examples/{example}/{file}"), dir.path().join(file)).unwrap();
+        }
+        for secret in secrets {
+            std::fs::write(dir.path().join(secret), "0123456789abcdef0123456789abcdef").unwrap();
+        }
+        let path = dir.path().join("failoverd.toml");
+        let check = |node: Option<&str>| {
+            let mut command = failoverd();
+            command.arg("check").arg("--config").arg(&path);
+            command.args(node.map(|n| ["--node", n]).into_iter().flatten());
+            let output = command.env_remove("FAILOVERD_NODE").output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "{example} --node {node:?}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            stdout
+        };
+        let every = check(None);
+        let servers: Vec<&str> = every
+            .lines()
+            .next()
+            .and_then(|l| l.split(" is valid for ").nth(1))
+            .unwrap()
+            .split(", ")
+            .collect();
+        assert_eq!(servers.len(), 3, "{example}: {every}");
+        assert_eq!(servers[2], "witness", "{example}: {every}");
+        for server in &servers {
+            let plan = check(Some(server));
+            assert!(
+                plan.starts_with(&format!(
+                    "config {} is valid for {server}\n",
+                    path.display()
+                )),
+                "{example}: {plan}"
+            );
+            assert!(
+                plan.contains(&format!("observers: {server} (this one, listening on ")),
+                "{example}: {plan}"
+            );
+            if *server != "witness" {
+                assert!(
+                    plan.contains("  mirror /var/www/example.com with "),
+                    "{plan}"
+                );
+                assert!(
+                    plan.contains("managed names:\n  @ (ttl 10 s)\n  www (ttl 10 s)"),
+                    "{plan}"
+                );
+            }
+            // Set up as its README says, it warns of nothing about the file: only of what this
+            // machine lacks (the servers' keys, and paths this user may not write).
+            let warnings: Vec<&str> = plan
+                .lines()
+                .filter(|l| {
+                    l.contains("warning:")
+                        && !l.contains("no key for")
+                        && !l.contains("is not writable by this process")
+                })
+                .collect();
+            assert!(warnings.is_empty(), "{example} {server}: {warnings:?}");
+        }
+        if example == "two-data-centres" {
+            let dc1 = check(Some("dc1"));
+            for expected in [
+                "http (http port 80) critical",
+                "mysql (mysql port 3306) critical",
+                "ssh (ssh port 22):",
+                "dns (dns port 53):",
+                "replication (mysql-replication port 3306):",
+                "mysql fencing: before the answer moves, read_only = 1 on the old primary",
+                "email to admin@example.com via 192.0.2.25",
+                "2 of 3 observers agree",
+            ] {
+                assert!(dc1.contains(expected), "missing {expected:?} in:\n{dc1}");
+            }
+        } else {
+            let web1 = check(Some("web1"));
+            assert!(
+                web1.contains("policy all-healthy: every node that is up is published"),
+                "{web1}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bad_config_is_refused_with_file_line_key_and_exit_78() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,22 +250,49 @@ fn the_demo_moves_the_answer_and_back() {
     );
 }
 
-/// The example config in a temporary directory, with a `[cluster]` of master, slave and
-/// (when `witness`) a witness; master's key made by `failoverd keygen` there.
-fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
-    std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
+/// Makes master's key in `dir` with `failoverd keygen`; the fingerprint it printed.
+fn keygen_master(dir: &std::path::Path) -> String {
     let keygen = failoverd()
         .args(["keygen", "--name", "master", "--dir"])
         .arg(dir)
         .output()
         .unwrap();
     assert!(keygen.status.success());
-    let mut config = std::fs::read_to_string("examples/failoverd.toml").unwrap();
-    config.push_str(
-        "\n[cluster]\nobserver = \"master\"\nlisten = \"0.0.0.0:8054\"\n\n[[peer]]\nname = \"slave\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n",
-    );
+    let printed = String::from_utf8_lossy(&keygen.stdout);
+    printed
+        .split("fingerprint = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+/// The example config with each node's peer-link address and fingerprint (master's key made in
+/// `dir`, slave's a placeholder).
+fn linked_example(dir: &std::path::Path) -> String {
+    let fingerprint = keygen_master(dir);
+    std::fs::read_to_string("examples/failoverd.toml")
+        .unwrap()
+        .replacen(
+            "address = \"192.0.2.1\"",
+            &format!("address = \"192.0.2.1\"\npeer_address = \"192.0.2.1:8054\"\nfingerprint = \"{fingerprint}\""),
+            1,
+        )
+        .replacen(
+            "address = \"198.51.100.2\"",
+            "address = \"198.51.100.2\"\npeer_address = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"",
+            1,
+        )
+}
+
+/// The example config in a temporary directory, with a `[cluster]` of master, slave and (when
+/// `witness`) a witness in the one-file form; master's key made by `failoverd keygen` there.
+fn cluster_config(dir: &std::path::Path, witness: bool) -> std::path::PathBuf {
+    std::fs::copy("examples/db.test.ru", dir.join("db.test.ru")).unwrap();
+    let mut config = linked_example(dir);
+    config.push_str("\n[cluster]\n");
     if witness {
-        config.push_str("\n[[peer]]\nname = \"witness\"\naddress = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
+        config.push_str("\n[witness]\nname = \"witness\"\npeer_address = \"203.0.113.3:8054\"\nfingerprint = \"sha256:2222222222222222222222222222222222222222222222222222222222222222\"\n");
     }
     let path = dir.join("failoverd.toml");
     std::fs::write(&path, config).unwrap();
@@ -173,6 +307,7 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         .arg("check")
         .arg("--config")
         .arg(&path)
+        .args(["--node", "master"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -182,7 +317,10 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         String::from_utf8_lossy(&output.stderr)
     );
     for expected in [
-        "observers: master (this one, peers dial 0.0.0.0:8054), slave at 198.51.100.2:8054",
+        "is valid for master\n",
+        "as node master:\n  key sha256:",
+        "the one pinned for master",
+        "observers: master (this one, listening on 192.0.2.1:8054), slave at 198.51.100.2:8054",
         "a node is declared down when 2 of 2 observers agree; an observer silent for 10s is out of the vote; cut off from the majority: fail-over",
         "warning: two nodes and no witness",
     ] {
@@ -195,9 +333,11 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
         .arg("check")
         .arg("--config")
         .arg(&path)
+        .env("FAILOVERD_NODE", "master")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("is valid for master\n"), "{stdout}");
     assert!(stdout.contains("2 of 3 observers agree"), "{stdout}");
     assert!(
         stdout.contains("cut off from the majority: hold"),
@@ -207,10 +347,145 @@ fn check_shows_the_observers_and_warns_on_two_nodes_without_a_witness() {
 }
 
 #[test]
-fn a_missing_key_is_refused_naming_the_file_and_the_fix() {
+fn check_without_a_node_checks_the_file_for_every_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("FAILOVERD_NODE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "is valid for master, slave, witness\n",
+        "as node master:\n  key sha256:",
+        "as node slave:\n  this server holds master's key: slave's key is checked on slave's server",
+        "observers: slave (this one, listening on 198.51.100.2:8054), master at 192.0.2.1:8054, witness at 203.0.113.3:8054",
+        "as witness witness (failoverd witness: probes and reports, serves no DNS, publishes nothing):",
+        "observers: witness (this one, listening on 203.0.113.3:8054), master at 192.0.2.1:8054, slave at 198.51.100.2:8054",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn run_and_witness_refuse_a_server_they_cannot_tell_or_a_key_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster_config(dir.path(), true);
+    let run = |args: &[&str]| {
+        failoverd()
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env_remove("FAILOVERD_NODE")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("which node is this? The host name")
+            && stderr.contains("is none of the [[node]]s (master, slave): start failoverd with --node NAME, set FAILOVERD_NODE=NAME"),
+        "{stderr}"
+    );
+    let output = run(&["--node", "witness"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("--node \"witness\" is the [witness]: start it with `failoverd witness`"),
+        "{stderr}"
+    );
+    // This directory holds master's key: it is not slave's server, nor the witness's.
+    let output = run(&["--node", "slave"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[identity]: ")
+            && stderr.contains("node.crt is master's key, not slave's: this server is master (start it with --node master)"),
+        "{stderr}"
+    );
+    let output = failoverd()
+        .arg("witness")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("FAILOVERD_NODE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("node.crt is master's key, not witness's: this server is master"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_key_is_a_warning_to_check_and_refused_by_run_naming_the_files_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = cluster_config(dir.path(), true);
     std::fs::remove_file(dir.path().join("node.key")).unwrap();
+    std::fs::remove_file(dir.path().join("node.crt")).unwrap();
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("warning: no key for master here (")
+            && stdout.contains("node.key are missing): on master's server, make them with `failoverd keygen --dir "),
+        "{stdout}"
+    );
+    let output = failoverd()
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[identity]: no key for master here (") && stderr.contains("node.key"),
+        "{stderr}"
+    );
+    // A key that is there but unreadable is an error to check as well.
+    std::fs::write(dir.path().join("node.crt"), "not a certificate").unwrap();
+    let output = failoverd()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .args(["--node", "master"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("[identity]: "), "{stderr}");
+    assert!(
+        stderr.contains("make them with `failoverd keygen --dir"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_old_per_server_form_is_refused_with_how_to_write_it_now() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    let mut config = std::fs::read_to_string("examples/failoverd.toml").unwrap();
+    config.push_str("\n[cluster]\nobserver = \"master\"\nlisten = \"0.0.0.0:8054\"\n\n[[peer]]\nname = \"slave\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n");
+    let path = dir.path().join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
     let output = failoverd()
         .arg("check")
         .arg("--config")
@@ -219,23 +494,27 @@ fn a_missing_key_is_refused_naming_the_file_and_the_fix() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("[cluster]"), "{stderr}");
-    assert!(stderr.contains("node.key"), "{stderr}");
-    assert!(
-        stderr.contains("make one with failoverd keygen"),
-        "{stderr}"
-    );
+    for expected in [
+        "cluster.observer: observer is gone: this server is no longer written in the file",
+        "peer[1]: [[peer]] is gone: every [[node]] carries its own peer_address and fingerprint",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
 }
 
 #[test]
 fn a_witness_without_a_cluster_is_refused() {
     let output = failoverd()
         .args(["witness", "--config", "examples/failoverd.toml"])
+        .env_remove("FAILOVERD_NODE")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("a witness needs [cluster]"), "{stderr}");
+    assert!(stderr.contains("a witness needs a [witness]"), "{stderr}");
 }
 
 #[test]
@@ -332,4 +611,76 @@ fn mirror_once_takes_the_owners_choice() {
         String::from_utf8_lossy(&bad.stderr).contains("names"),
         "{bad:?}"
     );
+}
+
+/// `failoverd check` as systemd's `ExecStartPre=` runs it: in the service's sandbox, where a path
+/// left out of `ReadWritePaths=` is a read-only mount (made here with a read-only bind mount in a
+/// mount namespace of its own, as `ProtectSystem=strict` does).
+#[test]
+fn check_warns_about_each_path_the_service_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (readonly, state) = (dir.path().join("etc-bind"), dir.path().join("state"));
+    let root = readonly.join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    std::fs::copy("examples/db.test.ru", readonly.join("db.bind")).unwrap();
+    let mut config = linked_example(dir.path())
+        .replace("state_dir = \"state\"", &format!("state_dir = {state:?}"));
+    config.push_str(&format!(
+        "\n[[writer]]\nkind = \"zone-file\"\nfile = {:?}\nreload = [\"true\"]\n\n[mirror]\nroot = {root:?}\nowners = \"off\"\n",
+        readonly.join("db.bind"),
+    ));
+    let path = dir.path().join("failoverd.toml");
+    std::fs::write(&path, config).unwrap();
+    let check = |sandboxed: bool| {
+        let mut command = if sandboxed {
+            let mut command = Command::new("unshare");
+            command.args(["--mount", "--", "sh", "-c"]).arg(format!(
+                "mount --bind -o ro '{0}' '{0}' && exec '{1}' check --config '{2}'",
+                readonly.display(),
+                env!("CARGO_BIN_EXE_failoverd"),
+                path.display(),
+            ));
+            command
+        } else {
+            let mut command = failoverd();
+            command.arg("check").arg("--config").arg(&path);
+            command
+        };
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("unshare (util-linux) cannot start: {e}; apt-get install util-linux")
+        });
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let free = check(false);
+    assert!(!free.contains("is not writable"), "{free}");
+    let sandboxed = check(true);
+    for expected in [
+        format!(
+            "warning: [mirror] root {} is not writable by this process",
+            root.display()
+        ),
+        format!(
+            "warning: zone-file writer's file {} is not writable",
+            readonly.join("db.bind").display()
+        ),
+        format!(
+            "warning: zone-file writer's directory (its temp file) {} is not writable",
+            readonly.display()
+        ),
+        "ReadWritePaths=".to_owned(),
+    ] {
+        assert!(
+            sandboxed.contains(&expected),
+            "missing {expected:?} in:\n{sandboxed}"
+        );
+    }
+    // The state directory (not made yet, in a writable place) is fine.
+    assert!(!sandboxed.contains("[zone] state_dir"), "{sandboxed}");
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ask, web_server};
+use common::{answered, ask, web_server};
 use failover_testkit::{free_port, ChildGuard};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -187,27 +187,4 @@ fn sighup_with_a_bad_then_a_good_config_never_drops_a_query() {
         "{stderr}"
     );
     assert!(stderr.contains("configuration reloaded"), "{stderr}");
-}
-
-/// Whether the server answered the SOA of test.ru, NOERROR, within 1 s.
-fn answered(dns: SocketAddr) -> bool {
-    let answer = || -> Option<bool> {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
-        socket.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-        let mut query = hickory_proto::op::Message::query();
-        query.metadata.id = 7;
-        query.add_query(hickory_proto::op::Query::query(
-            hickory_proto::rr::Name::from_ascii("test.ru.").ok()?,
-            RecordType::SOA,
-        ));
-        socket.send_to(&query.to_vec().ok()?, dns).ok()?;
-        let mut buffer = [0u8; 2048];
-        let (length, _) = socket.recv_from(&mut buffer).ok()?;
-        let response = hickory_proto::op::Message::from_vec(&buffer[..length]).ok()?;
-        Some(
-            response.metadata.response_code == ResponseCode::NoError
-                && !response.answers.is_empty(),
-        )
-    };
-    answer().unwrap_or(false)
 }

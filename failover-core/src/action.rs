@@ -5,6 +5,7 @@ use crate::zone::Publication;
 
 /// What the arbiter asks its runtime to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Make this the answer in every zone writer.
     Publish(Publication),

@@ -28,17 +28,15 @@
 //! use std::time::Duration;
 //! use failover_core::*;
 //!
-//! let spec = ClusterSpec {
-//!     nodes: vec![
+//! let spec = ClusterSpec::new(
+//!     vec![
 //!         NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
 //!         NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
 //!     ],
-//!     checks: vec![CheckSpec::new("http", true)],
-//!     managed: vec![ManagedName::new("@", 10)],
-//!     all_down: AllDown::KeepLast,
-//!     damping: Damping::default(),
-//!     startup: Startup::default(),
-//! };
+//!     vec![CheckSpec::new("http", true)],
+//!     vec![ManagedName::new("@", 10)],
+//! )
+//! .with_all_down(AllDown::KeepLast);
 //! let policy = ActivePassive::new(
 //!     vec!["master".into(), "slave".into()],
 //!     Failback::Auto { after: Duration::from_secs(30) },
@@ -75,6 +73,7 @@ mod zone;
 mod runtime;
 
 pub use action::Action;
+pub use arbiter::ArbiterInput;
 pub use arbiter::{
     AnswerRecord, Arbiter, ArbiterError, ArbiterState, CheckRecord, CheckSpec, CheckStatus,
     ClusterSpec, ClusterStatus, FirstVerdict, ManagedName, NameStatus, NamedPolicy, NodeRecord,
@@ -111,8 +110,8 @@ pub use runtime::observers::{
 };
 #[cfg(feature = "runtime")]
 pub use runtime::supervisor::{
-    AdminCommand, Commander, ProbeSchedule, StatusReport, Supervisor, SupervisorHandle,
-    WriterStatus, RECENT_EVENTS,
+    AdminCommand, Commander, JournalEntry, ProbeSchedule, StatusReport, Supervisor,
+    SupervisorHandle, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};

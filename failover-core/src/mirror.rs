@@ -62,6 +62,10 @@ pub struct MirrorStatus {
     /// Why the mirror is not in step when that needs a person (a refused mass deletion, a
     /// path that keeps failing), naming the fix.
     pub problem: Option<String>,
+    /// Bytes of the messages this node sent to its peer since it started, before compression.
+    pub link_bytes_raw: u64,
+    /// The bytes that went on the link for them (compressed where that was smaller).
+    pub link_bytes_sent: u64,
 }
 
 /// Why a reconciliation did not happen or stopped.

@@ -97,6 +97,8 @@ pub const EVENT_NAMES: &[&str] = &[
     "flapping",
     "settled",
     "override",
+    "mirror-conflicts",
+    "mirror-failed",
     "fence-step",
     "publish-vetoed",
 ];

@@ -9,6 +9,7 @@ use crate::model::{Health, Moment, NodeName};
 
 /// One node as a policy sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeView {
     /// The node's name.
     pub name: NodeName,
@@ -29,6 +30,7 @@ impl NodeView {
 
 /// The cluster as a policy sees it when asked to decide.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClusterView<'a> {
     /// Now.
     pub now: Moment,

@@ -127,7 +127,8 @@ struct Held {
 /// Most held failures released at once (more than any sensible `fall`).
 const MAX_HELD: u32 = 64;
 
-/// The observation quorum; see the [module documentation](self).
+/// The observation quorum: a node's check counts as down when a majority of the observers
+/// (this one, the other daemons, a witness) see it down; see [`QuorumSpec`].
 #[derive(Debug)]
 pub struct Quorum {
     spec: QuorumSpec,

@@ -45,17 +45,17 @@ const INTERVAL: Duration = Duration::from_millis(100);
 fn supervisor(fall: u32, damping: Damping, switch: Arc<Switch>) -> Supervisor {
     let mut check = CheckSpec::new("http", true);
     check.fall = fall;
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
             NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
         ],
-        checks: vec![check],
-        managed: vec![ManagedName::new("@", 10)],
-        all_down: AllDown::KeepLast,
-        damping,
-        startup: Startup::default(),
-    };
+        vec![check],
+        vec![ManagedName::new("@", 10)],
+    )
+    .with_all_down(AllDown::KeepLast)
+    .with_damping(damping)
+    .with_startup(Startup::default());
     let policy = ActivePassive::new(
         vec!["master".into(), "slave".into()],
         Failback::Auto {

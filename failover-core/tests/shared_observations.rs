@@ -38,20 +38,20 @@ impl HealthCheck for Switch {
 const INTERVAL: Duration = Duration::from_millis(500);
 
 fn spec() -> ClusterSpec {
-    ClusterSpec {
-        nodes: vec![
+    ClusterSpec::new(
+        vec![
             NodeSpec::new("dc1", ["10.1.0.1".parse().unwrap()]),
             NodeSpec::new("dc2", ["10.2.0.2".parse().unwrap()]),
         ],
-        checks: vec![
+        vec![
             CheckSpec::new("http", true),
             CheckSpec::new("mirror", false).about_data(),
         ],
-        managed: vec![ManagedName::new("@", 10)],
-        all_down: AllDown::KeepLast,
-        damping: Damping::default(),
-        startup: Startup::default(),
-    }
+        vec![ManagedName::new("@", 10)],
+    )
+    .with_all_down(AllDown::KeepLast)
+    .with_damping(Damping::default())
+    .with_startup(Startup::default())
 }
 
 fn supervisor(switch: &Arc<Switch>) -> Supervisor {

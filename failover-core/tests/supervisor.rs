@@ -71,17 +71,17 @@ fn arbiter() -> Arbiter {
 }
 
 fn arbiter_with(startup: Startup) -> Arbiter {
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
             NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
         ],
-        checks: vec![CheckSpec::new("http", true)],
-        managed: vec![ManagedName::new("@", 10)],
-        all_down: AllDown::KeepLast,
-        damping: Damping::default(),
-        startup,
-    };
+        vec![CheckSpec::new("http", true)],
+        vec![ManagedName::new("@", 10)],
+    )
+    .with_all_down(AllDown::KeepLast)
+    .with_damping(Damping::default())
+    .with_startup(startup);
     let policy = ActivePassive::new(
         vec!["master".into(), "slave".into()],
         Failback::Auto {
@@ -448,20 +448,20 @@ async fn a_name_with_its_own_policy_moves_without_the_fence_while_the_fenced_ans
     let switch = Arc::new(Switch::default());
     switch.set("master", true);
     switch.set("slave", true);
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
             NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
         ],
-        checks: vec![CheckSpec::new("http", true)],
-        managed: vec![
+        vec![CheckSpec::new("http", true)],
+        vec![
             ManagedName::new("@", 10),
             ManagedName::new("api", 10).with_policy("every"),
         ],
-        all_down: AllDown::KeepLast,
-        damping: Damping::default(),
-        startup: Startup::default(),
-    };
+    )
+    .with_all_down(AllDown::KeepLast)
+    .with_damping(Damping::default())
+    .with_startup(Startup::default());
     let policy = ActivePassive::new(names(&["master", "slave"]), Failback::Manual);
     let arbiter = Arbiter::with_policies(
         spec,

@@ -81,20 +81,20 @@ async fn a_failover_fences_the_old_primary_and_a_lagging_promotion_is_refused() 
     // The site's own user, replicated to slave like the schema.
     master.sql("CREATE DATABASE site; CREATE TABLE site.t (id INT PRIMARY KEY); CREATE USER site@'%' IDENTIFIED BY 'site-pw'; GRANT ALL ON site.* TO site@'%'");
 
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("master", [master.address]),
             NodeSpec::new("slave", [slave.address]),
         ],
-        checks: vec![CheckSpec {
+        vec![CheckSpec {
             fall: 1,
             ..CheckSpec::new("http", true)
         }],
-        managed: vec![ManagedName::new("@", 10)],
-        all_down: AllDown::KeepLast,
-        damping: Damping::default(),
-        startup: Startup::default(),
-    };
+        vec![ManagedName::new("@", 10)],
+    )
+    .with_all_down(AllDown::KeepLast)
+    .with_damping(Damping::default())
+    .with_startup(Startup::default());
     let policy = ActivePassive::new(
         names(&["master", "slave"]),
         Failback::Auto {

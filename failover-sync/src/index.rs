@@ -76,7 +76,7 @@ mod legacy {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     /// Each path as it was on this replica right after the last sync that reached it, sorted
-    /// by path, each path once (see [`sorted_entries`]).
+    /// by path, each path once (see `sorted_entries`).
     pub entries: Vec<(RelPath, Entry)>,
     /// When it was written (ns since the epoch): hashes of files whose ctime is later than a
     /// second before this are not trusted.

@@ -15,7 +15,7 @@
 //! default); ACLs, extended attributes, hard links and special files are not mirrored.
 //!
 //! Entry points: [`sync_dirs`] for two local directories (`failoverd mirror --once`),
-//! [`LocalMirror`] for core's [`FileMirror`](failover_core::FileMirror) trait, and
+//! [`LocalMirror`] for core's [`failover_core::FileMirror`] trait, and
 //! [`sync_pair`] + [`LocalReplica`] for composing other links.
 //!
 //! # Example

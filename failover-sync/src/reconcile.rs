@@ -102,7 +102,7 @@ pub struct Plan {
 pub struct SideState<'a> {
     /// The node name (conflict copies and tie-breaks).
     pub node: &'a str,
-    /// The tree now, sorted by path, each path once (as [`crate::index::sorted_entries`]
+    /// The tree now, sorted by path, each path once (as `index::sorted_entries`
     /// makes it).
     pub now: &'a [(RelPath, Entry)],
     /// The tree at the last sync, sorted the same way.

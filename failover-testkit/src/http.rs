@@ -57,6 +57,12 @@ impl HttpServer {
         ));
     }
 
+    /// Writes (or replaces) the file `name` it serves.
+    pub fn write(&self, name: &str, content: &str) {
+        std::fs::write(self.root.path().join(name), content)
+            .unwrap_or_else(|e| panic!("cannot write {name} to serve: {e}"));
+    }
+
     /// Kills it.
     pub fn stop(&mut self) {
         self.server = None;

@@ -71,6 +71,19 @@ impl ChildGuard {
         guard
     }
 
+    /// Waits up to `limit` for the child to exit; its exit code (`None` when it is still
+    /// running, or was ended by a signal).
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     fn stop_group(&mut self) {
         let group = format!("-{}", self.child.id());
         signal_group("-TERM", &group);

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::error::{Seg, Validator};
-use super::kinded::Kinded;
+use super::kinded::{Kinded, PluginKind};
+use super::plugin::{PluginSettings, Section};
 use super::probe::validate_timing;
 use super::{absolute, Config};
 
@@ -53,6 +54,16 @@ pub enum CheckKind {
     MysqlReplication(ReplicationSettings),
     /// The live mirror (`[mirror]`): connected, and nothing waiting longer than `max_lag`.
     Mirror(MirrorSettings),
+    /// A kind a program registered ([`crate::plugins::Plugins::check`]).
+    #[serde(skip)]
+    Plugin(PluginSettings),
+}
+
+impl PluginKind for CheckKind {
+    const SECTION: Section = Section::Check;
+    fn plugin(settings: PluginSettings) -> Self {
+        CheckKind::Plugin(settings)
+    }
 }
 
 /// `kind = "tcp"`.
@@ -163,8 +174,9 @@ pub const DEFAULT_MIRROR_MAX_LAG: Duration = defaults::DEFAULT_MIRROR_MAX_LAG;
 
 impl CheckKind {
     /// The kind's name, as in the config.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            CheckKind::Plugin(settings) => &settings.kind,
             CheckKind::Tcp(_) => "tcp",
             CheckKind::Http(_) => "http",
             CheckKind::Ssh(_) => "ssh",
@@ -184,7 +196,7 @@ impl CheckKind {
             CheckKind::Dns(s) => s.port,
             CheckKind::Mysql(s) => s.port,
             CheckKind::MysqlReplication(s) => s.port,
-            CheckKind::Mirror(_) => None,
+            CheckKind::Mirror(_) | CheckKind::Plugin(_) => None,
         }
     }
 
@@ -197,7 +209,7 @@ impl CheckKind {
             CheckKind::Ssh(_) => 22,
             CheckKind::Dns(_) => 53,
             CheckKind::Mysql(_) | CheckKind::MysqlReplication(_) => defaults::DEFAULT_MYSQL_PORT,
-            CheckKind::Tcp(_) | CheckKind::Mirror(_) => 0,
+            CheckKind::Tcp(_) | CheckKind::Mirror(_) | CheckKind::Plugin(_) => 0,
         })
     }
 

@@ -44,6 +44,9 @@ pub use off::{
     DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_MIRROR_MAX_LAG, DEFAULT_RESCAN_INTERVAL,
 };
 
+/// `[mirror] port`'s default: the daemon's own choice, beside the peer link's usual 8054.
+pub const DEFAULT_MIRROR_PORT: u16 = 8055;
+
 /// `[mirror] max_delete`'s default: the library's share, in percent.
 pub fn max_delete_percent() -> u32 {
     (DEFAULT_MAX_DELETE_SHARE * 100.0).round() as u32

@@ -34,6 +34,15 @@ pub enum ConfigError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// Which server of the file this process is cannot be told (`--node`, `FAILOVERD_NODE`,
+    /// the host name).
+    #[error("{path}: {message}")]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        message: String,
+    },
 }
 
 /// One step of a key path: a table key or an array index.

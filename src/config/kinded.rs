@@ -13,7 +13,18 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::error::{Seg, Validator};
+use super::plugin::{registered, unknown_kind, PluginKinds, PluginSettings, Section};
 use super::schema::{fields_of, kind_names, kinds_of};
+
+/// The kinds of a section that takes registered kinds beside its own.
+#[doc(hidden)]
+pub trait PluginKind: Sized {
+    /// The section.
+    #[doc(hidden)]
+    const SECTION: Section;
+    /// A section of a registered kind.
+    fn plugin(settings: PluginSettings) -> Self;
+}
 
 /// A section whose keys depend on its `kind`: `common` holds the keys every kind takes, `kind`
 /// the kind with its own keys (a `#[serde(tag = "kind")]` enum of `deny_unknown_fields` structs).
@@ -25,7 +36,7 @@ pub struct Kinded<C, K> {
     pub kind: K,
 }
 
-impl<'de, C: DeserializeOwned, K: DeserializeOwned> Deserialize<'de> for Kinded<C, K> {
+impl<'de, C: DeserializeOwned, K: DeserializeOwned + PluginKind> Deserialize<'de> for Kinded<C, K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(KindedVisitor(PhantomData))
     }
@@ -33,7 +44,9 @@ impl<'de, C: DeserializeOwned, K: DeserializeOwned> Deserialize<'de> for Kinded<
 
 struct KindedVisitor<C, K>(PhantomData<(C, K)>);
 
-impl<'de, C: DeserializeOwned, K: DeserializeOwned> Visitor<'de> for KindedVisitor<C, K> {
+impl<'de, C: DeserializeOwned, K: DeserializeOwned + PluginKind> Visitor<'de>
+    for KindedVisitor<C, K>
+{
     type Value = Kinded<C, K>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,7 +60,7 @@ impl<'de, C: DeserializeOwned, K: DeserializeOwned> Visitor<'de> for KindedVisit
         while let Some(key) = map.next_key::<String>()? {
             if key == "kind" {
                 // Read here, where toml still knows its line, for an unknown kind's error.
-                let kind = map.next_value_seed(KindName(kind_names::<K>()))?;
+                let kind = map.next_value_seed(KindName(kind_names::<K>(), K::SECTION))?;
                 own.insert(key, toml::Value::String(kind));
             } else if shared.contains(&key.as_str()) {
                 common.insert(key, map.next_value()?);
@@ -59,6 +72,18 @@ impl<'de, C: DeserializeOwned, K: DeserializeOwned> Visitor<'de> for KindedVisit
             return Err(de::Error::missing_field("kind"));
         }
         let common = read::<C, A::Error>(common, None)?;
+        let name = own.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+        if let Some(spec) = registered(K::SECTION, name) {
+            let kind = name.to_owned();
+            own.remove("kind");
+            // Its error names the key (see `read`), which the caller puts on the key's line.
+            (spec.validate)(&own).map_err(de::Error::custom)?;
+            let settings = PluginSettings { kind, table: own };
+            return Ok(Kinded {
+                common,
+                kind: K::plugin(settings),
+            });
+        }
         let kind = read::<K, A::Error>(own, Some("kind"))?;
         Ok(Kinded { common, kind })
     }
@@ -66,7 +91,10 @@ impl<'de, C: DeserializeOwned, K: DeserializeOwned> Visitor<'de> for KindedVisit
 
 /// `T` from `table`; an error names the key that caused it (`interval: expected a duration`),
 /// found by reading each key alone (with `keep`, the tag, beside it).
-fn read<T: DeserializeOwned, E: de::Error>(table: toml::Table, keep: Option<&str>) -> Result<T, E> {
+pub(crate) fn read<T: DeserializeOwned, E: de::Error>(
+    table: toml::Table,
+    keep: Option<&str>,
+) -> Result<T, E> {
     let error = match T::deserialize(table.clone()) {
         Ok(value) => return Ok(value),
         Err(e) => e.message().to_owned(),
@@ -89,18 +117,18 @@ fn read<T: DeserializeOwned, E: de::Error>(table: toml::Table, keep: Option<&str
     Err(E::custom(error))
 }
 
-/// The `kind` string, refused right away when no kind has that name.
-struct KindName(&'static [&'static str]);
+/// The `kind` string, refused right away when no kind has that name (built in or registered).
+struct KindName(&'static [&'static str], Section);
 
 impl<'de> DeserializeSeed<'de> for KindName {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         let kind = String::deserialize(deserializer)?;
-        if self.0.contains(&kind.as_str()) {
+        if self.0.contains(&kind.as_str()) || registered(self.1, &kind).is_some() {
             Ok(kind)
         } else {
-            Err(de::Error::unknown_variant(&kind, self.0))
+            Err(de::Error::custom(unknown_kind(&kind, self.0, self.1)))
         }
     }
 }
@@ -117,15 +145,22 @@ pub(crate) enum Wording {
 /// Checks the keys of every table of `section` (an array of tables, or one table) against its
 /// kind, whose shared keys are `C`'s and own keys `K`'s. Each wrong key is reported and blanked
 /// out of `cleaned`, so that parsing goes on and every other mistake is found in the same run.
-pub(crate) fn check_keys<C: DeserializeOwned, K: DeserializeOwned>(
+pub(crate) fn check_keys<C: DeserializeOwned, K: DeserializeOwned + PluginKind>(
     document: &toml_edit::Document<&str>,
     section: &str,
     wording: Wording,
+    plugins: &PluginKinds,
     v: &mut Validator<'_>,
     cleaned: &mut String,
 ) {
     let shared = fields_of::<C>();
-    let kinds = kinds_of::<K>();
+    let mut kinds: Vec<(&str, &[&str])> = kinds_of::<K>();
+    kinds.extend(
+        plugins
+            .of(K::SECTION)
+            .iter()
+            .map(|spec| (spec.name.as_str(), spec.keys)),
+    );
     let tables: Vec<&dyn toml_edit::TableLike> = match document.get(section) {
         Some(toml_edit::Item::ArrayOfTables(array)) => array
             .iter()
@@ -195,7 +230,7 @@ pub(crate) fn check_keys<C: DeserializeOwned, K: DeserializeOwned>(
 }
 
 /// Replaces `range` of `text` with spaces, keeping its line breaks (and so every line number).
-fn blank(text: &mut String, range: std::ops::Range<usize>) {
+pub(super) fn blank(text: &mut String, range: std::ops::Range<usize>) {
     let Some(part) = text.get(range.clone()) else {
         return;
     };

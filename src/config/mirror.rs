@@ -1,6 +1,5 @@
 //! `[mirror]`: the live mirror of a directory (the web root) with the peer node.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,22 +16,12 @@ use super::{absolute, Config};
 pub struct MirrorConfig {
     /// The directory mirrored (must exist).
     pub root: PathBuf,
-    /// This node's name: one of the `[[node]]`s.
-    pub node: String,
-    /// The other node's name (default: the other `[[node]]` when there are two).
-    pub peer_node: Option<String>,
-    /// Where this node listens for the other (`"0.0.0.0:7480"`).
-    pub listen: SocketAddr,
-    /// Where the other node listens (`"10.2.0.2:7480"`).
-    pub peer: SocketAddr,
-    /// This node's certificate, from `failoverd keygen` (default `node.crt` beside the config).
-    #[serde(default = "default_mirror_certificate")]
-    pub certificate: PathBuf,
-    /// Its key (default `node.key` beside the config).
-    #[serde(default = "default_mirror_key")]
-    pub key: PathBuf,
-    /// The other node's certificate fingerprint (`"sha256:..."`, what keygen printed there).
-    pub peer_fingerprint: String,
+    /// The two nodes whose roots are mirrored (default: the two `[[node]]`s when there are two).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// The port the mirror listens on, on each node's peer-link address.
+    #[serde(default = "default_mirror_port")]
+    pub port: u16,
     /// Where the mirror's index is kept (default `[zone] state_dir`/mirror).
     pub state_dir: Option<PathBuf>,
     /// Paths not mirrored, gitignore syntax (`["*.log", "/cache/"]`).
@@ -76,11 +65,8 @@ impl MirrorOwners {
     }
 }
 
-fn default_mirror_certificate() -> PathBuf {
-    PathBuf::from("node.crt")
-}
-fn default_mirror_key() -> PathBuf {
-    PathBuf::from("node.key")
+fn default_mirror_port() -> u16 {
+    super::defaults::DEFAULT_MIRROR_PORT
 }
 fn default_mirror_coalesce() -> Duration {
     super::defaults::DEFAULT_COALESCE
@@ -93,11 +79,9 @@ fn default_mirror_max_delete() -> u32 {
 }
 
 impl MirrorConfig {
-    /// Makes its files absolute, relative to `base`; the index goes under `state_dir` (already
-    /// absolute) unless set.
+    /// Makes its index directory absolute, relative to `base`; it goes under `state_dir`
+    /// (already absolute) unless set.
     pub(super) fn resolve(&mut self, base: &Path, state_dir: &Path) {
-        absolute(base, &mut self.certificate);
-        absolute(base, &mut self.key);
         match &mut self.state_dir {
             Some(dir) => absolute(base, dir),
             None => self.state_dir = Some(self.index_dir(state_dir)),
@@ -113,25 +97,26 @@ impl MirrorConfig {
 }
 
 impl Config {
-    /// The `[mirror]` peer's node name: `peer_node`, or the other of two `[[node]]`s.
-    pub fn mirror_peer(&self) -> Option<String> {
+    /// The two nodes of `[mirror]`: `nodes`, or the two `[[node]]`s when there are two.
+    pub fn mirror_pair(&self) -> Option<[&NodeConfig; 2]> {
         let mirror = self.mirror.as_ref()?;
-        if let Some(peer) = &mirror.peer_node {
-            return Some(peer.clone());
-        }
-        let others: Vec<&NodeConfig> = self
-            .nodes
-            .iter()
-            .filter(|n| n.name != mirror.node)
-            .collect();
-        match others.as_slice() {
-            [one] => Some(one.name.clone()),
+        let pair: Vec<&NodeConfig> = if mirror.nodes.is_empty() {
+            self.nodes.iter().collect()
+        } else {
+            mirror
+                .nodes
+                .iter()
+                .filter_map(|name| self.nodes.iter().find(|n| &n.name == name))
+                .collect()
+        };
+        match pair.as_slice() {
+            [a, b] if a.name != b.name => Some([a, b]),
             _ => None,
         }
     }
 }
 
-/// Checks `[mirror]` (and that a `mirror` check has one): its nodes, key, limits and paths.
+/// Checks `[mirror]` (and that a `mirror` check has one): its nodes, their links, its limits.
 pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
     use Seg::{Index, Key};
     for (i, check) in config.checks.iter().enumerate() {
@@ -144,41 +129,55 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
     }
     let Some(mirror) = &config.mirror else { return };
     let at = |key| [Key("mirror"), Key(key)];
-    let known = config.nodes.iter().any(|n| n.name == mirror.node);
-    if !known {
-        v.fail(
-            &at("node"),
-            format!(
-                "{:?} is not a [[node]] (expected one of: {})",
-                mirror.node,
-                config
+    let names = || {
+        config
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (i, name) in mirror.nodes.iter().enumerate() {
+        if !config.nodes.iter().any(|n| &n.name == name) {
+            v.fail(
+                &[Key("mirror"), Key("nodes"), Index(i)],
+                format!("{name:?} is not a [[node]] (expected one of: {})", names()),
+            );
+        }
+    }
+    match config.mirror_pair() {
+        Some(pair) => {
+            for node in pair {
+                let i = config
                     .nodes
                     .iter()
-                    .map(|n| n.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-    match config.mirror_peer() {
-        None if known => v.fail(
-            &at("peer_node"),
-            "set peer_node: the other node's name (needed when there are not exactly two [[node]]s)",
-        ),
-        Some(peer) if peer == mirror.node => {
-            v.fail(&at("peer_node"), "the peer must be another node")
+                    .position(|n| n.name == node.name)
+                    .expect("a node of the pair is one of the nodes");
+                if config.cluster.is_none() {
+                    // With [cluster], every node needs them already (and says so once).
+                    super::cluster::require_link(v, &[Key("node"), Index(i)], node, "[mirror]");
+                }
+                if node.peer_address.is_some_and(|a| a.port() == mirror.port) {
+                    v.fail(&at("port"), format!("{} is also node {:?}'s peer_address port: the mirror needs a port of its own (e.g. 8055)", mirror.port, node.name));
+                }
+            }
         }
-        _ => {}
-    }
-    if let Err(e) = mirror
-        .peer_fingerprint
-        .parse::<failover_core::peer::Fingerprint>()
-    {
-        v.fail(&at("peer_fingerprint"), format!("{e} on the peer"));
+        None if mirror.nodes.is_empty() => v.fail(
+            &at("root"),
+            format!(
+                "set nodes = [\"a\", \"b\"] in [mirror]: the two nodes whose roots are mirrored (there are {} [[node]]s: {})",
+                config.nodes.len(),
+                names()
+            ),
+        ),
+        None => v.fail(
+            &at("nodes"),
+            format!("expected two different nodes (of: {})", names()),
+        ),
     }
     validate_limits(mirror, v);
-    if mirror.listen.port() == 0 || mirror.peer.port() == 0 {
-        v.fail(&at("listen"), "port 0 (expected e.g. \"0.0.0.0:7480\")");
+    if mirror.port == 0 {
+        v.fail(&at("port"), "port 0 (expected e.g. 8055)");
     }
     if !mirror.root.is_absolute() {
         v.fail(
@@ -187,7 +186,6 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
         );
     }
 }
-
 /// `coalesce`, `rescan_interval` and `max_delete` within their ranges.
 fn validate_limits(mirror: &MirrorConfig, v: &mut Validator<'_>) {
     let at = |key| [Seg::Key("mirror"), Seg::Key(key)];

@@ -1,8 +1,8 @@
 //! The `failoverd` config file: TOML parsed once into validated types.
 //!
 //! Every error names the file, the line and the key, and says what was expected. One module per
-//! section holds its schema and its validation; [`error`] holds the errors and their lines,
-//! [`kinded`] the sections whose keys depend on their `kind`, [`schema`] what the types know of
+//! section holds its schema and its validation; `error` holds the errors and their lines,
+//! `kinded` the sections whose keys depend on their `kind`, [`schema`] what the types know of
 //! their own keys.
 
 use std::path::{Path, PathBuf};
@@ -16,13 +16,17 @@ mod cluster;
 mod damping;
 pub mod defaults;
 mod error;
-mod kinded;
+mod journal;
+pub(crate) mod kinded;
+mod local;
 mod mirror;
 mod mysql;
 mod notifier;
+pub(crate) mod plugin;
 mod policy;
 mod probe;
 pub mod reference;
+mod retired;
 pub mod schema;
 mod warnings;
 mod writer;
@@ -34,16 +38,19 @@ pub use check::{
     ReplicationSettings, SshSettings, TcpSettings, TransportConfig, DEFAULT_MAX_LAG,
     DEFAULT_MIRROR_MAX_LAG,
 };
-pub use cluster::{ClusterConfig, PeerEntry};
+pub use cluster::{ClusterConfig, IdentityConfig, WitnessConfig};
 pub use damping::DampingConfig;
 pub use error::ConfigError;
+pub use journal::JournalConfig;
 pub use kinded::Kinded;
+pub use local::{MirrorLink, Naming, ObserverLinks, Role};
 pub use mirror::{MirrorConfig, MirrorOwners};
 pub use mysql::{FencingConfig, MysqlConfig};
 pub use notifier::{
     CommandSettings, EmailSettings, NotifierCommon, NotifierConfig, NotifierKind, SecurityConfig,
     WebhookSettings,
 };
+pub use plugin::PluginSettings;
 pub use policy::{FailbackMode, NamedPolicyConfig, PolicyConfig, PolicyKind};
 pub use probe::{NodeConfig, ProbeConfig};
 pub use writer::{
@@ -84,20 +91,33 @@ pub struct Config {
     /// Damping of notifications for things that change state too often.
     #[serde(default)]
     pub damping: DampingConfig,
+    /// The observation journal for `failoverd replay`.
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The admin listener (status, metrics, overrides); off when absent.
     pub admin: Option<AdminConfig>,
     /// The MySQL/MariaDB pair: credentials, and fencing on failover.
     pub mysql: Option<MysqlConfig>,
-    /// This daemon as one observer among several (shared observations); alone when absent.
+    /// The nodes and the witness share their verdicts (shared observations); each alone when
+    /// absent.
     pub cluster: Option<ClusterConfig>,
-    /// The other observers: the other daemons and a witness.
-    #[serde(rename = "peer", default)]
-    pub peers: Vec<PeerEntry>,
-    /// The live mirror of the web root with the peer; off when absent.
+    /// The observer in a third place that is no node.
+    pub witness: Option<WitnessConfig>,
+    /// This server's key for the peer link (the same paths on every server).
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    /// The live mirror of the web root between two nodes; off when absent.
     pub mirror: Option<MirrorConfig>,
     /// Where the file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,
+    /// The kinds a program registered beside the built-in ones (set by
+    /// [`Config::load_with`]; none for `failoverd` itself).
+    #[serde(skip)]
+    pub plugins: crate::plugins::Plugins,
+    /// Which `[[node]]` or `[witness]` this process is (set by [`Config::select`]).
+    #[serde(skip)]
+    pub local: Option<String>,
 }
 
 /// Makes `path` absolute, relative to `base`, when it is relative.
@@ -110,33 +130,76 @@ fn absolute(base: &Path, path: &mut PathBuf) {
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, Vec<ConfigError>> {
+        Self::load_with(path, &crate::plugins::Plugins::default())
+    }
+
+    /// Reads and validates `path`, which may use the kinds `plugins` registers.
+    pub fn load_with(
+        path: &Path,
+        plugins: &crate::plugins::Plugins,
+    ) -> Result<Self, Vec<ConfigError>> {
         let source = std::fs::read_to_string(path).map_err(|source| {
             vec![ConfigError::Read {
                 path: path.to_owned(),
                 source,
             }]
         })?;
-        Self::parse(&source, path)
+        Self::parse_with(&source, path, plugins)
     }
 
     /// Parses and validates `source`, read from `path` (relative paths in it are relative to
     /// `path`'s directory).
     pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<ConfigError>> {
+        Self::parse_with(source, path, &crate::plugins::Plugins::default())
+    }
+
+    /// [`Config::parse`] with the kinds `plugins` registers.
+    pub fn parse_with(
+        source: &str,
+        path: &Path,
+        plugins: &crate::plugins::Plugins,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let kinds = std::sync::Arc::new(plugins.kinds.clone());
+        plugin::with_kinds(kinds.clone(), || {
+            Self::parse_known(source, path, &kinds).map(|mut config| {
+                config.plugins = plugins.clone();
+                config
+            })
+        })
+    }
+
+    /// Parses with the registered kinds `kinds` known to the section types.
+    fn parse_known(
+        source: &str,
+        path: &Path,
+        kinds: &plugin::PluginKinds,
+    ) -> Result<Self, Vec<ConfigError>> {
         let mut v = Validator::new(path, source);
         // Keys of another kind are reported and blanked out first, so that parsing goes on.
         let mut cleaned = source.to_owned();
+        let mut policy_settings = Vec::new();
         if let Ok(document) = toml_edit::Document::parse(source) {
             let (v, cleaned) = (&mut v, &mut cleaned);
             let owners = Wording::Owners("check");
-            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, v, cleaned);
+            check_keys::<CheckCommon, CheckKind>(&document, "check", owners, kinds, v, cleaned);
             check_keys::<NotifierCommon, NotifierKind>(
                 &document,
                 "notify",
                 Wording::Takes,
+                kinds,
                 v,
                 cleaned,
             );
-            check_keys::<WriterCommon, WriterKind>(&document, "writer", Wording::Takes, v, cleaned);
+            check_keys::<WriterCommon, WriterKind>(
+                &document,
+                "writer",
+                Wording::Takes,
+                kinds,
+                v,
+                cleaned,
+            );
+            retired::check(&document, v, cleaned);
+            policy_settings = plugin::take_policy_settings(source, &document, v, cleaned, kinds);
         }
         let mut config: Config = match toml::from_str(&cleaned) {
             Ok(config) => config,
@@ -146,6 +209,16 @@ impl Config {
             }
         };
         config.path = path.to_owned();
+        for (name, settings) in policy_settings {
+            match name {
+                None => config.policy.plugin = Some(settings),
+                Some(name) => {
+                    if let Some(named) = config.policies.get_mut(&name) {
+                        named.plugin = Some(settings);
+                    }
+                }
+            }
+        }
         config.resolve(path.parent().unwrap_or(Path::new(".")));
         config.validate(&mut v);
         if v.errors.is_empty() {
@@ -170,9 +243,7 @@ impl Config {
         if let Some(mysql) = &mut self.mysql {
             mysql.resolve(base);
         }
-        if let Some(cluster) = &mut self.cluster {
-            cluster.resolve(base);
-        }
+        self.identity.resolve(base);
         if let Some(mirror) = &mut self.mirror {
             mirror.resolve(base, &self.zone.state_dir);
         }
@@ -192,6 +263,7 @@ impl Config {
         writer::validate(self, v);
         cluster::validate(self, v);
         damping::validate(self, v);
+        journal::validate(self, v);
         mysql::validate(self, v);
         mirror::validate(self, v);
     }
@@ -328,22 +400,39 @@ all_down = "keep-last"
         );
     }
 
+    const FP1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const FP2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const FP3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+    /// GOOD with each node's peer-link address and fingerprint.
+    pub(crate) fn linked() -> String {
+        GOOD.replace(
+            "address = \"192.0.2.1\"\n",
+            &format!("address = \"192.0.2.1\"\npeer_address = \"192.0.2.1:8054\"\nfingerprint = \"{FP1}\"\n"),
+        )
+        .replace(
+            "address = \"198.51.100.2\"\n",
+            &format!("address = \"198.51.100.2\"\npeer_address = \"198.51.100.2:8054\"\nfingerprint = \"{FP2}\"\n"),
+        )
+    }
+
     const MIRROR: &str = r#"
 [mirror]
 root = "/var/www/site"
-node = "master"
-listen = "0.0.0.0:7480"
-peer = "198.51.100.2:7480"
-peer_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 exclude = ["*.log"]
 "#;
 
     #[test]
     fn a_mirror_section_gets_its_defaults_and_its_errors_name_the_key() {
-        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        let config = parse(&format!("{}{MIRROR}", linked())).unwrap();
         let mirror = config.mirror.as_ref().unwrap();
-        assert_eq!(config.mirror_peer().as_deref(), Some("slave"));
-        assert_eq!(mirror.certificate, Path::new("/etc/failoverd/node.crt"));
+        let [a, b] = config.mirror_pair().unwrap();
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("master", "slave"));
+        assert_eq!(mirror.port, 8055);
+        assert_eq!(
+            config.identity.certificate,
+            Path::new("/etc/failoverd/node.crt")
+        );
         assert_eq!(
             mirror.state_dir.as_deref(),
             Some(Path::new("/etc/failoverd/state/mirror"))
@@ -352,18 +441,43 @@ exclude = ["*.log"]
         assert_eq!(mirror.rescan_interval, Duration::from_secs(3600));
         assert_eq!(mirror.max_delete, 50);
 
-        let bad = format!("{GOOD}{MIRROR}")
-            .replace("node = \"master\"\nlisten", "node = \"mastr\"\nlisten")
-            .replace("sha256:00", "sha256:zz")
-            .replace("exclude", "max_delete = 0\nexclude");
+        let bad = format!("{GOOD}{MIRROR}").replace(
+            "exclude",
+            "nodes = [\"master\", \"mastr\"]\nport = 0\nmax_delete = 0\nexclude",
+        );
         let errors = errors_of(&bad);
-        assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].contains("line 42: mirror.node: \"mastr\" is not a [[node]] (expected one of: master, slave)"), "{errors:?}");
-        assert!(errors[1].contains("mirror.peer_fingerprint:"), "{errors:?}");
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors[0].contains("line 42: mirror.nodes[2]: \"mastr\" is not a [[node]] (expected one of: master, slave)"), "{errors:#?}");
+        assert!(
+            errors[1].contains("mirror.nodes: expected two different nodes (of: master, slave)"),
+            "{errors:#?}"
+        );
         assert!(
             errors[2].contains("mirror.max_delete: 0 is out of range"),
-            "{errors:?}"
+            "{errors:#?}"
         );
+        assert!(
+            errors[3].contains("line 43: mirror.port: port 0"),
+            "{errors:#?}"
+        );
+
+        // The pair needs to reach each other.
+        let errors = errors_of(&format!("{GOOD}{MIRROR}"));
+        assert!(errors[0].contains("line 16: node[1].name: node \"master\" has no peer_address: [mirror] needs where the others reach it (peer_address = \"IP:8054\" in its [[node]])"), "{errors:#?}");
+        assert!(errors[1].contains("node \"master\" has no fingerprint: [mirror] needs its key's (run `failoverd keygen --name master` on that server"), "{errors:#?}");
+        let errors = errors_of(&format!("{}{MIRROR}port = 8054\n", linked()));
+        assert!(
+            errors[0].contains("mirror.port: 8054 is also node \"master\"'s peer_address port"),
+            "{errors:#?}"
+        );
+        // Three nodes: which two is to be said.
+        let three = format!(
+            "{}\n[[node]]\nname = \"third\"\naddress = \"203.0.113.9\"\n{MIRROR}",
+            linked()
+        );
+        let errors = errors_of(&three);
+        assert!(errors[0].contains("mirror.root: set nodes = [\"a\", \"b\"] in [mirror]: the two nodes whose roots are mirrored (there are 3 [[node]]s: master, slave, third)"), "{errors:#?}");
+        assert!(parse(&format!("{three}nodes = [\"slave\", \"master\"]\n")).is_ok());
 
         let check = GOOD.replace("kind = \"ssh\"", "kind = \"mirror\"");
         let errors = errors_of(&check);
@@ -375,16 +489,16 @@ exclude = ["*.log"]
 
     #[test]
     fn mirror_owners_are_names_by_default_numeric_or_off() {
-        let config = parse(&format!("{GOOD}{MIRROR}")).unwrap();
+        let config = parse(&format!("{}{MIRROR}", linked())).unwrap();
         assert_eq!(config.mirror.unwrap().owners, MirrorOwners::Names);
         for (word, owners) in [
             ("numeric", MirrorOwners::Numeric),
             ("off", MirrorOwners::Off),
         ] {
-            let text = format!("{GOOD}{MIRROR}owners = \"{word}\"\n");
+            let text = format!("{}{MIRROR}owners = \"{word}\"\n", linked());
             assert_eq!(parse(&text).unwrap().mirror.unwrap().owners, owners);
         }
-        let errors = errors_of(&format!("{GOOD}{MIRROR}owners = \"uid\"\n"));
+        let errors = errors_of(&format!("{}{MIRROR}owners = \"uid\"\n", linked()));
         assert!(
             errors[0].contains("owners = \"uid\"")
                 && errors[0].contains("expected one of `names`, `numeric`, `off`"),
@@ -441,6 +555,8 @@ exclude = ["*.log"]
     fn notifiers_are_checked_per_kind() {
         let with = |notify: &str| format!("{GOOD}\n{notify}");
         assert!(parse(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nfrom = \"f@test.ru\"\nto = [\"a@test.ru\"]\nevents = [\"failover\"]\n")).is_ok());
+        // The mirror's events can be chosen like the arbiter's (they were refused before).
+        assert!(parse(&with("[[notify]]\nkind = \"command\"\ncommand = [\"true\"]\nevents = [\"mirror-conflicts\", \"mirror-failed\", \"fence-step\"]\n")).is_ok());
         let errors = errors_of(&with("[[notify]]\nkind = \"email\"\nhost = \"192.0.2.25\"\nurl = \"http://x\"\nevents = [\"failovr\"]\n"));
         assert!(
             errors
@@ -499,88 +615,98 @@ exclude = ["*.log"]
         let errors = errors_of(&GOOD.replace("critical = true", "critical = false"));
         assert!(errors[0].contains("no check is critical"), "{errors:?}");
     }
-    const FP1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const FP2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-
-    fn with_cluster(cluster: &str, peers: &[(&str, &str)]) -> String {
-        let mut source = format!("{GOOD}\n[cluster]\n{cluster}\n");
-        for (name, fingerprint) in peers {
+    /// `linked()` with `[cluster]` (its keys `cluster`) and, when `witness`, a `[witness]`.
+    fn with_cluster(cluster: &str, witness: bool) -> String {
+        let mut source = format!("{}\n[cluster]\n{cluster}\n", linked());
+        if witness {
             source.push_str(&format!(
-                "\n[[peer]]\nname = \"{name}\"\naddress = \"198.51.100.2:8054\"\nfingerprint = \"{fingerprint}\"\n"
+                "\n[witness]\nname = \"witness\"\npeer_address = \"203.0.113.3:8054\"\nfingerprint = \"{FP3}\"\n"
             ));
         }
         source
     }
 
     #[test]
-    fn cluster_and_peers_parse_with_their_defaults() {
-        let config = parse(&with_cluster(
-            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
-            &[("slave", FP1)],
-        ))
-        .unwrap();
+    fn cluster_and_witness_parse_with_their_defaults() {
+        let config = parse(&with_cluster("", false)).unwrap();
         let cluster = config.cluster.as_ref().unwrap();
-        assert_eq!(cluster.certificate, Path::new("/etc/failoverd/node.crt"));
-        assert_eq!(cluster.key, Path::new("/etc/failoverd/node.key"));
+        assert_eq!(config.identity.key, Path::new("/etc/failoverd/node.key"));
         assert_eq!(cluster.observer_timeout, Duration::from_secs(10));
         assert_eq!(config.on_partition(), OnPartition::FailOver);
-        assert_eq!(config.peers[0].fingerprint.to_string(), FP1);
+        assert_eq!(config.nodes[0].fingerprint.unwrap().to_string(), FP1);
+        assert_eq!(config.observer_names(), ["master", "slave"]);
         // A witness makes three observers: a node cut off from two of them holds by default.
-        let config = parse(&with_cluster(
-            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
-            &[("slave", FP1), ("witness", FP2)],
+        let config = parse(&with_cluster("", true)).unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+        assert_eq!(config.observer_names(), ["master", "slave", "witness"]);
+        let config = parse(&with_cluster("on_partition = \"hold\"", false)).unwrap();
+        assert_eq!(config.on_partition(), OnPartition::Hold);
+        let config = parse(&with_cluster("", true).replace(
+            "\n[cluster]\n",
+            "\n[identity]\ncertificate = \"keys/me.crt\"\n\n[cluster]\n",
         ))
         .unwrap();
-        assert_eq!(config.on_partition(), OnPartition::Hold);
-        let config = parse(&with_cluster(
-            "observer = \"master\"\non_partition = \"hold\"",
-            &[("slave", FP1)],
-        ))
-        .unwrap();
-        assert_eq!(config.on_partition(), OnPartition::Hold);
+        assert_eq!(
+            config.identity.certificate,
+            Path::new("/etc/failoverd/keys/me.crt")
+        );
     }
 
     #[test]
     fn cluster_mistakes_name_the_key_and_the_fix() {
-        let errors = errors_of(&with_cluster(
-            "observer = \"master\"\non_partition = \"failover\"",
-            &[("slave", FP1)],
-        ));
+        let errors = errors_of(&with_cluster("on_partition = \"failover\"", false));
         assert!(
             errors[0].contains("unknown variant `failover`, expected `fail-over` or `hold`"),
             "{errors:?}"
         );
-        let errors = errors_of(&with_cluster(
-            "observer = \"master\"",
-            &[("slave", "sha256:abc")],
-        ));
+        let errors = errors_of(&with_cluster("", false).replace(FP2, "sha256:abc"));
         assert!(
             errors[0].contains(
                 "is not sha256:<64 hex digits> (print yours with failoverd keygen --show)"
             ),
             "{errors:?}"
         );
-        let errors = errors_of(&with_cluster(
-            "observer = \"master\"",
-            &[("master", FP1), ("slave", FP1)],
+        let errors = errors_of(&with_cluster("", true).replace(FP3, FP1));
+        assert!(
+            errors.iter().any(|e| e.contains("witness.fingerprint: \"witness\" has the same fingerprint as \"master\": each server needs its own key")),
+            "{errors:?}"
+        );
+        let errors =
+            errors_of(&with_cluster("", true).replace("name = \"witness\"", "name = \"slave\""));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("witness.name: \"slave\" is also a [[node]]")),
+            "{errors:?}"
+        );
+        let errors = errors_of(&format!("{GOOD}\n[cluster]\n"));
+        assert!(
+            errors.iter().any(|e| e.contains(
+                "node \"slave\" has no peer_address: [cluster] needs where the others reach it"
+            )),
+            "{errors:?}"
+        );
+        let errors = errors_of(&with_cluster("", false).replace(
+            "peer_address = \"198.51.100.2:8054\"",
+            "peer_listen = \"0.0.0.0:0\"",
         ));
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("peer[1].name: \"master\" is this observer's own name")),
+                .any(|e| e.contains("node[2].peer_listen: port 0")),
             "{errors:?}"
         );
         assert!(
-            errors.iter().any(|e| e.contains("peer[2].fingerprint: peer \"slave\" has the same fingerprint")),
+            errors
+                .iter()
+                .any(|e| e.contains("node[2].peer_listen: peer_listen without peer_address")),
             "{errors:?}"
         );
-        let errors = errors_of(&with_cluster("observer = \"master\"", &[]));
-        assert!(errors[0].contains("cluster: no [[peer]]"), "{errors:?}");
         let errors = errors_of(&format!(
-            "{GOOD}\n[[peer]]\nname = \"slave\"\nfingerprint = \"{FP1}\"\n"
+            "{GOOD}\n[witness]\nname = \"w\"\nfingerprint = \"{FP3}\"\n"
         ));
         assert!(
-            errors[0].contains("peer: [[peer]] needs a [cluster] section"),
+            errors[0].contains("witness: a [witness] needs a [cluster] section"),
             "{errors:?}"
         );
     }
@@ -594,26 +720,26 @@ exclude = ["*.log"]
                 .any(|w| w.contains("each deciding alone") && w.contains("split brain")),
             "{alone:?}"
         );
-        let pair = parse(&with_cluster(
-            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
-            &[("slave", FP1)],
-        ))
-        .unwrap()
-        .warnings();
+        let pair = parse(&with_cluster("", false)).unwrap().warnings();
         assert!(
             pair.iter().any(|w| w.contains("two nodes and no witness")
                 && w.contains("on_partition = fail-over decides (each serves itself)")),
             "{pair:?}"
         );
-        let with_witness = parse(&with_cluster(
-            "observer = \"master\"\nlisten = \"0.0.0.0:8054\"",
-            &[("slave", FP1), ("witness", FP2)],
-        ))
-        .unwrap()
-        .warnings();
+        let with_witness = parse(&with_cluster("", true)).unwrap().warnings();
         assert!(
             !with_witness.iter().any(|w| w.contains("witness")),
             "{with_witness:?}"
+        );
+        let unreachable =
+            parse(&with_cluster("", true).replace("peer_address = \"203.0.113.3:8054\"\n", ""))
+                .unwrap()
+                .warnings();
+        assert!(
+            unreachable
+                .iter()
+                .any(|w| w.contains("the [witness] \"witness\" has no peer_address")),
+            "{unreachable:?}"
         );
     }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{Seg, Validator};
-use super::kinded::Kinded;
+use super::kinded::{Kinded, PluginKind};
+use super::plugin::{PluginSettings, Section};
 use super::{absolute, Config};
 
 /// `[[notify]]`: somewhere events go (the log always gets them).
@@ -38,6 +39,16 @@ pub enum NotifierKind {
     Email(EmailSettings),
     /// POST each event as JSON.
     Webhook(WebhookSettings),
+    /// A kind a program registered ([`crate::plugins::Plugins::notifier`]).
+    #[serde(skip)]
+    Plugin(PluginSettings),
+}
+
+impl PluginKind for NotifierKind {
+    const SECTION: Section = Section::Notify;
+    fn plugin(settings: PluginSettings) -> Self {
+        NotifierKind::Plugin(settings)
+    }
 }
 
 /// `kind = "command"`.
@@ -109,8 +120,9 @@ impl EmailSettings {
 
 impl NotifierKind {
     /// The kind's name, as in the config.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            NotifierKind::Plugin(settings) => &settings.kind,
             NotifierKind::Command(_) => "command",
             NotifierKind::Email(_) => "email",
             NotifierKind::Webhook(_) => "webhook",
@@ -157,6 +169,8 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
                 ("to", s.to.as_ref().is_some_and(|t| !t.is_empty())),
             ],
             NotifierKind::Webhook(s) => &[("url", s.url.is_some())],
+            // Checked by its settings type while parsing.
+            NotifierKind::Plugin(_) => &[],
         };
         for (key, present) in required {
             if !present {

@@ -7,16 +7,54 @@ use serde::Deserialize;
 use failover_core::{AllDown, NodeName};
 
 use super::error::{Seg, Validator};
+use super::plugin::{registered, unknown_kind, PluginSettings, Section};
 use super::Config;
 
 /// The kinds of policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyKind {
     /// One node at a time, in `order`.
     ActivePassive,
     /// Every node that is up.
     AllHealthy,
+    /// A kind a program registered ([`crate::plugins::Plugins::policy`]).
+    Plugin(String),
+}
+
+/// The built-in policy kinds, as written in the config.
+const BUILTIN: [&str; 2] = ["active-passive", "all-healthy"];
+
+impl PolicyKind {
+    /// The kind's name, as in the config.
+    pub fn name(&self) -> &str {
+        match self {
+            PolicyKind::ActivePassive => BUILTIN[0],
+            PolicyKind::AllHealthy => BUILTIN[1],
+            PolicyKind::Plugin(kind) => kind,
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let kind = String::deserialize(deserializer)?;
+        match kind.as_str() {
+            "active-passive" => Ok(PolicyKind::ActivePassive),
+            "all-healthy" => Ok(PolicyKind::AllHealthy),
+            other if registered(Section::Policy, other).is_some() => Ok(PolicyKind::Plugin(kind)),
+            other => Err(serde::de::Error::custom(unknown_kind(
+                other,
+                &BUILTIN,
+                Section::Policy,
+            ))),
+        }
+    }
 }
 
 /// When `active-passive` returns to the preferred node.
@@ -48,6 +86,9 @@ pub struct PolicyConfig {
     /// What to publish when every node is down.
     #[serde(default)]
     pub all_down: AllDown,
+    /// A registered kind's own settings (`None` for the built-in kinds).
+    #[serde(skip)]
+    pub plugin: Option<PluginSettings>,
 }
 
 /// `[policies.NAME]`: a policy for the managed names whose `policy` is `NAME`; the others
@@ -71,6 +112,9 @@ pub struct NamedPolicyConfig {
     pub nodes: Vec<String>,
     /// What its names publish when every one of its nodes is down (default: `[policy]`'s).
     pub all_down: Option<AllDown>,
+    /// A registered kind's own settings (`None` for the built-in kinds).
+    #[serde(skip)]
+    pub plugin: Option<PluginSettings>,
 }
 
 fn default_failback() -> FailbackMode {

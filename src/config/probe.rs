@@ -1,8 +1,9 @@
 //! `[probe]` (the timing every check starts from) and `[[node]]` (the servers probed).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use failover_core::peer::Fingerprint;
 use serde::Deserialize;
 
 use super::defaults;
@@ -69,6 +70,14 @@ pub struct NodeConfig {
     /// Addresses to publish instead of `address` (e.g. an IPv4 and an IPv6).
     #[serde(default)]
     pub publish: Vec<IpAddr>,
+    /// Where the other observers and the mirror's peer reach this node's peer link
+    /// (`"192.0.2.10:8054"`); needed with `[cluster]` or `[mirror]`.
+    pub peer_address: Option<SocketAddr>,
+    /// What this node binds for the peer link when `peer_address` is not an address of its own
+    /// (behind NAT: `"0.0.0.0:8054"`); default `peer_address`.
+    pub peer_listen: Option<SocketAddr>,
+    /// Its key's fingerprint, as `failoverd keygen` printed it on that server (`"sha256:..."`).
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// Checks `[[node]]`: at least one, each named once.

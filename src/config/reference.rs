@@ -6,9 +6,9 @@ use serde::de::DeserializeOwned;
 use super::schema::{fields_of, kinds_of};
 use super::{
     AdminConfig, CheckCommon, CheckKind, ClusterConfig, Config, DampingConfig, FencingConfig,
-    MirrorConfig, MysqlConfig, NamedPolicyConfig, NodeConfig, NotifierCommon, NotifierKind,
-    PeerEntry, PolicyConfig, ProbeConfig, RateLimitSection, RecordConfig, TsigKeyConfig,
-    WriterCommon, WriterKind, ZoneConfig, ZoneKeyConfig,
+    IdentityConfig, JournalConfig, MirrorConfig, MysqlConfig, NamedPolicyConfig, NodeConfig,
+    NotifierCommon, NotifierKind, PolicyConfig, ProbeConfig, RateLimitSection, RecordConfig,
+    TsigKeyConfig, WitnessConfig, WriterCommon, WriterKind, ZoneConfig, ZoneKeyConfig,
 };
 
 /// One table of the config file.
@@ -44,10 +44,12 @@ pub fn sections() -> Result<Vec<Section>, String> {
             ),
             "writer" => (format!("[[{name}]]"), kinded::<WriterCommon, WriterKind>()),
             "damping" => (format!("[{name}]"), fields_of::<DampingConfig>().to_vec()),
+            "journal" => (format!("[{name}]"), fields_of::<JournalConfig>().to_vec()),
             "admin" => (format!("[{name}]"), fields_of::<AdminConfig>().to_vec()),
             "mysql" => (format!("[{name}]"), fields_of::<MysqlConfig>().to_vec()),
             "cluster" => (format!("[{name}]"), fields_of::<ClusterConfig>().to_vec()),
-            "peer" => (format!("[[{name}]]"), fields_of::<PeerEntry>().to_vec()),
+            "witness" => (format!("[{name}]"), fields_of::<WitnessConfig>().to_vec()),
+            "identity" => (format!("[{name}]"), fields_of::<IdentityConfig>().to_vec()),
             "mirror" => (format!("[{name}]"), fields_of::<MirrorConfig>().to_vec()),
             other => {
                 return Err(format!(

@@ -40,18 +40,28 @@ impl Config {
         if self.nodes.len() < 2 {
             warnings.push("one node only: there is nothing to fail over to".to_owned());
         }
-        if self.nodes.len() == 2 && self.peers.len() < 2 {
+        if self.nodes.len() == 2 && self.witness.is_none() {
             warnings.push(match &self.cluster {
-                None => "two nodes, each deciding alone: when the link between them breaks, each sees the other down and serves itself (split brain); add [cluster] and [[peer]]s, with a witness in a third place".to_owned(),
-                Some(_) => format!("two nodes and no witness: when the link between them breaks, on_partition = {} decides ({}); a witness in a third place breaks the tie", self.on_partition(), match self.on_partition() {
+                None => "two nodes, each deciding alone: when the link between them breaks, each sees the other down and serves itself (split brain); add [cluster] and a [witness] in a third place".to_owned(),
+                Some(_) => format!("two nodes and no witness: when the link between them breaks, on_partition = {} decides ({}); a [witness] in a third place breaks the tie", self.on_partition(), match self.on_partition() {
                     OnPartition::FailOver => "each serves itself",
                     OnPartition::Hold => "nothing changes, even if a node really died",
                 }),
             });
         }
-        if let Some(cluster) = &self.cluster {
-            if cluster.listen.is_none() && !self.peers.is_empty() {
-                warnings.push("[cluster] has no listen: peers cannot send their verdicts here, and will be out of this observer's vote".to_owned());
+        if let (Some(_), Some(witness)) = (&self.cluster, &self.witness) {
+            if witness.peer_address.is_none() {
+                warnings.push(format!("the [witness] {:?} has no peer_address: it reports to the daemons, but their verdicts never reach it (its status shows them silent)", witness.name));
+            }
+        }
+        for key in &self.zone.keys {
+            if !self
+                .zone
+                .allow_transfer
+                .iter()
+                .any(|entry| entry.key.as_deref() == Some(key.name.as_str()))
+            {
+                warnings.push(format!("[[zone.keys]] {:?} is required by no allow_transfer entry: transfers are not signed with it (write {{ from = \"...\", key = {:?} }})", key.name, key.name));
             }
         }
         for record in &self.zone.records {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{Seg, Validator};
-use super::kinded::Kinded;
+use super::kinded::{Kinded, PluginKind};
+use super::plugin::{PluginSettings, Section};
 use super::{absolute, Config};
 
 /// `[[writer]]`: another place the answer is published.
@@ -35,6 +36,16 @@ pub enum WriterKind {
     ZoneFile(ZoneFileSettings),
     /// Send RFC 2136 updates to a primary.
     DynamicUpdate(DynamicUpdateSettings),
+    /// A kind a program registered ([`crate::plugins::Plugins::writer`]).
+    #[serde(skip)]
+    Plugin(PluginSettings),
+}
+
+impl PluginKind for WriterKind {
+    const SECTION: Section = Section::Writer;
+    fn plugin(settings: PluginSettings) -> Self {
+        WriterKind::Plugin(settings)
+    }
 }
 
 /// `kind = "zone-file"`.
@@ -85,8 +96,9 @@ fn default_tsig_algorithm() -> String {
 
 impl WriterKind {
     /// The kind's name, as in the config.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            WriterKind::Plugin(settings) => &settings.kind,
             WriterKind::ZoneFile(_) => "zone-file",
             WriterKind::DynamicUpdate(_) => "dynamic-update",
         }
@@ -105,6 +117,9 @@ impl WriterConfig {
         let file = match &mut self.kind {
             WriterKind::ZoneFile(s) => s.file.as_mut(),
             WriterKind::DynamicUpdate(s) => s.key_file.as_mut(),
+            // Its paths are its own: relative to the config's directory through
+            // `PluginContext::config.path`.
+            WriterKind::Plugin(_) => None,
         };
         if let Some(file) = file {
             absolute(base, file);
@@ -138,6 +153,8 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
                     v.fail(&[Key("writer"), Index(i)], "kind = \"dynamic-update\" needs exactly one of key_file (a tsig-keygen file) or key = { name, algorithm, secret }");
                 }
             }
+            // Checked by its settings type while parsing.
+            WriterKind::Plugin(_) => {}
         }
     }
 }

@@ -429,6 +429,26 @@ mod tests {
             ]
         );
         assert_eq!(config.zone.keys[0].name, "xfr-key");
+        assert!(
+            !config.warnings().iter().any(|w| w.contains("zone.keys")),
+            "{:?}",
+            config.warnings()
+        );
+        // A key no entry requires signs nothing: a warning, not an error.
+        let unused = parse(&with_transfers(
+            "[\"192.0.2.1\"]",
+            "[[zone.keys]]\nname = \"xfr-key\"\nsecret = \"c2VjcmV0\"\n",
+        ))
+        .unwrap();
+        assert!(
+            unused
+                .warnings()
+                .iter()
+                .any(|w| w
+                    .contains("[[zone.keys]] \"xfr-key\" is required by no allow_transfer entry")),
+            "{:?}",
+            unused.warnings()
+        );
     }
 
     #[test]

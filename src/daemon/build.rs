@@ -22,24 +22,37 @@ pub fn fence(config: &Config) -> Result<Option<Arc<dyn failover_core::Fence>>, D
     })
 }
 
-/// What `[mirror]` asks for, checked (the root, the key and certificate).
-pub fn check_mirror(config: &Config) -> Result<(), DaemonError> {
-    mirror::live_config(config)
-        .map(|_| ())
-        .map_err(|message| DaemonError::Mirror {
-            path: config.path.clone(),
-            message,
-        })
+/// What `[mirror]` asks of this node, checked: its excludes and, with this server's key, its
+/// root.
+pub fn check_mirror(
+    config: &Config,
+    identity: Option<Arc<failover_core::peer::Identity>>,
+) -> Result<(), DaemonError> {
+    let error = |message| DaemonError::Mirror {
+        path: config.path.clone(),
+        message,
+    };
+    mirror::check_excludes(config).map_err(error)?;
+    #[cfg(feature = "sync")]
+    if let Some(identity) = identity {
+        mirror::live_config(config, identity).map_err(error)?;
+    }
+    #[cfg(not(feature = "sync"))]
+    let _ = identity;
+    Ok(())
 }
 
 /// The arbiter of the config, with its policy and its named policies.
 pub fn arbiter(config: &Config) -> Result<Arbiter, DaemonError> {
-    Arbiter::with_policies(cluster_spec(config), policy(config), named_policies(config)).map_err(
-        |source| DaemonError::Cluster {
-            path: config.path.clone(),
-            source,
-        },
+    Arbiter::with_policies(
+        cluster_spec(config),
+        policy(config)?,
+        named_policies(config)?,
     )
+    .map_err(|source| DaemonError::Cluster {
+        path: config.path.clone(),
+        source,
+    })
 }
 
 /// Builds (without starting) the supervisor for `config`, publishing into `served`: every part
@@ -120,9 +133,12 @@ pub async fn start_admin(
     Ok((Some(server), persist))
 }
 
-/// Starts the mirror of `[mirror]`, if there is one.
-pub async fn start_mirror(config: &Config) -> Result<Option<mirror::Running>, DaemonError> {
-    mirror::start(config)
+/// Starts the mirror of `[mirror]` with this server's key, if this node has a part in it.
+pub async fn start_mirror(
+    config: &Config,
+    identity: Option<Arc<failover_core::peer::Identity>>,
+) -> Result<Option<mirror::Running>, DaemonError> {
+    mirror::start(config, identity)
         .await
         .map_err(|message| DaemonError::Mirror {
             path: config.path.clone(),

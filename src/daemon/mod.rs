@@ -10,18 +10,21 @@ use tokio::sync::watch;
 
 use crate::admin::AdminServer;
 use crate::config::Config;
+use crate::journal::Journal;
 use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
-use crate::parts::mirror;
 use crate::parts::zone::{load_zone, start_server};
+use crate::parts::{identity, mirror};
 use build::{build_supervisor, check_mirror, start_admin, start_mirror};
 
 mod build;
 mod plan;
+mod serve;
 mod witness;
 
 pub use crate::parts::DaemonError;
-pub use plan::{plan, verify};
+pub use plan::{plan, verify, Scope};
+pub use serve::{DaemonBuilder, RunError};
 pub use witness::Witness;
 
 /// A running daemon: the DNS server answering, the supervisor probing and publishing.
@@ -33,6 +36,7 @@ pub struct Daemon {
     persist: tokio::task::JoinHandle<()>,
     observers: Option<ObserverNetwork>,
     mirror: Option<mirror::Running>,
+    journal: Option<Journal>,
     config: Config,
 }
 
@@ -48,13 +52,25 @@ impl Daemon {
         let zone = load_zone(config)?;
         let managed = cluster_spec(config).managed;
         let served = ServedZone::new(zone, &managed, &config.zone.state_dir)?;
-        let server = start_server(config, &served)?;
-        let observers = start_observers(config).await?;
-        let mirror = start_mirror(config).await?;
+        let identity = identity::load(config)?;
+        let observers = start_observers(config, identity.clone()).await?;
+        let mirror = start_mirror(config, identity).await?;
         let mut supervisor =
             build_supervisor(config, &served, observers.as_ref(), mirror.as_ref())?;
-        // What the previous run knew: a restart moves nothing by itself.
-        restore_saved(&config.zone.state_dir, &mut supervisor);
+        // What the previous run knew: a restart moves nothing by itself. Its answer is in the
+        // served zone before the first query is answered (never the zone file's own records).
+        let restored = restore_saved(&config.zone.state_dir, &mut supervisor);
+        if let Some(publication) = supervisor.arbiter_mut().publication() {
+            served.publish_blocking(&publication)?;
+        }
+        let mut journal = Journal::start(
+            config,
+            restored.and_then(|state| serde_json::to_string(&state).ok()),
+        );
+        if let Some(journal) = &mut journal {
+            supervisor = supervisor.journal(journal.attach());
+        }
+        let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
         }
@@ -69,6 +85,7 @@ impl Daemon {
             persist,
             observers,
             mirror,
+            journal,
             config: config.clone(),
         })
     }
@@ -81,14 +98,15 @@ impl Daemon {
     /// restart (a warning says so).
     pub async fn reload(&mut self, config: &Config) -> Result<(), DaemonError> {
         let zone = load_zone(config)?;
-        if config.mirror != self.config.mirror {
+        let identity = identity::load(config)?;
+        if mirror_changed(&self.config, config) {
             // Checked in full before the running mirror is stopped.
-            check_mirror(config)?;
+            check_mirror(config, identity.clone())?;
             build_supervisor(config, &self.served, self.observers.as_ref(), None)?;
             if let Some(old) = self.mirror.take() {
                 old.shutdown().await;
             }
-            self.mirror = start_mirror(config).await?;
+            self.mirror = start_mirror(config, identity).await?;
         }
         let mut supervisor = build_supervisor(
             config,
@@ -96,16 +114,6 @@ impl Daemon {
             self.observers.as_ref(),
             self.mirror.as_ref(),
         )?;
-        // What the old arbiter knew (verdicts, the answer, a pending failback) goes on in the new
-        // one; should it be refused, what is live at least stays live.
-        let state = self.supervisor.status().borrow().state.clone();
-        if let Err(e) = supervisor.restore(&state) {
-            tracing::warn!(
-                "the running arbiter's state not carried over ({e}): keeping its answer"
-            );
-            let answer = self.supervisor.status().borrow().cluster.answer.clone();
-            supervisor.arbiter_mut().assume_published(answer);
-        }
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.
@@ -115,8 +123,26 @@ impl Daemon {
         if let Some(mirror) = &self.mirror {
             mirror.notify_to(supervisor.event_sender());
         }
-        let old_supervisor = std::mem::replace(&mut self.supervisor, supervisor.spawn());
-        old_supervisor.shutdown().await;
+        // What the old arbiter knew when it stopped (verdicts, the answer, a pending failback)
+        // goes on in the new one, nothing it saw in between lost; should it be refused, what is
+        // live at least stays live.
+        self.supervisor.stop().await;
+        let last = self.supervisor.status().borrow().clone();
+        if let Some(journal) = &mut self.journal {
+            journal.detach().await;
+            journal.reload(config).await;
+            supervisor = supervisor.journal(journal.attach());
+        }
+        if let Err(e) = supervisor.restore(&last.state) {
+            tracing::warn!(
+                "the running arbiter's state not carried over ({e}): keeping its answer"
+            );
+            supervisor
+                .arbiter_mut()
+                .assume_published(last.cluster.answer);
+        }
+        self.supervisor = supervisor.spawn();
+        // The old status channel is closed now: the persisting task ends after its last write.
         let _ = (&mut self.persist).await;
         let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
         let (admin, persist) =
@@ -141,7 +167,7 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    /// Where the observation listener is bound, when `[cluster] listen` is set.
+    /// Where the observation listener is bound, with `[cluster]`.
     pub fn observer_address(&self) -> Option<SocketAddr> {
         self.observers
             .as_ref()
@@ -169,6 +195,9 @@ impl Daemon {
             admin.shutdown().await;
         }
         self.supervisor.shutdown().await;
+        if let Some(journal) = self.journal {
+            journal.shutdown().await;
+        }
         if let Some(observers) = self.observers {
             observers.shutdown().await;
         }
@@ -183,34 +212,23 @@ impl Daemon {
     }
 }
 
+/// Whether a reload must restart the mirror: its section, this node's link or the key moved.
+fn mirror_changed(old: &Config, new: &Config) -> bool {
+    old.mirror != new.mirror
+        || old.mirror_link() != new.mirror_link()
+        || (new.mirror.is_some() && old.identity != new.identity)
+}
+
 /// Warns about the changes a reload does not apply: they wait for a restart.
 fn warn_restart_only(old_config: &Config, config: &Config) {
-    if old_config.cluster.as_ref().map(|c| {
-        (
-            &c.observer,
-            c.listen,
-            &c.certificate,
-            &c.key,
-            c.observer_timeout,
-        )
-    }) != config.cluster.as_ref().map(|c| {
-        (
-            &c.observer,
-            c.listen,
-            &c.certificate,
-            &c.key,
-            c.observer_timeout,
-        )
-    }) || old_config
-        .peers
-        .iter()
-        .map(|p| (&p.name, p.address, p.fingerprint))
-        .ne(config
-            .peers
-            .iter()
-            .map(|p| (&p.name, p.address, p.fingerprint)))
+    let links = |c: &Config| {
+        c.observer_links()
+            .map(|l| (l.listen, l.peers, l.observer_timeout))
+    };
+    if links(old_config) != links(config)
+        || (config.cluster.is_some() && old_config.identity != config.identity)
     {
-        tracing::warn!("[cluster] and [[peer]] changes take effect at the next restart (on_partition applies now)");
+        tracing::warn!("[cluster], [witness], the nodes' peer_address, peer_listen and fingerprint, and [identity] take effect at the next restart (on_partition applies now)");
     }
     let old = &old_config.zone;
     let new = &config.zone;

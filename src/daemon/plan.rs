@@ -8,44 +8,156 @@ use failover_dns::Zone;
 use super::build::{check_mirror, fence};
 use crate::config::{CheckKind, Config, FailbackMode, NotifierKind, PolicyKind, WriterKind};
 use crate::parts::check::checks;
-use crate::parts::cluster::{cluster_spec, observer_links, quorum_spec};
+use crate::parts::cluster::cluster_spec;
+use crate::parts::identity::{self, Found};
 use crate::parts::notifier::notifiers;
 use crate::parts::writer::writers;
 use crate::parts::zone::load_zone;
 use crate::parts::DaemonError;
 
-/// Everything `failoverd check` verifies beyond the config file itself: the zone file, the
-/// checks, the notifiers, the writers and this observer's key can all be built. Returns the
-/// plan to print.
-pub fn verify(config: &Config) -> Result<String, DaemonError> {
-    let zone = load_zone(config)?;
-    checks(config)?;
-    check_mirror(config)?;
-    fence(config)?;
-    notifiers(config)?;
-    writers(config)?;
-    observer_links(config)?;
-    Ok(plan(config, &zone))
+/// Which observers of the file `failoverd check` checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The one this process was told it is (`--node`, `FAILOVERD_NODE`): its key, if here, must
+    /// be its own.
+    One(String),
+    /// Every node and the witness (none when the file needs no choice): each one's key and
+    /// mirror root are checked on the server that holds its key.
+    Every,
 }
 
-/// What `failoverd check` prints: what the daemon would do with this config.
-pub fn plan(config: &Config, zone: &Zone) -> String {
+/// Everything `failoverd check` verifies beyond the config file itself, for the observers of
+/// `scope`: the zone file, the checks, the notifiers, the writers, and on the server that holds
+/// its key, the node's key and mirror root. Returns the plan to print.
+pub fn verify(config: &Config, scope: &Scope) -> Result<String, DaemonError> {
+    let locals: Vec<String> = match scope {
+        Scope::One(local) => vec![local.clone()],
+        Scope::Every => config
+            .every_local()
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect(),
+    };
+    let views: Vec<Config> = locals
+        .iter()
+        .map(|local| config.clone().select(Some(local.clone())))
+        .collect();
+    let daemons = views.is_empty() || views.iter().any(|v| !v.is_witness());
+    let zone = if daemons {
+        let zone = load_zone(config)?;
+        fence(config)?;
+        notifiers(config)?;
+        writers(config)?;
+        Some(zone)
+    } else {
+        None
+    };
+    checks(config)?;
+    let mut blocks = Vec::new();
+    for view in &views {
+        let found = identity::find(view)?;
+        let key = match &found {
+            Found::Here(identity) => Some(identity.clone()),
+            Found::Elsewhere(owner) if matches!(scope, Scope::One(_)) => {
+                return Err(DaemonError::Identity {
+                    path: config.path.clone(),
+                    message: identity::elsewhere(view, owner),
+                })
+            }
+            Found::NotNeeded | Found::Absent(_) | Found::Elsewhere(_) => None,
+        };
+        check_mirror(view, key)?;
+        blocks.push(local_plan(view, &found));
+    }
+    if views.is_empty() {
+        check_mirror(config, None)?;
+    }
+    Ok(plan(config, zone.as_ref(), &locals, &blocks))
+}
+
+/// What `failoverd check` prints: what the daemon would do with this config, then what each of
+/// `locals` does in it (`blocks`, from `local_plan`).
+pub fn plan(config: &Config, zone: Option<&Zone>, locals: &[String], blocks: &[String]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "config {} is valid", config.path.display());
-    zone_plan(&mut out, config, zone);
+    let _ = writeln!(
+        out,
+        "config {} is valid{}",
+        config.path.display(),
+        if locals.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", locals.join(", "))
+        }
+    );
+    if let Some(zone) = zone {
+        zone_plan(&mut out, config, zone);
+    }
     nodes_plan(&mut out, config);
     checks_plan(&mut out, config);
-    policy_plan(&mut out, config);
-    fencing_and_mirror_plan(&mut out, config);
-    publication_plan(&mut out, config);
-    notifications_plan(&mut out, config);
-    observers_plan(&mut out, config);
+    if zone.is_some() {
+        policy_plan(&mut out, config);
+        fencing_plan(&mut out, config);
+        publication_plan(&mut out, config);
+        notifications_plan(&mut out, config);
+    }
+    for block in blocks {
+        out.push_str(block);
+    }
+    quorum_plan(&mut out, config);
     for warning in config.warnings() {
         let _ = writeln!(out, "warning: {warning}");
     }
     if let Some(warning) = crate::parts::mirror::owners_warning(config) {
         let _ = writeln!(out, "warning: {warning}");
     }
+    for warning in crate::parts::access::access_warnings(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}
+
+/// What one observer of the file (the one `config` was selected for) does: its key, its mirror,
+/// its links.
+pub fn local_plan(config: &Config, found: &Found) -> String {
+    let mut out = String::new();
+    let Some(local) = &config.local else {
+        return out;
+    };
+    let what = match (config.local_node(), config.is_witness()) {
+        (Some(_), _) => "node",
+        (None, true) => "witness",
+        (None, false) => return out,
+    };
+    let _ = writeln!(
+        out,
+        "as {what} {local}{}:",
+        if config.is_witness() {
+            " (failoverd witness: probes and reports, serves no DNS, publishes nothing)"
+        } else {
+            ""
+        }
+    );
+    let _ = match found {
+        Found::NotNeeded => writeln!(out, "  no peer link"),
+        Found::Here(identity) => writeln!(
+            out,
+            "  key {} here ({}), the one pinned for {local}",
+            identity.fingerprint(),
+            config.identity.certificate.display()
+        ),
+        Found::Absent(message) => writeln!(out, "  warning: {message}"),
+        Found::Elsewhere(owner) => writeln!(
+            out,
+            "  this server holds {owner}'s key: {local}'s key{} checked on {local}'s server",
+            if config.mirror_link().is_some() {
+                " and mirror root are"
+            } else {
+                " is"
+            }
+        ),
+    };
+    mirror_plan(&mut out, config);
+    observers_plan(&mut out, config);
     out
 }
 
@@ -116,7 +228,7 @@ fn checks_plan(out: &mut String, config: &Config) {
 
 fn policy_plan(out: &mut String, config: &Config) {
     let policy = &config.policy;
-    match policy.kind {
+    match &policy.kind {
         PolicyKind::ActivePassive => {
             let order = config
                 .order()
@@ -144,6 +256,9 @@ fn policy_plan(out: &mut String, config: &Config) {
                 "policy all-healthy: every node that is up is published"
             );
         }
+        PolicyKind::Plugin(kind) => {
+            let _ = writeln!(out, "policy {kind} (a plugin)");
+        }
     }
     let _ = writeln!(out, "when every node is down: {}", policy.all_down);
     for (key, named) in &config.policies {
@@ -154,10 +269,7 @@ fn policy_plan(out: &mut String, config: &Config) {
             .filter(|r| r.policy.as_deref() == Some(key.as_str()))
             .map(|r| r.name.as_str())
             .collect();
-        let kind = match named.kind {
-            PolicyKind::ActivePassive => "active-passive",
-            PolicyKind::AllHealthy => "all-healthy",
-        };
+        let kind = named.kind.name();
         let nodes = if named.nodes.is_empty() {
             "every node".to_owned()
         } else {
@@ -176,7 +288,7 @@ fn policy_plan(out: &mut String, config: &Config) {
     }
 }
 
-fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
+fn fencing_plan(out: &mut String, config: &Config) {
     if let Some(fencing) = config.mysql.as_ref().and_then(|m| m.fencing.as_ref()) {
         let _ = writeln!(
             out,
@@ -185,24 +297,41 @@ fn fencing_and_mirror_plan(out: &mut String, config: &Config) {
             humantime::format_duration(fencing.promote_after_down)
         );
     }
-    if let Some(mirror) = &config.mirror {
-        let peer = config.mirror_peer().unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "mirror {} with {peer} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files; owners kept: {}",
-            mirror.root.display(),
-            mirror.peer_fingerprint,
-            if mirror.node < peer {
-                format!("this node drives, connecting to {}", mirror.peer)
-            } else {
-                format!("{peer} drives, this node listens on {}", mirror.listen)
-            },
-            humantime::format_duration(mirror.coalesce),
-            humantime::format_duration(mirror.rescan_interval),
-            mirror.max_delete,
-            mirror.owners.as_str()
-        );
-    }
+}
+
+fn mirror_plan(out: &mut String, config: &Config) {
+    let Some(mirror) = &config.mirror else {
+        return;
+    };
+    let Some(link) = config.mirror_link() else {
+        if !config.is_witness() {
+            let _ = writeln!(
+                out,
+                "  no mirror here: [mirror] is between {}",
+                config
+                    .mirror_pair()
+                    .map(|[a, b]| format!("{} and {}", a.name, b.name))
+                    .unwrap_or_default()
+            );
+        }
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "  mirror {} with {} ({}): {}; changes go after {} of quiet at most, full rescan every {}, a run may delete at most {} % of the files; owners kept: {}",
+        mirror.root.display(),
+        link.peer_node,
+        link.peer_fingerprint,
+        if link.node < link.peer_node {
+            format!("this node drives, connecting to {}", link.peer)
+        } else {
+            format!("{} drives, this node listens on {}", link.peer_node, link.listen)
+        },
+        humantime::format_duration(mirror.coalesce),
+        humantime::format_duration(mirror.rescan_interval),
+        mirror.max_delete,
+        mirror.owners.as_str()
+    );
 }
 
 fn publication_plan(out: &mut String, config: &Config) {
@@ -234,6 +363,9 @@ fn publication_plan(out: &mut String, config: &Config) {
                 "also published by dynamic update (TSIG) to {}",
                 settings.primary.map(|p| p.to_string()).unwrap_or_default()
             ),
+            WriterKind::Plugin(settings) => {
+                writeln!(out, "also published by {} (a plugin)", settings.kind)
+            }
         };
     }
 }
@@ -254,6 +386,7 @@ fn notifications_plan(out: &mut String, config: &Config) {
                         s.host.clone().unwrap_or_default()
                     ),
                     NotifierKind::Webhook(s) => s.url.clone().unwrap_or_default(),
+                    NotifierKind::Plugin(_) => "(a plugin)".to_owned(),
                 };
                 let events = n
                     .common
@@ -268,18 +401,17 @@ fn notifications_plan(out: &mut String, config: &Config) {
 }
 
 fn observers_plan(out: &mut String, config: &Config) {
-    let (Some(cluster), Some(quorum)) = (&config.cluster, quorum_spec(config)) else {
+    let Some(links) = config.observer_links() else {
         return;
     };
     let _ = writeln!(
         out,
-        "observers: {} (this one{}), {}",
-        cluster.observer,
-        cluster
+        "  observers: {} (this one, {}), {}",
+        links.local,
+        links
             .listen
-            .map(|l| format!(", peers dial {l}"))
-            .unwrap_or_default(),
-        config
+            .map_or("dials out only".to_owned(), |l| format!("listening on {l}")),
+        links
             .peers
             .iter()
             .map(|p| match p.address {
@@ -289,13 +421,26 @@ fn observers_plan(out: &mut String, config: &Config) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+fn quorum_plan(out: &mut String, config: &Config) {
+    let Some(cluster) = &config.cluster else {
+        return;
+    };
+    let names = config.observer_names();
+    let observers = names.len();
+    let majority = failover_core::QuorumSpec {
+        local: names.first().map(|n| n.to_string()).unwrap_or_default(),
+        peers: names.iter().skip(1).map(|n| n.to_string()).collect(),
+        observer_timeout: cluster.observer_timeout,
+        on_partition: config.on_partition(),
+    }
+    .majority();
     let _ = writeln!(
         out,
-        "a node is declared down when {} of {} observers agree; an observer silent for {} is out of the vote; cut off from the majority: {}",
-        quorum.majority(),
-        quorum.peers.len() + 1,
-        humantime::format_duration(quorum.observer_timeout),
-        quorum.on_partition
+        "a node is declared down when {majority} of {observers} observers agree; an observer silent for {} is out of the vote; cut off from the majority: {}",
+        humantime::format_duration(cluster.observer_timeout),
+        config.on_partition()
     );
 }
 

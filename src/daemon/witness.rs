@@ -12,7 +12,7 @@ use super::build::arbiter;
 use crate::config::Config;
 use crate::parts::check::checks;
 use crate::parts::cluster::{cluster_spec, quorum_spec, start_observers};
-use crate::parts::DaemonError;
+use crate::parts::{identity, DaemonError};
 
 /// A witness: a third observer that probes every node and sends its verdicts to the daemons, so
 /// that two of three decide. It serves no DNS and publishes nothing; its log shows what it sees.
@@ -28,15 +28,25 @@ impl std::fmt::Debug for Witness {
 }
 
 impl Witness {
-    /// Starts the links and the probes (the config's `[zone]`, `[policy]`, `[[writer]]`,
-    /// `[[notify]]` and `[admin]` are not used). Must run inside a tokio runtime.
+    /// Starts the links and the probes of the config's `[witness]` (chosen with
+    /// [`Config::select`]); its `[zone]`, `[policy]`, `[[writer]]`, `[[notify]]`, `[admin]` and
+    /// `[mirror]` are not used. Must run inside a tokio runtime.
     pub async fn start(config: &Config) -> Result<Self, DaemonError> {
-        let (Some(network), Some(quorum)) = (start_observers(config).await?, quorum_spec(config))
-        else {
-            return Err(DaemonError::Observers {
-                path: config.path.clone(),
-                message: "a witness needs [cluster] (its observer name, key and listen address) and the daemons as [[peer]]s".to_owned(),
-            });
+        let not_a_witness = || {
+            DaemonError::Observers {
+            path: config.path.clone(),
+            message: "a witness needs [cluster] and a [witness] (its name, fingerprint and peer_address) in the file, and is started as it (failoverd witness)".to_owned(),
+        }
+        };
+        if !config.is_witness() {
+            return Err(not_a_witness());
+        }
+        let identity = identity::load(config)?;
+        let (Some(network), Some(quorum)) = (
+            start_observers(config, identity).await?,
+            quorum_spec(config),
+        ) else {
+            return Err(not_a_witness());
         };
         let checks_spec = cluster_spec(config).checks;
         let mut supervisor = Supervisor::new(arbiter(config)?)

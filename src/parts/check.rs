@@ -51,6 +51,17 @@ fn build(
 ) -> Result<Arc<dyn HealthCheck>, String> {
     let port = Config::port(check);
     Ok(match &check.kind {
+        CheckKind::Plugin(settings) => {
+            let nodes = super::notifier::node_names(config);
+            let context = crate::plugins::PluginContext {
+                config,
+                name: &check.common.name,
+                nodes: &nodes,
+            };
+            config
+                .plugins
+                .build_check(&settings.kind, &settings.table, &context)?
+        }
         CheckKind::Tcp(_) => Arc::new(TcpCheck::new(port)),
         CheckKind::Ssh(_) => Arc::new(SshCheck::new(port)),
         CheckKind::Dns(dns) => dns_check(config, dns, port)?,

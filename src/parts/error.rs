@@ -12,6 +12,16 @@ pub enum DaemonError {
         /// Why.
         source: failover_core::ArbiterError,
     },
+    /// A policy cannot be built (a registered kind refused its settings).
+    #[error("{path}: {section}: {message}")]
+    Policy {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// `[policy]` or `[policies.NAME]`.
+        section: String,
+        /// Why.
+        message: String,
+    },
     /// A check cannot be built.
     #[error("{path}: check {check:?}: {message}")]
     Check {
@@ -61,6 +71,14 @@ pub enum DaemonError {
     /// The observation links cannot start (key files, listen address).
     #[error("{path}: [cluster]: {message}")]
     Observers {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Why, and the fix.
+        message: String,
+    },
+    /// This server's key (`[identity]`) is missing, unusable, or not the chosen node's.
+    #[error("{path}: [identity]: {message}")]
+    Identity {
         /// The config file.
         path: std::path::PathBuf,
         /// Why, and the fix.

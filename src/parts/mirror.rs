@@ -4,13 +4,12 @@ use std::sync::Arc;
 
 use failover_core::{FileMirror, HealthCheck};
 
-use crate::config::{Config, MirrorConfig, MirrorSettings};
+use crate::config::{Config, MirrorSettings};
 
-/// A running live mirror and the section it was started from.
+/// A running live mirror.
 pub struct Running {
     #[cfg(feature = "sync")]
     mirror: Arc<failover_sync::live::LiveMirror>,
-    section: MirrorConfig,
 }
 
 impl Running {
@@ -41,11 +40,6 @@ impl Running {
         let _ = events;
     }
 
-    /// The `[mirror]` section it runs with.
-    pub fn section(&self) -> &MirrorConfig {
-        &self.section
-    }
-
     /// Stops it (the watcher, the link, the node's loop) and waits for it.
     pub async fn shutdown(&self) {
         #[cfg(feature = "sync")]
@@ -53,10 +47,14 @@ impl Running {
     }
 }
 
-/// What `[mirror]` asks for, checked: the root exists, the key and certificate load.
+/// What `[mirror]` asks of this node, checked: the root exists, the excludes parse. `Ok(None)`
+/// without `[mirror]` or on a node outside its pair. `identity` is this server's key.
 #[cfg(feature = "sync")]
-pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveConfig>, String> {
-    let Some(mirror) = &config.mirror else {
+pub fn live_config(
+    config: &Config,
+    identity: Arc<failover_core::peer::Identity>,
+) -> Result<Option<failover_sync::live::LiveConfig>, String> {
+    let (Some(mirror), Some(link)) = (&config.mirror, config.mirror_link()) else {
         return Ok(None);
     };
     if !mirror.root.is_dir() {
@@ -65,31 +63,15 @@ pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveCo
             mirror.root.display()
         ));
     }
-    let identity =
-        failover_core::peer::Identity::load(&mirror.certificate, &mirror.key).map_err(|e| {
-            format!(
-                "{e} (make them with `failoverd keygen --dir {} --name {}`)",
-                mirror
-                    .certificate
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                mirror.node
-            )
-        })?;
-    let peer_fingerprint = mirror
-        .peer_fingerprint
-        .parse()
-        .map_err(|e| format!("peer_fingerprint: {e}"))?;
-    failover_sync::Excludes::new(&mirror.exclude).map_err(|e| e.to_string())?;
+    check_excludes(config)?;
     Ok(Some(failover_sync::live::LiveConfig {
         root: mirror.root.clone(),
-        node: mirror.node.clone(),
-        peer_node: config.mirror_peer().ok_or("no peer_node")?,
-        listen: mirror.listen,
-        peer: mirror.peer,
-        identity: Arc::new(identity),
-        peer_fingerprint,
+        node: link.node,
+        peer_node: link.peer_node,
+        listen: link.listen,
+        peer: link.peer,
+        identity,
+        peer_fingerprint: link.peer_fingerprint,
         state_dir: mirror.index_dir(&config.zone.state_dir),
         excludes: mirror.exclude.clone(),
         coalesce: mirror.coalesce,
@@ -97,6 +79,19 @@ pub fn live_config(config: &Config) -> Result<Option<failover_sync::live::LiveCo
         max_delete_share: f64::from(mirror.max_delete) / 100.0,
         fsync: true,
     }))
+}
+
+/// `[mirror] exclude` parses (what `failoverd check` can tell on any server).
+pub fn check_excludes(config: &Config) -> Result<(), String> {
+    #[cfg(feature = "sync")]
+    if let Some(mirror) = &config.mirror {
+        failover_sync::Excludes::new(&mirror.exclude).map_err(|e| e.to_string())?;
+    }
+    #[cfg(not(feature = "sync"))]
+    if config.mirror.is_some() {
+        return Err("[mirror] needs failoverd built with the sync feature".to_owned());
+    }
+    Ok(())
 }
 
 /// `[mirror] owners` as the mirror's setting.
@@ -122,36 +117,36 @@ pub fn owners_warning(config: &Config) -> Option<&'static str> {
     )
 }
 
-/// Without the `sync` feature there is no mirror.
-#[cfg(not(feature = "sync"))]
-pub fn live_config(config: &Config) -> Result<Option<()>, String> {
-    match config.mirror {
-        Some(_) => Err("[mirror] needs failoverd built with the sync feature".to_owned()),
-        None => Ok(None),
-    }
-}
-
-/// Starts the mirror of `[mirror]`, if there is one.
-pub async fn start(config: &Config) -> Result<Option<Running>, String> {
+/// Starts the mirror of `[mirror]` on this node with this server's key, if it has a part in it.
+pub async fn start(
+    config: &Config,
+    identity: Option<Arc<failover_core::peer::Identity>>,
+) -> Result<Option<Running>, String> {
     #[cfg(feature = "sync")]
     {
-        let Some(live) = live_config(config)? else {
+        let Some(identity) = identity else {
+            return Ok(None);
+        };
+        let Some(live) = live_config(config, identity)? else {
             return Ok(None);
         };
         let options = failover_sync::live::LiveOptions {
             owners: owners(config.mirror.as_ref().map(|m| m.owners).unwrap_or_default()),
         };
+        let listen = live.listen;
         let mirror = failover_sync::live::LiveMirror::start_with(live, options)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                format!("{e} (this node's mirror listens on {listen}: its peer_address IP, or peer_listen's, at [mirror] port; is it an address of this server?)")
+            })?;
         Ok(Some(Running {
             mirror: Arc::new(mirror),
-            section: config.mirror.clone().ok_or("no [mirror]")?,
         }))
     }
     #[cfg(not(feature = "sync"))]
     {
-        live_config(config).map(|_| None)
+        let _ = identity;
+        check_excludes(config).map(|()| None)
     }
 }
 
@@ -164,11 +159,11 @@ pub fn check(
 ) -> Result<Arc<dyn HealthCheck>, String> {
     #[cfg(feature = "sync")]
     {
-        let section = config.mirror.as_ref().ok_or("needs a [mirror] section")?;
+        let [a, b] = config.mirror_pair().ok_or("needs a [mirror] section")?;
         Ok(Arc::new(failover_sync::live::MirrorCheck::new(
             mirror,
-            &section.node,
-            &config.mirror_peer().unwrap_or_default(),
+            &a.name,
+            &b.name,
             check
                 .max_lag
                 .unwrap_or(crate::config::DEFAULT_MIRROR_MAX_LAG),

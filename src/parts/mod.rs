@@ -2,6 +2,7 @@
 //! the checks, the notifiers, the writers, the fence, the mirror, the zone and its server. The
 //! daemon ([`crate::daemon`]) only assembles them.
 
+pub mod access;
 #[cfg(feature = "dns")]
 pub mod arbiter_state;
 #[cfg(feature = "dns")]
@@ -10,6 +11,8 @@ pub mod check;
 pub mod cluster;
 #[cfg(feature = "dns")]
 mod error;
+#[cfg(feature = "dns")]
+pub mod identity;
 pub mod mirror;
 pub mod mysql;
 #[cfg(feature = "dns")]

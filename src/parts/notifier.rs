@@ -18,7 +18,7 @@ use crate::config::{
 pub fn notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, DaemonError> {
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
     for (index, notify) in config.notifiers.iter().enumerate() {
-        let built = build(notify).map_err(|message| DaemonError::Notifier {
+        let built = build(config, index, notify).map_err(|message| DaemonError::Notifier {
             path: config.path.clone(),
             index: index + 1,
             message,
@@ -29,9 +29,26 @@ pub fn notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, DaemonError>
 }
 
 /// One `[[notify]]`, behind its `events` filter.
-fn build(notify: &NotifierConfig) -> Result<Arc<dyn Notifier>, String> {
+fn build(
+    config: &Config,
+    index: usize,
+    notify: &NotifierConfig,
+) -> Result<Arc<dyn Notifier>, String> {
     let timeout = notify.common.timeout;
     match &notify.kind {
+        NotifierKind::Plugin(settings) => {
+            let nodes = node_names(config);
+            let name = format!("notify[{}]", index + 1);
+            let context = crate::plugins::PluginContext {
+                config,
+                name: &name,
+                nodes: &nodes,
+            };
+            let built = config
+                .plugins
+                .build_notifier(&settings.kind, &settings.table, &context)?;
+            filtered(Shared(built), notify)
+        }
         NotifierKind::Command(settings) => filtered(command(settings, timeout)?, notify),
         NotifierKind::Email(settings) => filtered(email(settings, timeout)?, notify),
         NotifierKind::Webhook(settings) => filtered(webhook(settings, timeout)?, notify),
@@ -98,6 +115,37 @@ fn webhook(settings: &WebhookSettings, timeout: Duration) -> Result<WebhookNotif
 }
 
 /// Wraps `notifier` in the `events` filter when there is one.
+/// The names of every node, in config order.
+pub(crate) fn node_names(config: &Config) -> Vec<failover_core::NodeName> {
+    config
+        .nodes
+        .iter()
+        .map(|n| failover_core::NodeName::new(&n.name))
+        .collect()
+}
+
+/// A plugin's notifier behind the `events` filter.
+struct Shared(Arc<dyn Notifier>);
+
+#[async_trait::async_trait]
+impl Notifier for Shared {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    async fn notify(&self, event: &failover_core::Event) -> Result<(), failover_core::NotifyError> {
+        self.0.notify(event).await
+    }
+    async fn notify_batch(
+        &self,
+        events: &[failover_core::Event],
+    ) -> Result<(), failover_core::NotifyError> {
+        self.0.notify_batch(events).await
+    }
+    fn batch_window(&self) -> std::time::Duration {
+        self.0.batch_window()
+    }
+}
+
 fn filtered<N: Notifier>(
     notifier: N,
     config: &NotifierConfig,

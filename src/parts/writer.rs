@@ -18,7 +18,7 @@ pub fn writers(config: &Config) -> Result<Vec<Arc<dyn ZoneWriter>>, DaemonError>
         .iter()
         .enumerate()
         .map(|(index, writer)| {
-            build(config, writer, &managed).map_err(|message| DaemonError::Writer {
+            build(config, index, writer, &managed).map_err(|message| DaemonError::Writer {
                 path: config.path.clone(),
                 index: index + 1,
                 message,
@@ -29,11 +29,24 @@ pub fn writers(config: &Config) -> Result<Vec<Arc<dyn ZoneWriter>>, DaemonError>
 
 fn build(
     config: &Config,
+    index: usize,
     writer: &WriterConfig,
     managed: &[ManagedName],
 ) -> Result<Arc<dyn ZoneWriter>, String> {
     let timeout = writer.common.timeout;
     Ok(match &writer.kind {
+        WriterKind::Plugin(settings) => {
+            let nodes = super::notifier::node_names(config);
+            let name = format!("writer[{}]", index + 1);
+            let context = crate::plugins::PluginContext {
+                config,
+                name: &name,
+                nodes: &nodes,
+            };
+            config
+                .plugins
+                .build_writer(&settings.kind, &settings.table, &context)?
+        }
         WriterKind::ZoneFile(settings) => zone_file(config, settings, managed, timeout)?,
         WriterKind::DynamicUpdate(settings) => dynamic_update(config, settings, managed, timeout)?,
     })

@@ -104,3 +104,26 @@ pub fn dig(server: SocketAddr, name: &str, rtype: &str) -> (String, Vec<String>)
         .unwrap_or_default();
     (status, answers)
 }
+
+/// Whether `dns` answers test.ru SOA with NOERROR and an answer within 1 s.
+pub fn answered(dns: SocketAddr) -> bool {
+    let answer = || -> Option<bool> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+        socket.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        let mut query = hickory_proto::op::Message::query();
+        query.metadata.id = 7;
+        query.add_query(hickory_proto::op::Query::query(
+            hickory_proto::rr::Name::from_ascii("test.ru.").ok()?,
+            RecordType::SOA,
+        ));
+        socket.send_to(&query.to_vec().ok()?, dns).ok()?;
+        let mut buffer = [0u8; 2048];
+        let (length, _) = socket.recv_from(&mut buffer).ok()?;
+        let response = hickory_proto::op::Message::from_vec(&buffer[..length]).ok()?;
+        Some(
+            response.metadata.response_code == ResponseCode::NoError
+                && !response.answers.is_empty(),
+        )
+    };
+    answer().unwrap_or(false)
+}

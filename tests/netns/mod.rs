@@ -4,6 +4,11 @@
 //! bridge in its own namespace with no uplink), so no packet leaves them. Dropping the lab kills
 //! its processes and deletes its namespaces, also when a test panics; namespaces left behind by
 //! a killed run are removed by the next one.
+//!
+//! Every server runs from one config file at one path (`etc/failoverd.toml`), as the same file
+//! copied to real servers would be: each process gets its own mount namespace (`ip netns exec`
+//! makes one) in which its own directory (`dc1/`: its key, state, web root, events) is mounted
+//! on the path the file names (`server/`), and `--node` says which server it is.
 #![allow(clippy::unwrap_used, dead_code)] // tests; not every test uses every helper
 
 use std::fmt::Write as _;
@@ -62,10 +67,15 @@ impl Profile {
 pub struct Setup {
     /// Run a witness in its own namespace.
     pub witness: bool,
+    /// Share observations (`[cluster]`, and the `[witness]` when there is one); without, each
+    /// daemon decides alone (the classic two-server setup).
+    pub shared: bool,
     /// `[cluster] on_partition`, when set explicitly.
     pub on_partition: Option<&'static str>,
     /// Probe timing.
     pub profile: Profile,
+    /// Run the live mirror between dc1's and dc2's `www/`.
+    pub mirror: bool,
 }
 
 /// The servers and their addresses.
@@ -175,12 +185,10 @@ impl Lab {
             lab.start_web(node);
         }
         for node in ["dc1", "dc2"] {
-            let config = lab.dir.path().join(node).join("failoverd.toml");
-            lab.spawn_failoverd(node, "run", &config);
+            lab.spawn_failoverd(node, "run");
         }
         if setup.witness {
-            let config = lab.dir.path().join("witness").join("failoverd.toml");
-            lab.spawn_failoverd("witness", "witness", &config);
+            lab.spawn_failoverd("witness", "witness");
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while lab.answer(DC1).as_deref() != Some(&[DC1.parse().unwrap()][..])
@@ -233,6 +241,22 @@ impl Lab {
         }
     }
 
+    /// The one config file every server runs from.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("etc").join("failoverd.toml")
+    }
+
+    /// Where each server finds its own directory (its mount point).
+    fn server_dir(&self) -> PathBuf {
+        self.dir.path().join("server")
+    }
+
+    /// `role`'s own directory, seen from outside: its key, state, web root and events.
+    pub fn own_dir(&self, role: &str) -> PathBuf {
+        self.dir.path().join(role)
+    }
+
+    // Long: one config file, written as one piece so that it reads like the one on the servers.
     fn configure(&self) {
         use failover::core::peer::Identity;
         let observers: Vec<&str> = if self.setup.witness {
@@ -242,28 +266,32 @@ impl Lab {
         };
         let mut fingerprints = Vec::new();
         for name in &observers {
-            let dir = self.dir.path().join(name);
+            let dir = self.own_dir(name);
             let identity = Identity::generate(name).unwrap();
             identity.write(&dir).unwrap();
             fingerprints.push(identity.fingerprint().to_string());
+            if self.setup.mirror && *name != "witness" {
+                std::fs::create_dir_all(dir.join("www")).unwrap();
+            }
         }
-        for (index, name) in observers.iter().enumerate() {
-            let dir = self.dir.path().join(name);
-            let address = ROLES.iter().find(|(r, _)| r == name).unwrap().1;
-            std::fs::write(
-                dir.join("db.test.ru"),
-                format!(
-                    "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns1.test.ru. admin.test.ru. ( 1 10 10 10 10 )\n  IN NS ns1.test.ru.\n  IN NS ns2.test.ru.\nns1 IN A {DC1}\nns2 IN A {DC2}\n@ IN A 192.0.2.1\n"
-                ),
-            )
-            .unwrap();
-            let p = self.setup.profile;
-            let mut config = format!(
-                r#"[zone]
+        let etc = self.dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(self.server_dir()).unwrap();
+        std::fs::write(
+            etc.join("db.test.ru"),
+            format!(
+                "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns1.test.ru. admin.test.ru. ( 1 10 10 10 10 )\n  IN NS ns1.test.ru.\n  IN NS ns2.test.ru.\nns1 IN A {DC1}\nns2 IN A {DC2}\n@ IN A 192.0.2.1\n"
+            ),
+        )
+        .unwrap();
+        let p = self.setup.profile;
+        let server = self.server_dir();
+        let mut config = format!(
+            r#"[zone]
 name = "test.ru"
 file = "db.test.ru"
-listen = ["{address}:53"]
-state_dir = "state"
+listen = ["0.0.0.0:53"]
+state_dir = "{server}/state"
 records = [{{ name = "@", ttl = 10 }}]
 
 [probe]
@@ -275,10 +303,14 @@ fall = {}
 [[node]]
 name = "dc1"
 address = "{DC1}"
+peer_address = "{DC1}:8054"
+fingerprint = "{}"
 
 [[node]]
 name = "dc2"
 address = "{DC2}"
+peer_address = "{DC2}:8054"
+fingerprint = "{}"
 
 [[check]]
 name = "http"
@@ -295,49 +327,118 @@ failback_after = "5s"
 kind = "command"
 command = ["/bin/sh", "-c", "cat >> {events} && echo >> {events}"]
 
-[cluster]
-observer = "{name}"
-listen = "{address}:8054"
-observer_timeout = "{}"
+[admin]
+listen = "127.0.0.1:8053"
+
+[identity]
+certificate = "{server}/node.crt"
+key = "{server}/node.key"
 "#,
-                humantime::format_duration(p.interval),
-                humantime::format_duration(p.timeout),
-                humantime::format_duration(p.jitter),
-                p.fall,
+            humantime::format_duration(p.interval),
+            humantime::format_duration(p.timeout),
+            humantime::format_duration(p.jitter),
+            p.fall,
+            fingerprints[0],
+            fingerprints[1],
+            server = server.display(),
+            events = server.join("events.jsonl").display(),
+        );
+        if self.setup.shared {
+            let _ = write!(
+                config,
+                "\n[cluster]\nobserver_timeout = \"{}\"\n",
                 humantime::format_duration(p.observer_timeout),
-                events = dir.join("events.jsonl").display(),
             );
             if let Some(rule) = self.setup.on_partition {
                 let _ = writeln!(config, "on_partition = \"{rule}\"");
             }
-            for (other, fingerprint) in observers.iter().zip(&fingerprints) {
-                if other == name {
-                    continue;
-                }
-                let other_address = ROLES.iter().find(|(r, _)| r == other).unwrap().1;
-                let _ = write!(
-                    config,
-                    "\n[[peer]]\nname = \"{other}\"\naddress = \"{other_address}:8054\"\nfingerprint = \"{fingerprint}\"\n"
-                );
-            }
-            let _ = index;
-            std::fs::write(dir.join("failoverd.toml"), config).unwrap();
         }
+        if self.setup.shared && self.setup.witness {
+            let _ = write!(
+                config,
+                "\n[witness]\nname = \"witness\"\npeer_address = \"{WITNESS}:8054\"\nfingerprint = \"{}\"\n",
+                fingerprints[2]
+            );
+        }
+        if self.setup.mirror {
+            let _ = write!(
+                config,
+                "\n[mirror]\nroot = \"{}\"\n",
+                server.join("www").display()
+            );
+        }
+        std::fs::write(self.config_path(), config).unwrap();
     }
 
-    fn spawn_failoverd(&mut self, role: &str, command: &str, config: &Path) {
-        let log = std::fs::File::create(self.dir.path().join(format!("{role}.log"))).unwrap();
-        let child = Command::new("ip")
+    /// `failoverd ARGS` as `role`'s server runs it: in its namespace, its own directory mounted
+    /// where the config file expects it.
+    fn on_server(&self, role: &str) -> Command {
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &self.ns(role)])
-            .arg(env!("CARGO_BIN_EXE_failoverd"))
+            .args([
+                "sh",
+                "-c",
+                "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"",
+                "sh",
+            ])
+            .arg(self.own_dir(role))
+            .arg(self.server_dir())
+            .arg(env!("CARGO_BIN_EXE_failoverd"));
+        command
+    }
+
+    /// Runs `failoverd ARGS` on `role`'s server (see [`Lab::on_server`]) and waits for it.
+    pub fn failoverd(&self, role: &str, args: &[&str]) -> Output {
+        self.on_server(role).args(args).output().unwrap()
+    }
+
+    /// Starts `failoverd COMMAND` on `role`'s server from the one config file; the daemons are
+    /// told their node with `--node`, the witness finds the file's `[witness]` by itself.
+    fn spawn_failoverd(&mut self, role: &str, command: &str) {
+        // Appended to: a restarted daemon's log follows the earlier run's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{role}.log")))
+            .unwrap();
+        let mut failoverd = self.on_server(role);
+        failoverd
             .args([command, "--config"])
-            .arg(config)
+            .arg(self.config_path());
+        if command == "run" {
+            failoverd.args(["--node", role]);
+        }
+        let child = failoverd
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         self.processes.push((role.to_owned(), child));
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, `KILL`) to `role`'s failoverd.
+    pub fn signal(&self, role: &str, signal: &str) {
+        let (_, child) = self.processes.iter().find(|(r, _)| r == role).unwrap();
+        run(&["kill", &format!("-{signal}"), &child.id().to_string()]);
+    }
+
+    /// Stops `role`'s daemon with `signal` (`TERM`: a clean stop; `KILL`: a crash), waits for
+    /// it to exit, and starts it again from the same config file.
+    pub fn restart(&mut self, role: &str, signal: &str) {
+        self.signal(role, signal);
+        let index = self.processes.iter().position(|(r, _)| r == role).unwrap();
+        let (_, mut child) = self.processes.remove(index);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "failoverd in {role} did not stop within 10 s of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.spawn_failoverd(role, "run");
     }
 
     /// Starts (again) the web server of `node`.
@@ -527,7 +628,7 @@ observer_timeout = "{}"
 
     /// The events `role`'s notifier received, as JSON objects.
     pub fn events(&self, role: &str) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.path().join(role).join("events.jsonl"))
+        std::fs::read_to_string(self.own_dir(role).join("events.jsonl"))
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -567,6 +668,16 @@ observer_timeout = "{}"
             }
         }
         out
+    }
+
+    /// The process ids of the lab's `failoverd`s.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|(_, child)| child.id()).collect()
+    }
+
+    /// Everything `role`'s `failoverd` logged so far.
+    pub fn log(&self, role: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{role}.log"))).unwrap_or_default()
     }
 
     /// Where the lab keeps its files.

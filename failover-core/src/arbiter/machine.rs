@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::answer::{groups, AnswerGroup, NamedPolicy};
 use super::check::CheckState;
 use super::error::ArbiterError;
+use super::journal::ArbiterInput;
 use super::overrides::{Override, Overrides};
 use super::spec::ClusterSpec;
 use super::status::{CheckStatus, ClusterStatus, NameStatus, NodeStatus};
@@ -46,6 +47,8 @@ pub struct Arbiter {
     failback_requested: bool,
     damper: Damper,
     pub(super) overrides: Overrides,
+    /// The inputs taken since the last [`take_inputs`](Arbiter::take_inputs), when recording.
+    recorded: Option<Vec<ArbiterInput>>,
 }
 
 impl std::fmt::Debug for Arbiter {
@@ -99,6 +102,7 @@ impl Arbiter {
             failback_requested: false,
             damper,
             overrides: Overrides::default(),
+            recorded: None,
         };
         // A node without critical checks is up from the start.
         for index in 0..arbiter.nodes.len() {
@@ -114,6 +118,9 @@ impl Arbiter {
     /// Observations of unknown nodes or checks are ignored (they cannot come from the config this
     /// arbiter was built from).
     pub fn observe(&mut self, observation: Observation) -> Vec<Action> {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push(ArbiterInput::Observed(observation.clone()));
+        }
         let mut out = Vec::new();
         let Some(node_index) = self
             .spec
@@ -179,6 +186,9 @@ impl Arbiter {
 
     /// An operator asks to move the answer back to the preferred node (`failback = "manual"`).
     pub fn request_failback(&mut self, now: Moment) -> Vec<Action> {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push(ArbiterInput::Failback { at: now.wall });
+        }
         let mut out = Vec::new();
         self.failback_requested = true;
         self.evaluate(now, &mut out);
@@ -437,6 +447,13 @@ impl Arbiter {
             }
         }
         let mut out = Vec::new();
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push(ArbiterInput::Override {
+                what: wanted.clone(),
+                set,
+                at: now.wall,
+            });
+        }
         if !self.overrides.apply(&wanted, set) {
             return Ok(out);
         }
@@ -456,6 +473,22 @@ impl Arbiter {
     /// The overrides in force.
     pub fn overrides(&self) -> impl Iterator<Item = &Override> {
         self.overrides.iter()
+    }
+
+    /// From now on, keeps every input taken (observations, accepted overrides, failback
+    /// requests) for [`take_inputs`](Arbiter::take_inputs): a journal of them, fed to an arbiter
+    /// built from any config, replays what it would have done.
+    pub fn record_inputs(&mut self) {
+        self.recorded.get_or_insert_with(Vec::new);
+    }
+
+    /// The inputs taken since the last call, oldest first (none unless
+    /// [`record_inputs`](Arbiter::record_inputs) was called).
+    pub fn take_inputs(&mut self) -> Vec<ArbiterInput> {
+        self.recorded
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The health a node's critical checks give it.

@@ -9,6 +9,7 @@
 mod answer;
 mod check;
 mod error;
+mod journal;
 mod machine;
 mod overrides;
 mod spec;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use answer::NamedPolicy;
 pub use error::ArbiterError;
+pub use journal::ArbiterInput;
 pub use machine::Arbiter;
 pub use overrides::Override;
 pub use spec::{

@@ -136,8 +136,10 @@ impl Default for Startup {
     }
 }
 
-/// Everything the arbiter needs to know about the cluster.
+/// Everything the arbiter needs to know about the cluster: [`ClusterSpec::new`] with the
+/// nodes, checks and managed names, then the `with_` methods for the rest.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClusterSpec {
     /// The nodes, in config order.
     pub nodes: Vec<NodeSpec>,
@@ -154,6 +156,37 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
+    /// A spec with these nodes, checks and managed names; every node down keeps the last answer,
+    /// damping and startup as their defaults.
+    pub fn new(nodes: Vec<NodeSpec>, checks: Vec<CheckSpec>, managed: Vec<ManagedName>) -> Self {
+        Self {
+            nodes,
+            checks,
+            managed,
+            all_down: AllDown::default(),
+            damping: Damping::default(),
+            startup: Startup::default(),
+        }
+    }
+
+    /// What to publish when every node is down.
+    pub fn with_all_down(mut self, all_down: AllDown) -> Self {
+        self.all_down = all_down;
+        self
+    }
+
+    /// Flap damping of notifications.
+    pub fn with_damping(mut self, damping: Damping) -> Self {
+        self.damping = damping;
+        self
+    }
+
+    /// How the arbiter starts.
+    pub fn with_startup(mut self, startup: Startup) -> Self {
+        self.startup = startup;
+        self
+    }
+
     /// Refuses a spec the arbiter cannot work with: no node, a name used twice, a node with
     /// nothing to publish, a threshold of zero.
     pub(super) fn validate(&self) -> Result<(), ArbiterError> {

@@ -52,16 +52,16 @@ pub const STATE_VERSION: u32 = 1;
 /// use std::time::Duration;
 /// use failover_core::*;
 ///
-/// let spec = || ClusterSpec {
-///     nodes: vec![
-///         NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
-///         NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
-///     ],
-///     checks: vec![CheckSpec::new("http", true)],
-///     managed: vec![ManagedName::new("@", 10)],
-///     all_down: AllDown::KeepLast,
-///     damping: Damping::default(),
-///     startup: Startup { first_verdict: FirstVerdict::AfterFall, ..Startup::default() },
+/// let spec = || {
+///     ClusterSpec::new(
+///         vec![
+///             NodeSpec::new("master", ["10.1.0.1".parse().unwrap()]),
+///             NodeSpec::new("slave", ["10.2.0.2".parse().unwrap()]),
+///         ],
+///         vec![CheckSpec::new("http", true)],
+///         vec![ManagedName::new("@", 10)],
+///     )
+///     .with_startup(Startup { first_verdict: FirstVerdict::AfterFall, ..Startup::default() })
 /// };
 /// let policy = || -> Box<dyn Policy> {
 ///     Box::new(ActivePassive::new(vec!["master".into(), "slave".into()], Failback::Manual))

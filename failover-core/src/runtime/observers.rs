@@ -432,7 +432,7 @@ pub struct SharedObservations {
 
 impl SharedObservations {
     /// A hook with no links (for tests and embedding): verdicts are fed with
-    /// [`SharedObservations::inject`] — nothing arrives on its own.
+    /// [`ObserverInjector::inject`] — nothing arrives on its own.
     pub fn detached(spec: QuorumSpec, checks: &[CheckSpec]) -> (Self, ObserverInjector) {
         let (inbound, receiver) = broadcast::channel(1024);
         let (outbound, _) = broadcast::channel(1024);

@@ -98,10 +98,12 @@ impl HealthCheck for MirrorCheck {
             );
         }
         Outcome::healthy(format!(
-            "connected, {ago_text}, {} waiting, {} conflict{} since start",
+            "connected, {ago_text}, {} waiting, {} conflict{} since start, sent {} for {}",
             status.backlog_files,
             status.conflicts,
-            if status.conflicts == 1 { "" } else { "s" }
+            if status.conflicts == 1 { "" } else { "s" },
+            human_bytes(status.link_bytes_sent),
+            human_bytes(status.link_bytes_raw),
         ))
     }
 }

@@ -279,6 +279,10 @@ impl Driver {
                 let _ = input.send(Input::Link(delivery));
             },
             Some(answers_tx),
+            self.shared
+                .lock()
+                .map(|s| s.link_bytes.clone())
+                .unwrap_or_default(),
         );
         let remote = RemoteReplica::new(
             link.peer.clone(),

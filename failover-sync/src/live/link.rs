@@ -83,14 +83,62 @@ pub struct RunReport {
     pub problem: Option<String>,
 }
 
-/// The frames of `message`: each starts with 1 when more pieces follow, 0 on the last.
+/// A frame's mark: more pieces follow.
+const MORE: u8 = 1;
+/// A frame's mark: the message's bytes are zstd-compressed (on every piece of it).
+const COMPRESSED: u8 = 2;
+/// Messages shorter than this are sent as they are (pings, reports, short calls).
+const COMPRESS_FROM: usize = 256;
+/// zstd's level: fast, and most of what text gives (level 3 is zstd's own default).
+const COMPRESS_LEVEL: i32 = 3;
+
+/// Bytes of messages before and after compression, as a link counts them.
+#[derive(Debug, Default)]
+pub struct LinkBytes {
+    /// The messages' own bytes.
+    pub raw: std::sync::atomic::AtomicU64,
+    /// What went on the link (compressed where that was smaller).
+    pub sent: std::sync::atomic::AtomicU64,
+}
+
+/// `bytes` compressed, when that saves at least a twentieth (data that does not shrink —
+/// JPEGs, archives — goes as it is).
+fn compressed(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() < COMPRESS_FROM {
+        return None;
+    }
+    let packed = zstd::bulk::compress(bytes, COMPRESS_LEVEL).ok()?;
+    (packed.len() < bytes.len() - bytes.len() / 20).then_some(packed)
+}
+
+/// The frames of `message`: each starts with its mark, 1 (`MORE`) when more pieces follow (0 on
+/// the last), plus 2 (`COMPRESSED`) when the message is compressed.
 pub fn encode(message: &Message) -> Result<Vec<Vec<u8>>, SyncError> {
+    encode_counted(message, None)
+}
+
+/// [`encode`], adding the message's bytes before and after compression to `counted`.
+pub fn encode_counted(
+    message: &Message,
+    counted: Option<&LinkBytes>,
+) -> Result<Vec<Vec<u8>>, SyncError> {
     let bytes = postcard::to_allocvec(message).map_err(|e| SyncError::Peer(e.to_string()))?;
     if bytes.len() > MAX_MESSAGE {
         return Err(SyncError::Peer(format!(
             "a message of {} bytes is over the limit of {MAX_MESSAGE}",
             bytes.len()
         )));
+    }
+    let raw = bytes.len();
+    let (bytes, flag) = match compressed(&bytes) {
+        Some(packed) => (packed, COMPRESSED),
+        None => (bytes, 0),
+    };
+    if let Some(counted) = counted {
+        counted.raw.fetch_add(raw as u64, Ordering::Relaxed);
+        counted
+            .sent
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     }
     let pieces: Vec<&[u8]> = if bytes.is_empty() {
         vec![&[]]
@@ -103,7 +151,7 @@ pub fn encode(message: &Message) -> Result<Vec<Vec<u8>>, SyncError> {
         .enumerate()
         .map(|(i, piece)| {
             let mut frame = Vec::with_capacity(piece.len() + 1);
-            frame.push(u8::from(i != last));
+            frame.push(flag | if i != last { MORE } else { 0 });
             frame.extend_from_slice(piece);
             frame
         })
@@ -128,11 +176,24 @@ impl Assembler {
                 "a message over the limit of {MAX_MESSAGE} bytes"
             )));
         }
+        if more & !(MORE | COMPRESSED) != 0 {
+            return Err(SyncError::Protocol(format!(
+                "a frame marked {more} (a peer of another version?)"
+            )));
+        }
         self.pending.extend_from_slice(piece);
-        match more {
-            1 => Ok(None),
-            0 => {
-                let bytes = std::mem::take(&mut self.pending);
+        match more & MORE {
+            MORE => Ok(None),
+            _ => {
+                let mut bytes = std::mem::take(&mut self.pending);
+                if more & COMPRESSED != 0 {
+                    // Never more than a message may hold, whatever the peer claims.
+                    bytes = zstd::bulk::decompress(&bytes, MAX_MESSAGE).map_err(|e| {
+                        SyncError::Protocol(format!(
+                            "a compressed message that does not unpack: {e}"
+                        ))
+                    })?;
+                }
                 postcard::from_bytes(&bytes).map(Some).map_err(|e| {
                     SyncError::Protocol(format!(
                         "an unreadable message ({e}): garbage, another version, or a path \
@@ -140,7 +201,6 @@ impl Assembler {
                     ))
                 })
             }
-            other => Err(SyncError::Protocol(format!("a frame marked {other}"))),
         }
     }
 }
@@ -180,6 +240,7 @@ impl Link {
         runtime: &tokio::runtime::Handle,
         deliver: impl Fn(Delivery) + Send + Sync + 'static,
         answers: Option<mpsc::Sender<Answer>>,
+        counted: Arc<LinkBytes>,
     ) -> Link {
         let peer = stream.peer().to_owned();
         let (mut reader, mut writer) = stream.into_split();
@@ -234,7 +295,7 @@ impl Link {
                     },
                     _ = ping.tick() => Message::Ping,
                 };
-                let frames = match encode(&message) {
+                let frames = match encode_counted(&message, Some(&counted)) {
                     Ok(frames) => frames,
                     Err(e) => break e.to_string(),
                 };
@@ -373,9 +434,78 @@ impl ReplicaLink for RemoteReplica {
 mod tests {
     use super::*;
 
+    /// Bytes that do not compress (a JPEG's, say): a simple generator, the same every run.
+    fn noise(length: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_crosses_compressed_noise_as_it_is_and_both_arrive_whole() {
+        let text: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("<?php echo $row[{i}]; // line {i} of the page\n").into_bytes())
+            .collect();
+        let counted = LinkBytes::default();
+        let frames = encode_counted(
+            &Message::Reply(Ok(Response::Data(text.clone()))),
+            Some(&counted),
+        )
+        .unwrap();
+        let (raw, sent) = (
+            counted.raw.load(Ordering::Relaxed),
+            counted.sent.load(Ordering::Relaxed),
+        );
+        assert!(sent * 5 < raw, "{sent} of {raw} bytes");
+        match Assembler::default().push(&frames[0]).unwrap() {
+            Some(Message::Reply(Ok(Response::Data(data)))) => assert_eq!(data, text),
+            other => panic!("{other:?}"),
+        }
+        let jpeg = noise(100_000);
+        let counted = LinkBytes::default();
+        let frames = encode_counted(
+            &Message::Reply(Ok(Response::Data(jpeg.clone()))),
+            Some(&counted),
+        )
+        .unwrap();
+        assert_eq!(frames[0][0], 0, "sent as it is");
+        let (raw, sent) = (
+            counted.raw.load(Ordering::Relaxed),
+            counted.sent.load(Ordering::Relaxed),
+        );
+        assert_eq!(raw, sent);
+        match Assembler::default().push(&frames[0]).unwrap() {
+            Some(Message::Reply(Ok(Response::Data(data)))) => assert_eq!(data, jpeg),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_compressed_message_that_unpacks_past_the_limit_or_not_at_all_is_refused() {
+        // 300 MiB of zeros packs into a few KiB: a bomb.
+        let bomb = zstd::bulk::compress(&vec![0u8; MAX_MESSAGE + 1], 3).unwrap();
+        let mut frame = vec![COMPRESSED];
+        frame.extend_from_slice(&bomb);
+        let err = Assembler::default().push(&frame).unwrap_err().to_string();
+        assert!(err.contains("does not unpack"), "{err}");
+        let err = Assembler::default()
+            .push(&[COMPRESSED, 1, 2, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not unpack"), "{err}");
+        let err = Assembler::default().push(&[4, 0]).unwrap_err().to_string();
+        assert!(err.contains("a frame marked 4"), "{err}");
+    }
+
     #[test]
     fn large_messages_cross_in_pieces_and_unsafe_paths_do_not_cross() {
-        let big = Message::Reply(Ok(Response::Data(vec![7u8; CHUNK * 2 + 10])));
+        let big = Message::Reply(Ok(Response::Data(noise(CHUNK * 2 + 10))));
         let frames = encode(&big).unwrap();
         assert_eq!(frames.len(), 3);
         let mut assembler = Assembler::default();

@@ -18,7 +18,7 @@ pub(super) async fn listen(
 ) -> Result<(tokio::task::JoinHandle<()>, Option<SocketAddr>), SyncError> {
     let listener = PeerListener::bind(config.listen, config.peer_config())
         .await
-        .map_err(|e| SyncError::Peer(format!("[mirror] listen {}: {e}", config.listen)))?;
+        .map_err(|e| SyncError::Peer(format!("listen {}: {e}", config.listen)))?;
     let listening = listener.local_addr().ok();
     let peer_node = config.peer_node.clone();
     let task = tokio::spawn(async move {
@@ -31,7 +31,7 @@ pub(super) async fn listen(
                 }
                 Ok(stream) => tracing::warn!(
                     peer = stream.peer(),
-                    "mirror: refused {:?}: its certificate is pinned for node {peer_node:?}; fix [mirror] peer_node or the other node's name",
+                    "mirror: refused {:?}: its certificate is pinned for node {peer_node:?}; check [mirror] nodes and the node the other server was started as (--node)",
                     stream.hello().node
                 ),
                 Err(e) => {

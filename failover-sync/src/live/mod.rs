@@ -256,6 +256,8 @@ impl FileMirror for LiveMirror {
             .map(|s| {
                 let mut status = s.status.clone();
                 status.backlog_files += s.queued;
+                status.link_bytes_raw = s.link_bytes.raw.load(Ordering::Relaxed);
+                status.link_bytes_sent = s.link_bytes.sent.load(Ordering::Relaxed);
                 status
             })
             .unwrap_or_default()

@@ -15,6 +15,8 @@ pub(super) struct Shared {
     pub(super) queued: u64,
     /// Told of every run that had conflicts or failed paths (the daemon notifies them).
     pub(super) reports: Option<ReportSink>,
+    /// Bytes this node sent on its links, before and after compression.
+    pub(super) link_bytes: Arc<super::link::LinkBytes>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -54,6 +54,10 @@ impl Served {
                             let _ = input.send(Input::Link(delivery));
                         },
                         None,
+                        self.shared
+                            .lock()
+                            .map(|s| s.link_bytes.clone())
+                            .unwrap_or_default(),
                     );
                     tracing::info!("mirror: {} connected; it drives", link.peer);
                     // A new connection replaces an old one (the driver reconnected).

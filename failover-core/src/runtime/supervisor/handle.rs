@@ -64,10 +64,17 @@ impl SupervisorHandle {
 
     /// Stops every probe, writer and notifier task and waits for them.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops every probe, writer and notifier task and waits for them, keeping the handle: its
+    /// status then holds the last state the supervisor reached (what a reload carries over).
+    /// Stopping a stopped supervisor does nothing.
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+            let _ = (&mut self.task).await;
         }
-        let _ = (&mut self.task).await;
     }
 }
 

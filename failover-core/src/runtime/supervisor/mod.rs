@@ -2,11 +2,13 @@
 
 mod effects;
 mod handle;
+mod journal;
 mod run;
 mod status;
 mod tasks;
 
 pub use handle::{AdminCommand, Commander, SupervisorHandle};
+pub use journal::{JournalEntry, JOURNAL_QUEUE};
 pub use run::Supervisor;
 pub use status::{StatusReport, WriterStatus, RECENT_EVENTS};
 pub use tasks::{

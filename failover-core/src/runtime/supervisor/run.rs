@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use super::effects::{carry_out, Effects, FenceResult, Gate};
 use super::handle::{AdminCommand, CommandReply, SupervisorHandle};
+use super::journal::{JournalEntry, JournalSink};
 use super::status::{StatusReport, WriterStatus, RECENT_EVENTS};
 use super::tasks::{
     notify_loop, probe_loop, publish_loop, ProbeSchedule, WriterReport, NOTIFY_QUEUE,
@@ -51,6 +52,8 @@ pub struct Supervisor {
     shared: Option<SharedObservations>,
     /// Events from outside the arbiter (the file mirror), damped and notified like its own.
     inbox: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
+    /// Where the arbiter's inputs and decisions go, when a journal is kept.
+    journal: Option<JournalSink>,
 }
 
 /// Bound of the queue of events from outside; when full, the newest is dropped with a warning.
@@ -100,7 +103,19 @@ impl Supervisor {
             status,
             shared: None,
             inbox: mpsc::channel(INBOX),
+            journal: None,
         }
+    }
+
+    /// Sends every input the arbiter takes and what it decides to `journal` (see
+    /// [`JournalEntry`]), without ever waiting for it.
+    pub fn journal(mut self, journal: mpsc::Sender<JournalEntry>) -> Self {
+        self.arbiter.record_inputs();
+        self.journal = Some(JournalSink {
+            sender: journal,
+            dropped: 0,
+        });
+        self
     }
 
     /// Where other parts of the daemon (the file mirror) send events to be notified: they go
@@ -233,6 +248,9 @@ impl Supervisor {
                     run_command(&mut self.arbiter, command, reply)
                 }
             };
+            if let Some(journal) = &mut self.journal {
+                journal.record(&mut self.arbiter, &actions, now().wall);
+            }
             carry_out(actions, &self.arbiter, &mut gate, &mut effects, &mut tasks);
             self.status.send_replace(StatusReport {
                 cluster: self.arbiter.status(),
