@@ -257,11 +257,16 @@ rise = 2
 [[node]]
 name = "dc1"
 address = "10.1.0.1"
+peer_address = "10.1.0.1:8054"
+fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 [[node]]
 name = "dc2"
 address = "10.2.0.1"
 publish = ["10.2.0.1", "2001:db8::2"]
+peer_address = "203.0.113.2:8054"
+peer_listen = "0.0.0.0:8054"
+fingerprint = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 
 [[check]]
 name = "http"
@@ -319,27 +324,27 @@ max_changes = 4
 [admin]
 listen = "127.0.0.1:8053"
 
+[journal]
+max_size_mb = 32
+segment_size_mb = 2
+
 [cluster]
-observer = "dc1"
-listen = "0.0.0.0:8054"
 observer_timeout = "10s"
 on_partition = "hold"
 
-[[peer]]
-name = "dc2"
-address = "10.2.0.1:8054"
-fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-
-[[peer]]
+[witness]
 name = "witness"
+peer_address = "198.51.100.9:8054"
 fingerprint = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+[identity]
+certificate = "/etc/failoverd/node.crt"
+key = "/etc/failoverd/node.key"
 
 [mirror]
 root = "/var/www"
-node = "dc1"
-listen = "0.0.0.0:7480"
-peer = "10.2.0.1:7480"
-peer_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+nodes = ["dc1", "dc2"]
+port = 8055
 exclude = ["*.log", "/cache/"]
 coalesce = "100ms"
 max_delete = 50
@@ -350,6 +355,14 @@ fn configs() -> Seeds {
     let seeds: Seeds = vec![
         ("example", include_bytes!("../../examples/failoverd.toml").to_vec()),
         ("steer-bind", include_bytes!("../../examples/steer-bind.toml").to_vec()),
+        (
+            "two-data-centres",
+            include_bytes!("../../examples/two-data-centres/failoverd.toml").to_vec(),
+        ),
+        (
+            "several-a-records",
+            include_bytes!("../../examples/several-a-records/failoverd.toml").to_vec(),
+        ),
         ("every-section", EVERY_SECTION.as_bytes().to_vec()),
         // Wrong in several ways at once: every error is reported with its line and key.
         (
@@ -509,6 +522,16 @@ fn mirror_messages() -> Vec<(&'static str, Message)> {
             }),
         ),
         ("ping", Message::Ping),
+        // Large and repetitive: sent compressed (zstd).
+        (
+            "write-whole-compressed",
+            Message::Call(Request::WriteWhole {
+                path: path("index.html"),
+                replace: None,
+                target: entry.clone(),
+                data: b"<p>hello, mirror</p>\n".repeat(200),
+            }),
+        ),
     ]
 }
 
@@ -579,7 +602,11 @@ fn hello(service: &str) -> Vec<u8> {
 
 fn peer_streams() -> Seeds {
     let mut mirror = hello(MIRROR_SERVICE);
-    for (_, message) in mirror_messages().iter().take(4) {
+    for (_, message) in mirror_messages()
+        .iter()
+        .take(4)
+        .chain(mirror_messages().last())
+    {
         mirror.extend(link_frame(&mirror_frame(message)));
     }
     // A message in two frames: the first marked "more follows".

@@ -1,6 +1,7 @@
 //! A config file, parsed and validated as `failoverd check` and a reload read it
 //! (`failover::config::Config::parse`): every error is rendered as the operator sees it, with
-//! its file, line and key.
+//! its file, line and key; a valid file is then seen as each of its servers (`select`): its
+//! observation links and its end of the mirror.
 
 #![no_main]
 
@@ -21,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
             for check in &config.checks {
                 let _ = config.check_timing(check);
                 let _ = Config::port(check);
+            }
+            // The file as each of its servers sees it (`failoverd check` without `--node`).
+            for (_, name) in config.every_local() {
+                let local = config.clone().select(Some(name));
+                let _ = local.local_fingerprint();
+                let _ = local.observer_links();
+                let _ = local.mirror_link();
             }
         }
         Err(errors) => {

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use failover_core::{
-    ActivePassive, AllDown, Arbiter, CheckSpec, ClusterSpec, Damping, Failback, ManagedName,
-    NodeSpec, OnPartition, Quorum, QuorumSpec, Startup,
+    ActivePassive, AllDown, Arbiter, CheckSpec, ClusterSpec, Failback, ManagedName, NodeSpec,
+    OnPartition, Quorum, QuorumSpec,
 };
 use failover_dns::{ServedZone, TransferAcl, TsigKey, Zone};
 
@@ -83,17 +83,15 @@ pub fn cluster() -> (QuorumSpec, ClusterSpec) {
         observer_timeout: Duration::from_secs(10),
         on_partition: OnPartition::FailOver,
     };
-    let spec = ClusterSpec {
-        nodes: vec![
+    let spec = ClusterSpec::new(
+        vec![
             NodeSpec::new("dc1", [IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))]),
             NodeSpec::new("dc2", [IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1))]),
         ],
-        checks: vec![CheckSpec::new("http", true), CheckSpec::new("ssh", false)],
-        managed: managed_names().to_vec(),
-        all_down: AllDown::KeepLast,
-        damping: Damping::default(),
-        startup: Startup::default(),
-    };
+        vec![CheckSpec::new("http", true), CheckSpec::new("ssh", false)],
+        managed_names().to_vec(),
+    )
+    .with_all_down(AllDown::KeepLast);
     (quorum, spec)
 }
 
