@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, iproute2, nftables), then format, lints, and the tests (unit, integration against real
+# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, iproute2, nftables, g++),
+# then format, lints (the fuzz targets' too), and the tests (unit, integration against real
 # servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
+# The fuzz crate's libfuzzer-sys compiles libFuzzer (C++) even when only checked.
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -36,6 +39,10 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets (fuzz/: a workspace of its own, run with cargo-fuzz on nightly) keep building:
+# formatted, linted and type-checked here on stable, without running the fuzzer.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 # The API docs build without a warning (broken or private links).
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 # The pure core builds alone: failover-core without its runtime (no tokio, TLS, HTTP, SMTP).

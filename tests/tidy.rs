@@ -44,7 +44,7 @@ fn crates() -> Vec<PathBuf> {
 
 fn sources() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs: Vec<PathBuf> = ["src", "examples", "benches", "tests"]
+    let mut dirs: Vec<PathBuf> = ["src", "examples", "benches", "tests", "fuzz"]
         .iter()
         .map(PathBuf::from)
         .collect();

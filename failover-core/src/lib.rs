@@ -115,6 +115,10 @@ pub use runtime::supervisor::{
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};
+// For the fuzz targets in `fuzz/` only: not an API.
+#[cfg(feature = "runtime")]
+#[doc(hidden)]
+pub use runtime::fuzzing;
 
 // The defaults each part owns (the daemon's config takes them from here).
 pub use arbiter::{DEFAULT_FALL, DEFAULT_RISE};

@@ -68,6 +68,9 @@ mod client;
 mod counters;
 mod error;
 mod exchange;
+// For the fuzz targets in `fuzz/` only: not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod probe;
 mod responder;
 mod rrl;

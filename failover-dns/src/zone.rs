@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 
@@ -150,6 +150,16 @@ impl Zone {
                     rrset.records_without_rrsigs().next().map(|r| &r.data)
                 {
                     soa_serial = Some(soa.serial);
+                }
+            }
+            for record in rrset.records_without_rrsigs() {
+                if let Err(error) = reads_back(record) {
+                    return Err(invalid(format!(
+                        "record {owner} {} cannot be read back from the wire ({error}): \
+                         secondaries and resolvers would refuse it (a CAA tag is letters and \
+                         digits only; a TXT record needs at least one string)",
+                        key.record_type
+                    )));
                 }
             }
             let records = rrset.records_without_rrsigs().cloned().collect();
@@ -497,6 +507,18 @@ pub(crate) fn label_count(name: &Name) -> usize {
     name.iter().count()
 }
 
+/// Whether `record` decodes from the wire form it is served in, inside a response as a
+/// secondary or a resolver reads it: hickory-proto's zone file parser takes some data its wire
+/// decoder refuses (a CAA tag with a `*` in it, a TXT record without a string).
+fn reads_back(record: &Record) -> Result<(), String> {
+    let mut message = Message::response(0, OpCode::Query);
+    message.add_answer(record.clone());
+    let wire = message.to_vec().map_err(|e| e.to_string())?;
+    Message::from_vec(&wire)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests
 mod tests {
@@ -565,6 +587,31 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("outside the zone test.ru."), "{error}");
+    }
+
+    #[test]
+    fn a_record_whose_wire_form_does_not_read_back_is_refused() {
+        // Found by the zone_file fuzz target: a CAA tag of `*ssue` parsed, then every transfer
+        // of the zone carried a record no secondary could decode.
+        let text = "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns. admin. 1 1 1 1 1\n\
+                    @ IN CAA 0 issue \"letsencrypt.org\"\n";
+        Zone::parse("db", text).unwrap();
+        let error = Zone::parse("db", &text.replace("issue", "*ssue"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record test.ru. CAA cannot be read back from the wire"),
+            "{error}"
+        );
+        // Also found by it: a TXT record whose strings were all commented out went out with
+        // no data, which no reader takes in a response.
+        let error = Zone::parse("db", &text.replace("CAA 0 issue", "TXT ;"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record test.ru. TXT cannot be read back from the wire"),
+            "{error}"
+        );
     }
 
     fn resolve(text: &str, qname: &str) -> Message {

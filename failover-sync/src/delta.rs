@@ -358,8 +358,13 @@ impl Blocks {
         if size == 0 || strong_len == 0 || strong_len > 16 {
             return Err(bad("bad block or hash size"));
         }
+        // Each block is its rolling checksum and its truncated MD4: a peer's signature that
+        // ends inside a block is refused, not read past.
+        if (signature.len() - 12) % (4 + strong_len) != 0 {
+            return Err(bad("it ends inside a block"));
+        }
         let sums: Vec<(u32, [u8; 16])> = signature[12..]
-            .chunks(4 + strong_len)
+            .chunks_exact(4 + strong_len)
             .map(|b| {
                 let mut strong = [0u8; 16];
                 strong[..strong_len].copy_from_slice(&b[4..]);
@@ -789,5 +794,23 @@ mod tests {
         assert!(applier.apply(&[DeltaOp::Literal(vec![0; 10])], 5).is_err());
         assert!(parse_delta(&[0, 0, 0, 0, 0x99]).is_err());
         assert!(parse_delta(&[0, 0, 0, 0, 0x44, 255]).is_err());
+    }
+
+    #[test]
+    fn a_signature_that_ends_inside_a_block_is_refused_by_both_matchings() {
+        // Found by the mirror_message fuzz target: the last block of a peer's signature cut
+        // short made fast matching panic.
+        let old = pseudo_random(5000, 4);
+        let mut signature = signature(&file_with(&old), old.len() as u64).unwrap();
+        signature.truncate(signature.len() - 2);
+        for matching in [Matching::Fast, Matching::Strict] {
+            let reader = DeltaReader::new(file_with(&old), 5000, Some(signature.clone()), matching);
+            let error = reader.err().expect("a truncated signature is an error");
+            assert_eq!(
+                error.kind(),
+                io::ErrorKind::InvalidData,
+                "{matching:?}: {error}"
+            );
+        }
     }
 }

@@ -6,6 +6,9 @@
 
 pub(crate) mod clock;
 pub(crate) mod crypto;
+// For the fuzz targets in `fuzz/` only: not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod notifiers;
 pub(crate) mod observers;
 pub mod peer;

@@ -288,9 +288,8 @@ async fn serve_inbound(
             Ok(Ok(None)) => break "closed by the peer".to_owned(),
             Ok(Ok(Some(frame))) => frame,
         };
-        let report = match serde_json::from_slice::<Frame>(&frame) {
-            Ok(Frame::Report(report)) => Some(report),
-            Ok(Frame::Heartbeat) => None,
+        let report = match decode_frame(&frame) {
+            Ok(report) => report,
             Err(e) => break format!("unreadable frame: {e}"),
         };
         // No supervisor attached (between reloads) is not an error.
@@ -300,6 +299,14 @@ async fn serve_inbound(
         });
     };
     tracing::info!(observer = %name, "observation link from {name} closed: {reason}");
+}
+
+/// A peer's frame: its report, or `None` for a heartbeat.
+pub(crate) fn decode_frame(frame: &[u8]) -> Result<Option<ObserverReport>, serde_json::Error> {
+    Ok(match serde_json::from_slice::<Frame>(frame)? {
+        Frame::Report(report) => Some(report),
+        Frame::Heartbeat => None,
+    })
 }
 
 async fn dial_loop(

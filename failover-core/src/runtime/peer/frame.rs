@@ -9,7 +9,7 @@ use super::identity::Fingerprint;
 use super::tls::Tls;
 
 /// Largest hello accepted.
-const MAX_HELLO: usize = 4096;
+pub(crate) const MAX_HELLO: usize = 4096;
 
 /// An authenticated link to a peer, carrying frames.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ async fn write_frame<W: AsyncWriteExt + Unpin>(
 }
 
 /// Reads one frame of at most `max_frame` bytes; `None` at a clean end of the stream.
-async fn read_frame<R: AsyncReadExt + Unpin>(
+pub(crate) async fn read_frame<R: AsyncReadExt + Unpin>(
     io: &mut R,
     peer: &str,
     max_frame: usize,
@@ -90,6 +90,35 @@ async fn read_frame<R: AsyncReadExt + Unpin>(
             source,
         })?;
     Ok(Some(frame))
+}
+
+/// Reads the peer's hello from its frame and checks its protocol, version and service.
+pub(crate) fn check_hello(peer: &str, theirs: &[u8], service: &str) -> Result<Hello, PeerError> {
+    let mismatch = |reason: String| PeerError::Protocol {
+        peer: peer.to_owned(),
+        reason,
+    };
+    let hello: Hello =
+        serde_json::from_slice(theirs).map_err(|e| mismatch(format!("unreadable hello: {e}")))?;
+    if hello.protocol != PROTOCOL {
+        return Err(mismatch(format!(
+            "speaks {:?}, not {PROTOCOL}",
+            hello.protocol
+        )));
+    }
+    if hello.version != PEER_PROTOCOL_VERSION {
+        return Err(mismatch(format!(
+            "speaks version {} of the peer protocol, this node {PEER_PROTOCOL_VERSION}: upgrade the older one",
+            hello.version
+        )));
+    }
+    if hello.service != service {
+        return Err(mismatch(format!(
+            "wants service {:?}, this link carries {:?}: check the port in the config",
+            hello.service, service
+        )));
+    }
+    Ok(hello)
 }
 
 impl PeerStream {
@@ -152,33 +181,7 @@ impl PeerStream {
                 peer: self.peer.clone(),
                 reason: "closed the link before its hello".to_owned(),
             })?;
-        let hello: Hello = serde_json::from_slice(&theirs).map_err(|e| PeerError::Protocol {
-            peer: self.peer.clone(),
-            reason: format!("unreadable hello: {e}"),
-        })?;
-        let mismatch = |reason: String| PeerError::Protocol {
-            peer: self.peer.clone(),
-            reason,
-        };
-        if hello.protocol != PROTOCOL {
-            return Err(mismatch(format!(
-                "speaks {:?}, not {PROTOCOL}",
-                hello.protocol
-            )));
-        }
-        if hello.version != PEER_PROTOCOL_VERSION {
-            return Err(mismatch(format!(
-                "speaks version {} of the peer protocol, this node {PEER_PROTOCOL_VERSION}: upgrade the older one",
-                hello.version
-            )));
-        }
-        if hello.service != config.service {
-            return Err(mismatch(format!(
-                "wants service {:?}, this link carries {:?}: check the port in the config",
-                hello.service, config.service
-            )));
-        }
-        self.hello = hello;
+        self.hello = check_hello(&self.peer, &theirs, &config.service)?;
         Ok(self)
     }
 }

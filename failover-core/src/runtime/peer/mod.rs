@@ -17,6 +17,7 @@ mod tls;
 pub use config::{Hello, PeerConfig, DEFAULT_MAX_FRAME, PEER_PROTOCOL_VERSION};
 pub use connect::connect;
 pub use error::PeerError;
+pub(crate) use frame::{check_hello, read_frame, MAX_HELLO};
 pub use frame::{PeerReader, PeerStream, PeerWriter};
 pub use identity::{Fingerprint, Identity};
 pub use listener::PeerListener;
