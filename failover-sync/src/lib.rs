@@ -56,6 +56,7 @@ mod path;
 mod progress;
 mod protocol;
 mod reconcile;
+mod refine;
 mod replica;
 mod scan;
 
@@ -66,7 +67,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
-pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
+pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching, Next};
 pub use echo::{Echo, Verdict};
 pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, RunSummary, Scope};
 pub use entry::{
@@ -82,6 +83,7 @@ pub use protocol::{
     Request, RequestOf, Response, ResponseOf, ScanReply, PROTOCOL_VERSION,
 };
 pub use reconcile::{reconcile, Item, PathAction, Plan, Side, SideState};
+pub use refine::FineRange;
 pub use replica::{LocalReplica, ReplicaConfig};
 pub use scan::Excludes;
 
