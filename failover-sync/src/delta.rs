@@ -113,7 +113,7 @@ pub struct DeltaReader {
     buffers: Vec<Vec<u8>>,
     /// A round's instructions waiting for the fine signatures of their literals
     /// ([`crate::refine`]).
-    pending: Option<(Vec<DeltaOp>, Vec<(usize, FineRange)>)>,
+    pending: Option<(Vec<DeltaOp>, crate::refine::Targets)>,
 }
 
 /// What a [`DeltaReader`] has next.
@@ -209,7 +209,7 @@ impl DeltaReader {
     /// What comes next: with [`Matching::Fast`], a round whose literals may match smaller
     /// blocks first asks for their fine signatures ([`Next::Refine`], then
     /// [`DeltaReader::refine`]); otherwise the round's instructions, none when the file is done.
-    pub fn next(&mut self) -> io::Result<Next> {
+    pub fn next_round(&mut self) -> io::Result<Next> {
         if self.pending.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -27,6 +27,10 @@ pub struct FineRange {
     pub block: u32,
 }
 
+/// The literals of a round to match again (by their index among its instructions), each with
+/// the stretch of the basis to sign for it.
+pub(crate) type Targets = Vec<(usize, FineRange)>;
+
 /// Literal data shorter than this is sent as it is: a second round trip would save little.
 const MIN_LITERAL: u64 = 1024;
 /// Smallest and largest fine block.
@@ -44,7 +48,7 @@ const MAX_SIGNED: u64 = 256 << 20;
 /// bytes the edit replaced), or, without a copy after it, as long as the literal and one
 /// coarse block. `at_file_start`: `ops` begin at the file's first byte (a literal first then
 /// faces the basis's start).
-pub(crate) fn plan(ops: &[DeltaOp], at_file_start: bool, block: u64) -> Vec<(usize, FineRange)> {
+pub(crate) fn plan(ops: &[DeltaOp], at_file_start: bool, block: u64) -> Targets {
     let mut targets = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let DeltaOp::Literal(data) = op else {

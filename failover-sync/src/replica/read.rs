@@ -102,7 +102,7 @@ impl LocalReplica {
     pub(super) fn read_next(&mut self, handle: Handle) -> BatchResponse {
         match self.reads.get_mut(&handle) {
             None => BatchResponse::Failed(Failure::Invalid(format!("no open read {handle}"))),
-            Some(reader) => match reader.next() {
+            Some(reader) => match reader.next_round() {
                 Ok(Next::Refine(ranges)) => BatchResponse::Refine(ranges),
                 Ok(Next::Ops(ops)) => {
                     if ops.is_empty() {
