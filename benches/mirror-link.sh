@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 for tool in rsync python3 ss; do
   command -v "$tool" >/dev/null || { echo "error: $tool missing; run: apt-get install -y rsync python3 python3-pil iproute2" >&2; exit 1; }
 done
-python3 -c 'import PIL' 2>/dev/null || { echo "error: python3-pil missing; run: apt-get install -y python3-pil" >&2; exit 1; }
+# Debian's python3 (where python3-pil lives), not another one first on PATH.
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+"$PY" -c 'import PIL' 2>/dev/null || { echo "error: python3-pil missing; run: apt-get install -y python3-pil" >&2; exit 1; }
 WORK=${1:-/tmp/failover-link}
 TEXT_FILES=${2:-1500}
 JPEG_FILES=${3:-150}
@@ -32,7 +34,7 @@ mkdir -p "$WORK"
 for kind in text jpeg; do
   n=$TEXT_FILES; [ $kind = jpeg ] && n=$JPEG_FILES
   if [ "$(cat "$WORK/$kind.done" 2>/dev/null)" != "$n" ]; then
-    rm -rf "$WORK/$kind" && python3 benches/anchors/sync/mkweb.py $kind "$WORK/$kind" "$n" && echo "$n" > "$WORK/$kind.done"
+    rm -rf "$WORK/$kind" && "$PY" benches/anchors/sync/mkweb.py $kind "$WORK/$kind" "$n" && echo "$n" > "$WORK/$kind.done"
   fi
 done
 R=$(mktemp -d)
