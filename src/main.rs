@@ -128,6 +128,20 @@ enum Command {
     /// changed on both keeps the newer version and the other as a conflict copy.
     #[cfg(feature = "sync")]
     Mirror(MirrorArgs),
+    /// Print the shell completions for SHELL on standard output (the Debian package installs
+    /// bash, zsh and fish's).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output (`failoverd man | man -l -`), or write
+    /// one page per command into a directory.
+    Man {
+        /// Write failoverd.1, failoverd-run.1, ... into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[cfg(feature = "sync")]
@@ -418,6 +432,11 @@ fn main() -> ExitCode {
     if let Command::Mirror(args) = cli.command {
         return mirror(args);
     }
+    match cli.command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Man { dir } => return man_pages(dir),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -426,6 +445,37 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(dispatch(cli.command))
+}
+
+/// `failoverd completions SHELL`: the completion script on standard output.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "failoverd",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
+}
+
+/// `failoverd man`: the manual page on standard output, or with `--dir` one page per command
+/// (`failoverd.1`, `failoverd-run.1`, ...) written into that directory.
+fn man_pages(dir: Option<PathBuf>) -> ExitCode {
+    use clap::CommandFactory;
+    let written = match &dir {
+        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let place =
+                dir.map_or_else(|| "standard output".to_owned(), |d| d.display().to_string());
+            eprintln!("error: cannot write the manual pages to {place}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Logs to stderr, as text or JSON; quieter for the demo and the one-shot mirror.
@@ -502,7 +552,8 @@ async fn dispatch(command: Command) -> ExitCode {
             .await
         }
         #[cfg(feature = "sync")]
-        Command::Mirror(_) => ExitCode::SUCCESS, // handled before the runtime starts
+        // handled before the runtime starts
+        Command::Mirror(_) | Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
     }
 }
 

@@ -111,7 +111,7 @@ pub use runtime::observers::{
 #[cfg(feature = "runtime")]
 pub use runtime::supervisor::{
     AdminCommand, Commander, JournalEntry, ProbeSchedule, StatusReport, Supervisor,
-    SupervisorHandle, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
+    SupervisorHandle, SupervisorMetrics, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};

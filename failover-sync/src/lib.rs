@@ -215,6 +215,8 @@ impl FileMirror for LocalMirror {
                 .map_err(|e| MirrorError::Peer(format!("the mirror task failed: {e}")))??;
         if let Ok(mut status) = self.status.lock() {
             status.conflicts += outcome.report.conflicts.len() as u64;
+            status.runs += 1;
+            status.bytes_transferred += outcome.report.bytes_transferred;
             status.backlog_files = outcome.report.failed.len() as u64;
             if outcome.report.failed.is_empty() && !options.dry_run {
                 status.last_sync = Some(SystemTime::now());
