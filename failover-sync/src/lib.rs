@@ -7,7 +7,8 @@
 //! deltas (fast_rsync) against the receiver's version into a temp file checked against the
 //! sender's BLAKE3 before fsync and rename; a path changed on both sides keeps the newer
 //! version under its name and the other beside it as `NAME.conflict-<node>-<UTC time>.EXT`.
-//! What a replica overwrites or deletes is first kept in its [`Versions`] area in the state
+//! A file deleted at one path and created at another with the same hash is renamed on the
+//! other side, not sent again. What a replica overwrites or deletes is first kept in its [`Versions`] area in the state
 //! directory (pruned by age and size, restored by `failoverd mirror versions`).
 //!
 //! It deliberately does not watch for changes or talk to the network: the engine
@@ -53,6 +54,7 @@ mod error;
 mod fsx;
 mod index;
 pub mod live;
+mod moves;
 mod owners;
 mod path;
 mod progress;
