@@ -32,6 +32,8 @@ pub struct RunSummary {
     /// Each change, one line each (`B <- A  path`): what was done, or with `dry_run` what
     /// would be done.
     pub changes: Vec<String>,
+    /// Files renamed on the receiving side instead of sent (moves and renames).
+    pub moved: u64,
     /// How this run kept owners: as asked, or [`Owners::Off`] when a side may not give files to
     /// other users (not root).
     pub owners: Owners,
@@ -41,8 +43,13 @@ impl RunSummary {
     /// One line for a human: what changed and what crossed between the replicas.
     pub fn summary(&self) -> String {
         let report = &self.report;
+        let moved = if self.moved > 0 {
+            format!(", {} moved", self.moved)
+        } else {
+            String::new()
+        };
         let mut text = format!(
-            "{} copied, {} deleted, {} conflict{}",
+            "{} copied{moved}, {} deleted, {} conflict{}",
             report.copied,
             report.deleted,
             report.conflicts.len(),
