@@ -92,7 +92,8 @@ pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
 pub use quorum::{
-    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum, QuorumSpec,
+    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum,
+    QuorumInput, QuorumSpec,
 };
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
 

@@ -237,6 +237,9 @@ impl Supervisor {
             gate.start_from(publication, &mut effects);
         }
         let mut shared = self.shared.take();
+        if let (Some(shared), Some(_)) = (shared.as_mut(), &self.journal) {
+            shared.record_inputs();
+        }
         tokio::pin!(shutdown);
         loop {
             let deadline = self.arbiter.next_deadline();
@@ -261,7 +264,7 @@ impl Supervisor {
                 }
             };
             if let Some(journal) = &mut self.journal {
-                journal.record(&mut self.arbiter, &actions, now().wall);
+                journal.record(shared.as_mut(), &mut self.arbiter, &actions, now().wall);
             }
             carry_out(actions, &self.arbiter, &mut gate, &mut effects, &mut tasks);
             self.status.send_replace(StatusReport {
