@@ -81,6 +81,8 @@ pub mod daemon;
 pub mod demo;
 #[cfg(feature = "dns")]
 pub mod journal;
+#[cfg(feature = "sync")]
+pub mod mirror_cli;
 pub mod mysql_cli;
 pub mod parts;
 pub mod plugins;

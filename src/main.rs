@@ -146,14 +146,19 @@ enum Command {
 
 #[cfg(feature = "sync")]
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct MirrorArgs {
+    #[command(subcommand)]
+    action: Option<MirrorAction>,
     /// Run once and exit (required: the live mirror comes with the peer link).
     #[arg(long, required = true)]
     once: bool,
     /// The first replica (node `a`).
-    dir_a: PathBuf,
+    #[arg(required = true)]
+    dir_a: Option<PathBuf>,
     /// The second replica (node `b`).
-    dir_b: PathBuf,
+    #[arg(required = true)]
+    dir_b: Option<PathBuf>,
     /// Apply what a safety rule refuses (mass deletion, an emptied root).
     #[arg(long)]
     force: bool,
@@ -185,6 +190,88 @@ struct MirrorArgs {
     owners: String,
 }
 
+#[cfg(feature = "sync")]
+#[derive(Debug, Subcommand)]
+enum MirrorAction {
+    /// What the mirror replaced or deleted on this node, kept in its versions area
+    /// ([mirror] versions): list, restore (the mirror then carries the file to the other node),
+    /// prune.
+    Versions(Box<VersionsArgs>),
+}
+
+#[cfg(feature = "sync")]
+#[derive(Debug, clap::Args)]
+struct VersionsArgs {
+    /// The config file: [mirror] root and state_dir, and this node's name.
+    #[arg(long, short, required_unless_present = "state_dir")]
+    config: Option<PathBuf>,
+    /// Which node this server is [default: $FAILOVERD_NODE, else the [[node]] named like the
+    /// host]; without --config, the replica's name (as `mirror --once --names` gave it).
+    #[arg(long)]
+    node: Option<String>,
+    /// Without --config: the state directory of `mirror --once` (its --state-dir).
+    #[arg(long, requires_all = ["root", "node"], conflicts_with = "config")]
+    state_dir: Option<PathBuf>,
+    /// Without --config: the replica's directory, where a restore writes.
+    #[arg(long, requires = "state_dir")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    action: VersionsAction,
+}
+
+#[cfg(feature = "sync")]
+#[derive(Debug, Subcommand)]
+enum VersionsAction {
+    /// List the versions (of PATH and beneath it, or all), oldest first.
+    List {
+        /// A path relative to the mirrored root.
+        path: Option<String>,
+    },
+    /// Put a version of PATH back (the newest, or VERSION: its name or the start of it).
+    Restore {
+        /// A path relative to the mirrored root.
+        path: String,
+        /// The version's name, as `list` prints it (a unique start of it is enough).
+        version: Option<String>,
+    },
+    /// Remove the versions past keep_versions_for and the oldest past versions_max_size_mb.
+    Prune,
+}
+
+/// `failoverd mirror versions`.
+#[cfg(feature = "sync")]
+fn versions(args: VersionsArgs) -> ExitCode {
+    use failover::mirror_cli::VersionsPlace;
+    let place = match (&args.config, &args.state_dir, &args.root, &args.node) {
+        (Some(path), _, _, node) => match load_as(path, Role::Daemon, node.as_deref()) {
+            Ok(config) => VersionsPlace::from_config(&config),
+            Err(code) => return code,
+        },
+        (None, Some(state_dir), Some(root), Some(node)) => Ok(VersionsPlace::new(
+            root,
+            state_dir,
+            node,
+            failover::sync::VersionPolicy::default(),
+        )),
+        _ => Err("give --config, or --state-dir with --root and --node".to_owned()),
+    };
+    let done = place.and_then(|place| match &args.action {
+        VersionsAction::List { path } => place.list(path.as_deref()),
+        VersionsAction::Restore { path, version } => place.restore(path, version.as_deref()),
+        VersionsAction::Prune => place.prune(),
+    });
+    match done {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Exit status of a mirror run that a safety rule refused.
 #[cfg(feature = "sync")]
 const EXIT_REFUSED: u8 = 3;
@@ -195,7 +282,15 @@ const EXIT_PARTIAL: u8 = 23;
 #[cfg(feature = "sync")]
 fn mirror(args: MirrorArgs) -> ExitCode {
     use failover::sync::{sync_dirs, LocalPairConfig, SyncError, TerminalBar};
-    let mut config = LocalPairConfig::new(&args.dir_a, &args.dir_b);
+    let (dir_a, dir_b) = match (args.action, &args.dir_a, &args.dir_b) {
+        (Some(MirrorAction::Versions(versions_args)), _, _) => return versions(*versions_args),
+        (None, Some(a), Some(b)) => (a, b),
+        _ => {
+            eprintln!("error: give --once DIR_A DIR_B, or a subcommand (versions)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = LocalPairConfig::new(dir_a, dir_b);
     if let Some(state_dir) = args.state_dir {
         config.state_dir = state_dir;
     }

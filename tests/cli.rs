@@ -684,3 +684,96 @@ fn check_warns_about_each_path_the_service_cannot_write() {
     // The state directory (not made yet, in a writable place) is fine.
     assert!(!sandboxed.contains("[zone] state_dir"), "{sandboxed}");
 }
+
+#[test]
+fn mirror_versions_restores_an_overwritten_and_a_deleted_file_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, state) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("state"),
+    );
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(a.join("page.html"), "the good page").unwrap();
+    std::fs::create_dir(a.join("old")).unwrap();
+    std::fs::write(a.join("old/notes.txt"), "notes worth keeping").unwrap();
+    let sync = || {
+        let out = failoverd()
+            .args([
+                "mirror",
+                "--once",
+                "--names",
+                "master",
+                "slave",
+                "--state-dir",
+            ])
+            .arg(&state)
+            .arg(&a)
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    };
+    sync();
+    // A destructive edit and a deletion on master reach slave.
+    std::fs::write(a.join("page.html"), "destroyed!").unwrap();
+    std::fs::remove_dir_all(a.join("old")).unwrap();
+    sync();
+    assert_eq!(std::fs::read(b.join("page.html")).unwrap(), b"destroyed!");
+
+    // The daemon's config names slave's root and the mirror's state directory.
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    let config = format!(
+        "{}\n[mirror]\nroot = {b:?}\nstate_dir = {state:?}\n",
+        linked_example(dir.path())
+    );
+    let config_path = dir.path().join("failoverd.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let versions = |args: &[&str]| {
+        let out = failoverd()
+            .args(["mirror", "versions", "--node", "slave", "--config"])
+            .arg(&config_path)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, listed, stderr) = versions(&["list"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("old/notes.txt  ") && lines[0].contains("_deleted_"));
+    assert!(lines[1].starts_with("page.html  ") && lines[1].contains("_replaced_"));
+
+    // Restored on slave with the command; the next run carries both back to master.
+    for path in ["page.html", "old/notes.txt"] {
+        let (code, said, stderr) = versions(&["restore", path]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(
+            said.starts_with(&format!("restored {path} on slave from ")),
+            "{said}"
+        );
+    }
+    sync();
+    for root in [&a, &b] {
+        assert_eq!(
+            std::fs::read(root.join("page.html")).unwrap(),
+            b"the good page"
+        );
+        assert_eq!(
+            std::fs::read(root.join("old/notes.txt")).unwrap(),
+            b"notes worth keeping"
+        );
+    }
+    // A version that is not there is refused, naming the path and where to look.
+    let (code, _, stderr) = versions(&["restore", "page.html", "1999"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no version \"1999\" of page.html on slave"),
+        "{stderr}"
+    );
+}

@@ -7,6 +7,9 @@
 //! deltas (fast_rsync) against the receiver's version into a temp file checked against the
 //! sender's BLAKE3 before fsync and rename; a path changed on both sides keeps the newer
 //! version under its name and the other beside it as `NAME.conflict-<node>-<UTC time>.EXT`.
+//! A file deleted at one path and created at another with the same hash is renamed on the
+//! other side, not sent again. What a replica overwrites or deletes is first kept in its [`Versions`] area in the state
+//! directory (pruned by age and size, restored by `failoverd mirror versions`).
 //!
 //! It deliberately does not watch for changes or talk to the network: the engine
 //! ([`sync_pair`]) speaks to each replica through a [`ReplicaLink`] carrying serializable
@@ -51,13 +54,16 @@ mod error;
 mod fsx;
 mod index;
 pub mod live;
+mod moves;
 mod owners;
 mod path;
 mod progress;
 mod protocol;
 mod reconcile;
+mod refine;
 mod replica;
 mod scan;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -66,7 +72,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
-pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
+pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching, Next};
 pub use echo::{Echo, Verdict};
 pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, RunSummary, Scope};
 pub use entry::{
@@ -82,8 +88,13 @@ pub use protocol::{
     Request, RequestOf, Response, ResponseOf, ScanReply, PROTOCOL_VERSION,
 };
 pub use reconcile::{reconcile, Item, PathAction, Plan, Side, SideState};
+pub use refine::FineRange;
 pub use replica::{LocalReplica, ReplicaConfig};
 pub use scan::Excludes;
+pub use versions::{
+    Pruned, Version, VersionPolicy, Versions, Why, DEFAULT_KEEP_VERSIONS_FOR,
+    DEFAULT_VERSIONS_MAX_BYTES,
+};
 
 /// A two-way mirror of two local directories.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +119,9 @@ pub struct LocalPairConfig {
     /// How owners and groups are kept when both run as root (default: by name, numbers as
     /// the fallback).
     pub owners: Owners,
+    /// What each side keeps of the files the run replaces or deletes there, in
+    /// `state_dir/versions/<node>/` (default: 30 days, at most 1 GiB; `None`: nothing).
+    pub versions: Option<VersionPolicy>,
 }
 
 impl LocalPairConfig {
@@ -123,6 +137,7 @@ impl LocalPairConfig {
             max_delete_share: EngineConfig::default().max_delete_share,
             fsync: true,
             owners: Owners::default(),
+            versions: Some(VersionPolicy::default()),
         }
     }
 }
@@ -174,8 +189,13 @@ pub fn sync_dirs(
         excludes: config.excludes.clone(),
         fsync: config.fsync,
     };
-    let mut side_a = InProcess::new(LocalReplica::open(replica(&a, &config.node_a, &b))?);
-    let mut side_b = InProcess::new(LocalReplica::open(replica(&b, &config.node_b, &a))?);
+    let open = |root: &Path, node: &str, peer: &Path| -> Result<_, SyncError> {
+        let mut replica = LocalReplica::open(replica(root, node, peer))?;
+        replica.set_versions(config.versions);
+        Ok(InProcess::new(replica))
+    };
+    let mut side_a = open(&a, &config.node_a, &b)?;
+    let mut side_b = open(&b, &config.node_b, &a)?;
     let engine = EngineConfig {
         max_delete_share: config.max_delete_share,
         owners: config.owners,

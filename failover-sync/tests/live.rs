@@ -437,3 +437,86 @@ async fn owners_and_a_chown_alone_cross_the_live_link() {
     driver.shutdown().await;
     served.shutdown().await;
 }
+
+/// `len` bytes that do not compress (xorshift), different for each `seed`.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Bytes both nodes have put on the link, once nothing more is being sent.
+async fn settled_bytes(driver: &LiveMirror, served: &LiveMirror) -> u64 {
+    let sent = || driver.status().link_bytes_sent + served.status().link_bytes_sent;
+    let last = std::sync::Mutex::new(u64::MAX);
+    let quiet = Wait::up_to(Duration::from_secs(30)).every(Duration::from_millis(400));
+    eventually(quiet, "the link to fall quiet", || {
+        let now = sent();
+        let mut last = last.lock().unwrap();
+        let still = *last == now && driver.status().backlog_files == 0;
+        *last = now;
+        still
+    })
+    .await;
+    sent()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_large_file_and_a_renamed_directory_cross_as_renames_in_a_few_bytes() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    let big = noise(100 << 20, 1);
+    let small: Vec<Vec<u8>> = (0..1000).map(|i| noise(4096, i + 2)).collect();
+    for node in [&a, &b] {
+        std::fs::write(node.root().join("big.bin"), &big).unwrap();
+        std::fs::create_dir(node.root().join("photos")).unwrap();
+        for (i, data) in small.iter().enumerate() {
+            std::fs::write(node.root().join(format!("photos/{i:04}.jpg")), data).unwrap();
+        }
+    }
+    let (driver, served) = start_pair(&a, &b).await;
+    let start = settled_bytes(&driver, &served).await;
+
+    // A renamed 100 MiB file.
+    std::fs::rename(a.root().join("big.bin"), a.root().join("renamed.bin")).unwrap();
+    eventually(WAIT, "the rename on b", || {
+        b.root().join("renamed.bin").exists() && !b.root().join("big.bin").exists()
+    })
+    .await;
+    let after_file = settled_bytes(&driver, &served).await;
+    let file_bytes = after_file - start;
+    assert!(std::fs::read(b.root().join("renamed.bin")).unwrap() == big);
+
+    // A renamed directory of 1,000 files (4 KiB each: 4 MiB that do not compress), the whole
+    // tree but one file: no deletion for the mass-deletion rule.
+    std::fs::rename(a.root().join("photos"), a.root().join("albums")).unwrap();
+    eventually(WAIT, "the directory renamed on b", || {
+        !b.root().join("photos").exists()
+            && std::fs::read_dir(b.root().join("albums")).is_ok_and(|d| d.count() == 1000)
+    })
+    .await;
+    let dir_bytes = settled_bytes(&driver, &served).await - after_file;
+    converged(&a, &b).await;
+    for (i, data) in small.iter().enumerate() {
+        assert!(&std::fs::read(b.root().join(format!("albums/{i:04}.jpg"))).unwrap() == data);
+    }
+    eprintln!("renamed 100 MiB file: {file_bytes} B on the link; renamed directory of 1,000 files: {dir_bytes} B");
+    assert!(
+        file_bytes < 1 << 20,
+        "{file_bytes} bytes for a renamed file"
+    );
+    assert!(
+        dir_bytes < 1 << 20,
+        "{dir_bytes} bytes for a renamed directory"
+    );
+    // Nothing was deleted on b, so nothing went to its versions area.
+    assert!(!b.state.path().join("versions").exists());
+    driver.shutdown().await;
+    served.shutdown().await;
+}

@@ -39,9 +39,12 @@ pub use failover_sync::live::{
     DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_MAX_LAG as DEFAULT_MIRROR_MAX_LAG,
     DEFAULT_RESCAN_INTERVAL,
 };
+#[cfg(feature = "sync")]
+pub use failover_sync::{DEFAULT_KEEP_VERSIONS_FOR, DEFAULT_VERSIONS_MAX_BYTES};
 #[cfg(not(feature = "sync"))]
 pub use off::{
-    DEFAULT_COALESCE, DEFAULT_MAX_DELETE_SHARE, DEFAULT_MIRROR_MAX_LAG, DEFAULT_RESCAN_INTERVAL,
+    DEFAULT_COALESCE, DEFAULT_KEEP_VERSIONS_FOR, DEFAULT_MAX_DELETE_SHARE, DEFAULT_MIRROR_MAX_LAG,
+    DEFAULT_RESCAN_INTERVAL, DEFAULT_VERSIONS_MAX_BYTES,
 };
 
 /// `[mirror] port`'s default: the daemon's own choice, beside the peer link's usual 8054.
@@ -91,6 +94,10 @@ mod off {
     pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
     /// Stands in for `failover_sync::live::DEFAULT_MAX_LAG`.
     pub const DEFAULT_MIRROR_MAX_LAG: Duration = Duration::from_secs(60);
+    /// Stands in for `failover_sync::DEFAULT_KEEP_VERSIONS_FOR`.
+    pub const DEFAULT_KEEP_VERSIONS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Stands in for `failover_sync::DEFAULT_VERSIONS_MAX_BYTES`.
+    pub const DEFAULT_VERSIONS_MAX_BYTES: u64 = 1 << 30;
 }
 
 #[cfg(all(test, feature = "dns", feature = "mysql", feature = "sync"))]
@@ -122,5 +129,7 @@ mod tests {
         assert_eq!(off::DEFAULT_RESCAN_INTERVAL, DEFAULT_RESCAN_INTERVAL);
         assert_eq!(off::DEFAULT_MAX_DELETE_SHARE, DEFAULT_MAX_DELETE_SHARE);
         assert_eq!(off::DEFAULT_MIRROR_MAX_LAG, DEFAULT_MIRROR_MAX_LAG);
+        assert_eq!(off::DEFAULT_KEEP_VERSIONS_FOR, DEFAULT_KEEP_VERSIONS_FOR);
+        assert_eq!(off::DEFAULT_VERSIONS_MAX_BYTES, DEFAULT_VERSIONS_MAX_BYTES);
     }
 }

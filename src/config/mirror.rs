@@ -43,6 +43,16 @@ pub struct MirrorConfig {
     /// absent or 0).
     #[serde(default)]
     pub bwlimit: u64,
+    /// Whether what the mirror replaces or deletes on this node is kept in the versions area
+    /// (`state_dir/versions/<node>/`), for `failoverd mirror versions`.
+    #[serde(default = "default_versions")]
+    pub versions: bool,
+    /// How long a kept version stays.
+    #[serde(default = "default_keep_versions_for", with = "humantime_serde")]
+    pub keep_versions_for: Duration,
+    /// Most the versions of this node take, in MiB; past it the oldest go.
+    #[serde(default = "default_versions_max_size_mb")]
+    pub versions_max_size_mb: u64,
 }
 
 /// `[mirror] owners`: how owners and groups are kept across the mirror.
@@ -81,6 +91,15 @@ fn default_mirror_rescan() -> Duration {
 fn default_mirror_max_delete() -> u32 {
     super::defaults::max_delete_percent()
 }
+fn default_versions() -> bool {
+    true
+}
+fn default_keep_versions_for() -> Duration {
+    super::defaults::DEFAULT_KEEP_VERSIONS_FOR
+}
+fn default_versions_max_size_mb() -> u64 {
+    super::defaults::DEFAULT_VERSIONS_MAX_BYTES >> 20
+}
 
 impl MirrorConfig {
     /// Makes its index directory absolute, relative to `base`; it goes under `state_dir`
@@ -90,6 +109,17 @@ impl MirrorConfig {
             Some(dir) => absolute(base, dir),
             None => self.state_dir = Some(self.index_dir(state_dir)),
         }
+    }
+
+    /// The versions policy of `versions`, `keep_versions_for` and `versions_max_size_mb`
+    /// (`None`: versions off).
+    pub fn version_policy(&self) -> Option<(Duration, u64)> {
+        self.versions.then(|| {
+            (
+                self.keep_versions_for,
+                self.versions_max_size_mb.saturating_mul(1 << 20),
+            )
+        })
     }
 
     /// Where the mirror's index is kept: `state_dir`, else `mirror` in `[zone] state_dir`.
@@ -203,6 +233,18 @@ fn validate_limits(mirror: &MirrorConfig, v: &mut Validator<'_>) {
         v.fail(
             &at("rescan_interval"),
             "below a minute: full rescans that often keep both disks busy (expected e.g. \"1h\")",
+        );
+    }
+    if mirror.versions && mirror.keep_versions_for.is_zero() {
+        v.fail(
+            &at("keep_versions_for"),
+            "0 keeps nothing (expected e.g. \"30d\", or versions = false to keep none)",
+        );
+    }
+    if mirror.versions && mirror.versions_max_size_mb == 0 {
+        v.fail(
+            &at("versions_max_size_mb"),
+            "0 keeps nothing (expected e.g. 1024, or versions = false to keep none)",
         );
     }
     if mirror.max_delete == 0 || mirror.max_delete > 100 {

@@ -137,6 +137,12 @@ pub async fn start(
                 .as_ref()
                 .map(|m| m.bwlimit.saturating_mul(1024))
                 .filter(|&rate| rate > 0),
+            versions: config.mirror.as_ref().and_then(|m| m.version_policy()).map(
+                |(keep_for, max_bytes)| failover_sync::VersionPolicy {
+                    keep_for,
+                    max_bytes,
+                },
+            ),
         };
         let listen = live.listen;
         let mirror = failover_sync::live::LiveMirror::start_with(live, options)

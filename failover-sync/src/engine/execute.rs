@@ -46,7 +46,15 @@ impl Run<'_> {
         let mut later = Later::default();
         let mut small: Vec<(&Item, Side, Entry)> = Vec::new();
         let mut small_bytes = 0;
+        let mut moving: Vec<&Item> = Vec::new();
         for item in &items {
+            if self.moves.contains_key(&item.path) {
+                moving.push(item);
+                if moving.len() >= BATCH_FILES {
+                    self.take_moves(std::mem::take(&mut moving))?;
+                }
+                continue;
+            }
             if let Some((from, source)) = self.small_take(item) {
                 small_bytes += source.size();
                 small.push((item, from, source));
@@ -61,9 +69,13 @@ impl Run<'_> {
                 self.take_small(std::mem::take(&mut small))?;
                 small_bytes = 0;
             }
+            if !moving.is_empty() {
+                self.take_moves(std::mem::take(&mut moving))?;
+            }
             self.carry_out(item, &mut later)?;
         }
         self.take_small(small)?;
+        self.take_moves(moving)?;
         self.flush_all()?;
         let deleted_dirs = self.delete(&later)?;
         self.replace_dirs(&later.replaced_dirs, &deleted_dirs)?;
@@ -104,6 +116,11 @@ impl Run<'_> {
             let Some(victim) = item.now[to.index()].clone() else {
                 continue;
             };
+            if self.moved.contains(&item.path) {
+                // Renamed to where the other side moved it.
+                self.record(item, Ok([None, None]));
+                continue;
+            }
             self.summary.changes.push(format!(
                 "delete on {}  {}",
                 self.nodes[to.index()],
@@ -258,7 +275,12 @@ impl Run<'_> {
     }
 
     /// Makes the other side's `item.path` like `source` (from `from`).
-    fn take(&mut self, item: &Item, from: Side, source: Entry) -> Result<Taken, SyncError> {
+    pub(super) fn take(
+        &mut self,
+        item: &Item,
+        from: Side,
+        source: Entry,
+    ) -> Result<Taken, SyncError> {
         let to = from.other();
         if self.under_failed_dir(&item.path) {
             return Ok(Err("its directory could not be made".to_owned()));

@@ -9,6 +9,7 @@
 
 mod answers;
 mod execute;
+mod moves;
 mod plan;
 mod record;
 mod run;
@@ -60,9 +61,14 @@ pub fn sync_scope(
     plan::hello(&mut links, config.owners, full, &mut summary)?;
     let scans = plan::scan_both(&mut links, scope, &mut summary)?;
     tracing::debug!(elapsed = ?started.elapsed(), "mirror run: both sides scanned");
-    let plan = plan::reconcile_scans(&scans, &summary.nodes);
+    let mut plan = plan::reconcile_scans(&scans, &summary.nodes);
+    // A file deleted at one path and created at another with the same hash is renamed, not
+    // sent, and is no deletion for the mass-deletion rule.
+    let moves = crate::moves::find_moves(&plan.items);
+    plan.deletions = plan.deletions.saturating_sub(moves.len() as u64);
     plan::check_safety(&scans, &plan, scope, config, options, &summary.roots)?;
     let mut run = Run::new(links, summary, options.dry_run, progress);
+    run.moves = moves.into_iter().map(|m| (m.to.clone(), m)).collect();
     // An index whose trust window made this scan hash unchanged files again is written anew
     // (with the entries it holds), so that the next scan trusts them.
     run.index_changed = [

@@ -46,6 +46,10 @@ pub(super) struct Run<'a> {
     /// Staged writes per side, and their bytes.
     pub(super) pending: [Vec<Pending>; 2],
     pub(super) pending_bytes: [u64; 2],
+    /// The plan's moves, by the path they go to.
+    pub(super) moves: std::collections::HashMap<RelPath, crate::moves::Move>,
+    /// The old paths of the moves done: recorded as deleted, not deleted again.
+    pub(super) moved: BTreeSet<RelPath>,
 }
 
 impl<'a> Run<'a> {
@@ -68,6 +72,8 @@ impl<'a> Run<'a> {
             progress,
             pending: [Vec::new(), Vec::new()],
             pending_bytes: [0, 0],
+            moves: std::collections::HashMap::new(),
+            moved: BTreeSet::new(),
         }
     }
 }

@@ -19,13 +19,26 @@ pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
 /// Settings of the live mirror beyond [`LiveConfig`]'s (given to
 /// [`LiveMirror::start_with`](super::LiveMirror::start_with)); the defaults are what
 /// [`LiveMirror::start`](super::LiveMirror::start) uses.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
     /// How owners and groups are kept (default: by name, numbers as the fallback). The
     /// driving node's setting counts for both (it tells the other in the hello).
     pub owners: crate::owners::Owners,
     /// Most this node sends on the link, in bytes per second (none: as fast as it goes).
     pub bwlimit: Option<u64>,
+    /// What this node keeps of the files the mirror replaces or deletes on it, in
+    /// `state_dir/versions/<node>/` (default: 30 days, at most 1 GiB; `None`: nothing).
+    pub versions: Option<crate::versions::VersionPolicy>,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            owners: crate::owners::Owners::default(),
+            bwlimit: None,
+            versions: Some(crate::versions::VersionPolicy::default()),
+        }
+    }
 }
 
 /// How one node's live mirror is set up.

@@ -30,6 +30,7 @@ mod driver;
 mod link;
 mod listener;
 mod node;
+mod pack;
 mod served;
 mod watch;
 
@@ -112,6 +113,7 @@ impl LiveMirror {
             fsync: config.fsync,
         })?;
         replica.set_echo(echo.clone());
+        replica.set_versions(options.versions);
         let root = replica.root().to_path_buf();
         let excludes = watch_excludes(&config, &root)?;
         let (input, inputs) = mpsc::channel::<Input>();

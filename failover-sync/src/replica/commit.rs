@@ -53,6 +53,7 @@ impl LocalReplica {
         self.cached_index = None;
         index.store(&self.index_path)?;
         self.cached_index = Some(std::sync::Arc::new(index));
+        self.prune_versions(false);
         Ok(BatchResponse::Done)
     }
 

@@ -108,7 +108,11 @@ impl LocalReplica {
     fn carry_out(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
         Ok(match request {
             BatchRequest::Hello { version, owners } => self.hello(version, owners)?,
-            BatchRequest::Scan => self.scan(None)?,
+            BatchRequest::Scan => {
+                // A full run (on connect, then every rescan interval) ages the versions out.
+                self.prune_versions(true);
+                self.scan(None)?
+            }
             BatchRequest::ScanPaths { scope } => self.scan(Some(&scope))?,
             BatchRequest::Signature { path, expect } => self.signature(&path, &expect),
             BatchRequest::ReadBegin {
@@ -118,6 +122,12 @@ impl LocalReplica {
                 matching,
             } => self.read_begin(&path, &expect, signature, matching),
             BatchRequest::ReadNext { handle } => self.read_next(handle),
+            BatchRequest::SignRanges {
+                path,
+                expect,
+                ranges,
+            } => self.sign_ranges(&path, &expect, &ranges),
+            BatchRequest::ReadRefine { handle, signatures } => self.read_refine(handle, signatures),
             BatchRequest::WriteBegin {
                 path,
                 replace,

@@ -32,6 +32,7 @@ use crate::owners::{Accounts, OwnerMap, SystemAccounts};
 use crate::path::{RelPath, TEMP_PREFIX};
 use crate::protocol::{BatchResponse, Failure, Handle};
 use crate::scan::Excludes;
+use crate::versions::{VersionPolicy, Versions, Why};
 
 /// How one replica is set up.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +74,10 @@ pub struct LocalReplica {
     echo: Option<Echo>,
     /// How this conversation keeps owners, and the account look-ups.
     owners: OwnerMap,
+    /// Where what this replica replaces or deletes is kept (`None`: nowhere).
+    versions: Option<Versions>,
+    /// Versions kept since the last prune.
+    versions_kept: u64,
 }
 
 struct Staged {
@@ -104,7 +109,7 @@ struct PendingWrite {
 /// Temp files of this process are numbered by this counter.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn temp_name() -> String {
+pub(crate) fn temp_name() -> String {
     format!(
         "{TEMP_PREFIX}{}-{}",
         std::process::id(),
@@ -177,6 +182,8 @@ impl LocalReplica {
             cached_index: None,
             echo: None,
             owners: OwnerMap::new(std::sync::Arc::new(SystemAccounts)),
+            versions: None,
+            versions_kept: 0,
         })
     }
 
@@ -184,6 +191,64 @@ impl LocalReplica {
     /// can tell the mirror's own writes from other changes.
     pub fn set_echo(&mut self, echo: Echo) {
         self.echo = Some(echo);
+    }
+
+    /// Keeps what this replica replaces or deletes in its state directory's versions area
+    /// ([`Versions`]), pruned by `policy`; `None` keeps nothing (the default).
+    pub fn set_versions(&mut self, policy: Option<VersionPolicy>) {
+        self.versions =
+            policy.map(|policy| Versions::new(&self.state_dir(), &self.config.node, policy));
+    }
+
+    /// The state directory (canonical when it could be made so).
+    fn state_dir(&self) -> PathBuf {
+        self.index_path
+            .parent()
+            .map_or_else(|| self.config.state_dir.clone(), Path::to_path_buf)
+    }
+
+    /// Keeps the regular file `name` in `dir` (`path`, still `entry`) as a version before it is
+    /// replaced or deleted; a version that cannot be kept stops the change.
+    fn keep_version(
+        &mut self,
+        dir: &OwnedFd,
+        name: &str,
+        path: &RelPath,
+        entry: Option<&Entry>,
+        why: Why,
+    ) -> Result<Option<PathBuf>, BatchResponse> {
+        let (Some(versions), Some(entry)) = (&self.versions, entry) else {
+            return Ok(None);
+        };
+        if !matches!(entry.kind, Kind::File { .. }) {
+            return Ok(None);
+        }
+        match versions.keep(dir.as_fd(), name, path, entry, why) {
+            Ok(kept) => {
+                self.versions_kept += 1;
+                Ok(Some(kept))
+            }
+            Err(e) => Err(BatchResponse::Failed(Failure::Io(format!(
+                "{}: its version could not be kept in {} ({e}); left as it is: free space there \
+                 or fix its permissions",
+                self.shown(path),
+                versions.dir().display()
+            )))),
+        }
+    }
+
+    /// Prunes the versions area if versions were kept since the last prune (or `always`).
+    fn prune_versions(&mut self, always: bool) {
+        let Some(versions) = &self.versions else {
+            return;
+        };
+        if !always && self.versions_kept == 0 {
+            return;
+        }
+        self.versions_kept = 0;
+        if let Err(e) = versions.prune(std::time::SystemTime::now()) {
+            tracing::warn!("mirror: pruning the versions failed: {e}");
+        }
     }
 
     /// Maps owner names with `accounts` instead of the system's (tests give two replicas on
@@ -334,7 +399,7 @@ impl Drop for LocalReplica {
 }
 
 /// A node name usable in a file name.
-fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

@@ -10,6 +10,7 @@ use crate::entry::{Entry, Kind, Owner, MODE_MASK};
 use crate::fsx;
 use crate::path::RelPath;
 use crate::protocol::{BatchResponse, Failure};
+use crate::versions::Why;
 
 impl LocalReplica {
     pub(super) fn delete(&mut self, path: &RelPath, expect: &Entry) -> BatchResponse {
@@ -26,7 +27,15 @@ impl LocalReplica {
         } else {
             AtFlags::empty()
         };
-        match rustix::fs::unlinkat(&dir, name, flags) {
+        let kept = match self.keep_version(&dir, name, path, Some(expect), Why::Deleted) {
+            Ok(kept) => kept,
+            Err(response) => return response,
+        };
+        let unlinked = rustix::fs::unlinkat(&dir, name, flags);
+        if let (Err(_), Some(kept)) = (&unlinked, kept) {
+            let _ = std::fs::remove_file(kept);
+        }
+        match unlinked {
             Ok(()) => {
                 self.touched(path);
                 BatchResponse::Done
@@ -41,7 +50,7 @@ impl LocalReplica {
 
     /// Removes `replace` (a file or symlink that is still what the engine saw) at `name`.
     fn remove_replaced(
-        &self,
+        &mut self,
         dir: &OwnedFd,
         name: &str,
         path: &RelPath,
@@ -49,8 +58,13 @@ impl LocalReplica {
     ) -> Result<(), BatchResponse> {
         self.check_current(dir, name, path, replace)?;
         if replace.is_some() {
-            rustix::fs::unlinkat(dir, name, AtFlags::empty())
-                .map_err(|e| self.io_failure(path, e.into()))?;
+            let kept = self.keep_version(dir, name, path, replace, Why::Replaced)?;
+            if let Err(e) = rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+                if let Some(kept) = kept {
+                    let _ = std::fs::remove_file(kept);
+                }
+                return Err(self.io_failure(path, e.into()));
+            }
         }
         Ok(())
     }
@@ -116,6 +130,10 @@ impl LocalReplica {
         if let Err(response) = self.check_current(&dir, name, path, replace) {
             return response;
         }
+        let kept = match self.keep_version(&dir, name, path, replace, Why::Replaced) {
+            Ok(kept) => kept,
+            Err(response) => return response,
+        };
         let temp = temp_name();
         if let Err(e) = rustix::fs::symlinkat(target, &dir, temp.as_str()) {
             return self.io_failure(path, e.into());
@@ -123,6 +141,9 @@ impl LocalReplica {
         // The link itself gets its owner (`lchown`) before it takes the name.
         if let Err(e) = fsx::chown_at(dir.as_fd(), temp.as_str(), owner) {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
+            if let Some(kept) = kept {
+                let _ = std::fs::remove_file(kept);
+            }
             return self.io_failure(path, e.into());
         }
         let renamed = match replace {
@@ -133,6 +154,9 @@ impl LocalReplica {
         };
         if let Err(e) = renamed {
             let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
+            if let Some(kept) = kept {
+                let _ = std::fs::remove_file(kept);
+            }
             if e == rustix::io::Errno::EXIST {
                 return BatchResponse::Failed(Failure::Changed);
             }

@@ -13,6 +13,7 @@ use crate::entry::{Entry, Kind, MODE_MASK};
 use crate::fsx;
 use crate::path::RelPath;
 use crate::protocol::{BatchResponse, Failure, Handle};
+use crate::versions::Why;
 
 /// Bytes a large write grows by before the next early sync starts.
 const EARLY_SYNC_BYTES: u64 = 32 << 20;
@@ -273,6 +274,18 @@ impl LocalReplica {
                 _ => Failure::Changed,
             });
         }
+        let kept = self
+            .keep_version(
+                &item.dir,
+                name,
+                &item.path,
+                item.replace.as_ref(),
+                Why::Replaced,
+            )
+            .map_err(|response| match response {
+                BatchResponse::Failed(failure) => failure,
+                _ => Failure::Changed,
+            })?;
         let renamed = match item.replace {
             None => rustix::fs::renameat_with(
                 &item.dir,
@@ -283,6 +296,9 @@ impl LocalReplica {
             ),
             Some(_) => rustix::fs::renameat(&item.dir, item.temp.as_str(), &item.dir, name),
         };
+        if let (Err(_), Some(kept)) = (&renamed, kept) {
+            let _ = std::fs::remove_file(kept);
+        }
         match renamed {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => return Err(Failure::Changed),
