@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use failover::config::{Config, Naming, Role};
 use failover::daemon;
 
@@ -528,8 +528,10 @@ fn main() -> ExitCode {
         return mirror(args);
     }
     match cli.command {
-        Command::Completions { shell } => return completions(shell),
-        Command::Man { dir } => return man_pages(dir),
+        Command::Completions { shell } => {
+            return failover::manual::completions(Cli::command(), shell)
+        }
+        Command::Man { dir } => return failover::manual::man_pages(Cli::command(), dir.as_deref()),
         _ => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -540,37 +542,6 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(dispatch(cli.command))
-}
-
-/// `failoverd completions SHELL`: the completion script on standard output.
-fn completions(shell: clap_complete::Shell) -> ExitCode {
-    use clap::CommandFactory;
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "failoverd",
-        &mut std::io::stdout(),
-    );
-    ExitCode::SUCCESS
-}
-
-/// `failoverd man`: the manual page on standard output, or with `--dir` one page per command
-/// (`failoverd.1`, `failoverd-run.1`, ...) written into that directory.
-fn man_pages(dir: Option<PathBuf>) -> ExitCode {
-    use clap::CommandFactory;
-    let written = match &dir {
-        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
-        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
-    };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let place =
-                dir.map_or_else(|| "standard output".to_owned(), |d| d.display().to_string());
-            eprintln!("error: cannot write the manual pages to {place}: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// Logs to stderr, as text or JSON; quieter for the demo and the one-shot mirror.

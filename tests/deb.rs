@@ -140,6 +140,14 @@ fn the_debian_package_installs_on_a_fresh_machine_where_the_docs_say() {
         );
     }
 
+    let depends = stdout(&run(Command::new("dpkg-deb")
+        .args(["--field"])
+        .arg(&deb)
+        .arg("Depends")));
+    for library in ["libc6", "libgcc-s1", "passwd"] {
+        assert!(depends.contains(library), "Depends: {depends}");
+    }
+
     dpkg(&root, &["--install", deb.to_str().unwrap()]);
     let status = stdout(&dpkg(&root, &["--status", "failoverd"]));
     assert!(status.contains("Status: install ok installed"), "{status}");

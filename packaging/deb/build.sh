@@ -86,6 +86,14 @@ EOF
 printf 'failoverd (%s) unstable; urgency=medium\n\n  * Package built from the failover repository.\n\n -- failover maintainers <failover@example.invalid>  %s\n' \
   "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n > "$doc/changelog.Debian.gz"
 
+# The libraries the binary links (glibc, libgcc_s for unwinding); the newest glibc symbol
+# version it uses is the least libc6 it runs on (what dpkg-shlibdeps would say).
+glibc=""
+if command -v objdump >/dev/null; then
+  glibc="$(objdump -T "$binary" | grep -o 'GLIBC_[0-9.]*' | sed 's/^GLIBC_//' | sort -uV | tail -1)"
+fi
+depends="libc6${glibc:+ (>= $glibc)}, libgcc-s1, passwd"
+
 # Control: the package, its conffiles and maintainer scripts.
 install -d -m 0755 "$root/DEBIAN"
 cat > "$root/DEBIAN/control" <<EOF
@@ -94,7 +102,7 @@ Version: $version
 Architecture: $arch
 Maintainer: failover maintainers <failover@example.invalid>
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: libc6, passwd
+Depends: $depends
 Section: net
 Priority: optional
 Homepage: https://example.invalid/failover

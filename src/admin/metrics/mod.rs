@@ -87,10 +87,17 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry with every family registered; event counters start at 0 for every event kind.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix(METRIC_PREFIX);
+        let events = Family::<EventLabels, Counter>::default();
+        for event in failover_core::EVENT_NAMES {
+            events
+                .get_or_create(&EventLabels {
+                    event: (*event).to_owned(),
+                })
+                .inc_by(0);
+        }
         let metrics = Metrics {
-            registry: Registry::default(),
-            events: Family::default(),
+            registry: Registry::with_prefix(METRIC_PREFIX),
+            events,
             probe_duration: Family::new_with_constructor(duration_histogram),
             probes: Family::default(),
             publications: Family::default(),
@@ -99,14 +106,12 @@ impl Metrics {
             notifications: Family::default(),
             notification_failures: Family::default(),
         };
-        for event in failover_core::EVENT_NAMES {
-            metrics
-                .events
-                .get_or_create(&EventLabels {
-                    event: (*event).to_owned(),
-                })
-                .inc_by(0);
-        }
+        metrics.registered()
+    }
+
+    /// Registers every family in the registry (each is a handle on the same counters).
+    fn registered(mut self) -> Self {
+        let registry = &mut self.registry;
         registry.register(
             "build",
             "the running failoverd's version",
@@ -115,49 +120,51 @@ impl Metrics {
         registry.register(
             "events",
             "events the arbiter raised, by kind (notified or recorded)",
-            metrics.events.clone(),
+            self.events.clone(),
         );
         registry.register_with_unit(
             "probe_duration",
             "how long each probe took, by node and check (a timed-out probe counts its timeout)",
             Unit::Seconds,
-            metrics.probe_duration.clone(),
+            self.probe_duration.clone(),
         );
         registry.register(
             "probes",
             "probes by node, check and result (healthy, or the failure's class)",
-            metrics.probes.clone(),
+            self.probes.clone(),
         );
         registry.register(
             "publications",
             "answers a zone writer published",
-            metrics.publications.clone(),
+            self.publications.clone(),
         );
         registry.register(
             "publish_failures",
             "attempts of a zone writer to publish that failed (each is retried)",
-            metrics.publish_failures.clone(),
+            self.publish_failures.clone(),
         );
         registry.register_with_unit(
             "publish_duration",
             "how long each attempt of a zone writer to publish took",
             Unit::Seconds,
-            metrics.publish_duration.clone(),
+            self.publish_duration.clone(),
         );
         registry.register(
             "notifications",
             "events a notifier delivered",
-            metrics.notifications.clone(),
+            self.notifications.clone(),
         );
         registry.register(
             "notification_failures",
             "attempts of a notifier to deliver a batch of events that failed",
-            metrics.notification_failures.clone(),
+            self.notification_failures.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
+        self
+    }
+
+    /// This registry's part of `/metrics` (without the `# EOF`).
+    fn encode(&self, out: &mut String) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode_registry(out, &self.registry)
     }
 }
 
@@ -233,11 +240,72 @@ pub fn render_metrics(
     report: &StatusReport,
 ) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode_registry(&mut text, &state.metrics.registry)?;
+    state.metrics.encode(&mut text)?;
     prometheus_client::encoding::text::encode_registry(
         &mut text,
         &scrape::registry(state, report),
     )?;
     prometheus_client::encoding::text::encode_eof(&mut text)?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use failover_core::FailureClass;
+
+    fn text(metrics: &Metrics) -> String {
+        let mut out = String::new();
+        metrics.encode(&mut out).expect("a String takes any text");
+        out
+    }
+
+    #[test]
+    fn a_probe_counts_its_result_class_and_its_duration() {
+        let metrics = Metrics::new();
+        let (node, check) = (NodeName::new("master"), CheckName::new("http"));
+        let timeout = Outcome::failed(FailureClass::Timeout, "no verdict within 1s");
+        metrics.probed(&node, &check, &timeout, Duration::from_millis(1000));
+        metrics.probed(
+            &node,
+            &check,
+            &Outcome::healthy("HTTP 200"),
+            Duration::from_millis(3),
+        );
+        let text = text(&metrics);
+        for line in [
+            "failover_probes_total{node=\"master\",check=\"http\",result=\"timeout\"} 1",
+            "failover_probes_total{node=\"master\",check=\"http\",result=\"healthy\"} 1",
+            "failover_probe_duration_seconds_count{node=\"master\",check=\"http\"} 2",
+            "failover_probe_duration_seconds_bucket{le=\"0.004\",node=\"master\",check=\"http\"} 1",
+            "failover_probe_duration_seconds_bucket{le=\"+Inf\",node=\"master\",check=\"http\"} 2",
+            "# UNIT failover_probe_duration_seconds seconds",
+            "failover_events_total{event=\"failover\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_counts_as_a_failure_and_a_delivery_counts_its_events() {
+        let metrics = Metrics::new();
+        metrics.published(
+            "zone-file db.test.ru",
+            Duration::from_millis(5),
+            Err("disk full"),
+        );
+        metrics.published("zone-file db.test.ru", Duration::from_millis(5), Ok(()));
+        metrics.notified("email", 3, Err("connection refused"));
+        metrics.notified("email", 3, Ok(()));
+        let text = text(&metrics);
+        for line in [
+            "failover_publications_total{writer=\"zone-file db.test.ru\"} 1",
+            "failover_publish_failures_total{writer=\"zone-file db.test.ru\"} 1",
+            "failover_publish_duration_seconds_count{writer=\"zone-file db.test.ru\"} 2",
+            "failover_notifications_total{notifier=\"email\"} 3",
+            "failover_notification_failures_total{notifier=\"email\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+        }
+    }
 }
