@@ -276,50 +276,16 @@ impl Run<'_> {
                 self.warn_without_peers();
                 return Ok(self.probe(pair, class, detail, at, segment, path));
             }
-            Record::Observer { name } => {
-                segment.observer = Some(name.clone());
-                if self.quorum.is_none() {
-                    self.start_quorum(name, at);
-                }
-                return Ok(false);
-            }
-            Record::Peer { name } => segment.peers.push(name),
+            Record::Observer { .. }
+            | Record::Peer { .. }
+            | Record::Remote { .. }
+            | Record::Heard { .. } => return Ok(self.shared(record, at, segment, path)),
             Record::Local {
                 pair,
                 class,
                 detail,
                 ..
             } => return Ok(self.probe(pair, class, detail, at, segment, path)),
-            Record::Remote {
-                peer,
-                pair,
-                class,
-                failures,
-                ..
-            } => {
-                let (Some(observer), Some((node, check))) = (
-                    segment.peers.get(peer as usize).cloned(),
-                    segment.pairs.get(pair as usize).cloned(),
-                ) else {
-                    self.replay.warnings.push(format!(
-                        "{}: a verdict of an unknown peer {peer} or pair {pair} skipped",
-                        path.display()
-                    ));
-                    return Ok(false);
-                };
-                let report = ObserverReport {
-                    node,
-                    check,
-                    outcome: outcome(class, String::new()),
-                    consecutive_failures: failures,
-                };
-                self.quorum_input(at, |quorum, now| quorum.remote(&observer, report, now));
-            }
-            Record::Heard { peer, .. } => {
-                if let Some(observer) = segment.peers.get(peer as usize).cloned() {
-                    self.quorum_input(at, |quorum, now| quorum.heard(&observer, now));
-                }
-            }
             Record::Override { what, set, .. } => {
                 let Ok(what) = serde_json::from_str::<Override>(&what) else {
                     self.replay
@@ -357,6 +323,59 @@ impl Run<'_> {
         }
         Ok(true)
     }
+    /// A record of shared observations (the observer, a peer, a peer's verdict or heartbeat);
+    /// whether it counts for the journal's span.
+    fn shared(
+        &mut self,
+        record: Record,
+        at: SystemTime,
+        segment: &mut SegmentState,
+        path: &Path,
+    ) -> bool {
+        match record {
+            Record::Observer { name } => {
+                segment.observer = Some(name.clone());
+                if self.quorum.is_none() {
+                    self.start_quorum(name, at);
+                }
+                return false;
+            }
+            Record::Peer { name } => segment.peers.push(name),
+            Record::Remote {
+                peer,
+                pair,
+                class,
+                failures,
+                ..
+            } => {
+                let (Some(observer), Some((node, check))) = (
+                    segment.peers.get(peer as usize).cloned(),
+                    segment.pairs.get(pair as usize).cloned(),
+                ) else {
+                    self.replay.warnings.push(format!(
+                        "{}: a verdict of an unknown peer {peer} or pair {pair} skipped",
+                        path.display()
+                    ));
+                    return false;
+                };
+                let report = ObserverReport {
+                    node,
+                    check,
+                    outcome: outcome(class, String::new()),
+                    consecutive_failures: failures,
+                };
+                self.quorum_input(at, |quorum, now| quorum.remote(&observer, report, now));
+            }
+            Record::Heard { peer, .. } => {
+                if let Some(observer) = segment.peers.get(peer as usize).cloned() {
+                    self.quorum_input(at, |quorum, now| quorum.heard(&observer, now));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// The replay's clock at wall time `at`: monotonic time advances with the journal's.
     fn moment(&mut self, at: SystemTime) -> Moment {
         let (mono, wall) = *self.base.get_or_insert((Instant::now(), at));

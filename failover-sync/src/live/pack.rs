@@ -16,9 +16,9 @@ pub(super) const STREAMED: u8 = 4;
 const COMPRESS_FROM: usize = 256;
 /// zstd's level: fast, and most of what text gives (level 3 is zstd's own default).
 const COMPRESS_LEVEL: i32 = 3;
-/// The stream's window: how far back a message may refer (8 MiB: some hundreds of a site's
-/// files), which is also the memory each end keeps for it.
-const WINDOW_LOG: u32 = 23;
+/// The stream's window: how far back a message may refer (2 MiB: a hundred of a site's files),
+/// which is also about the memory each end keeps for it.
+const WINDOW_LOG: u32 = 21;
 /// A message longer than this is tried on a sample first: if the sample does not shrink by a
 /// twentieth, the message goes as it is (no time spent compressing a JPEG).
 const SAMPLE_FROM: usize = 16 << 10;
