@@ -24,7 +24,7 @@ use ipnet::IpNet;
 #[non_exhaustive]
 pub struct RateLimitConfig {
     /// Positive and no-data responses per second per client prefix, query name and type (100;
-    /// 0: no limit).
+    /// 0: no limit; a bucket counts to 65,535 a second, so a higher limit limits at 65,534).
     pub responses_per_second: u32,
     /// NXDOMAIN and error responses (REFUSED, FORMERR, SERVFAIL, NOTIMP...) per second per
     /// client prefix, whatever the name (20; 0: no limit).
@@ -187,10 +187,12 @@ impl RateLimiter {
         }
         let hash = hasher.finish();
         let count = self.count(hash, now);
-        if count <= u64::from(limit) {
+        // A bucket counts to 65,535 a second: a higher limit limits there, not never.
+        let limit = u64::from(limit).min(COUNT_MASK - 1);
+        if count <= limit {
             return RateVerdict::Send;
         }
-        let over = count - u64::from(limit);
+        let over = count - limit;
         match self.config.slip {
             0 => RateVerdict::Drop,
             slip if over % u64::from(slip) == 0 => RateVerdict::Slip,
@@ -334,6 +336,19 @@ mod tests {
             .map(|name| limiter.check("198.51.100.9".parse().unwrap(), name, &NXDOMAIN, 7))
             .collect();
         assert_eq!(nx, [Send, Send, Drop, Slip, Drop]);
+    }
+
+    #[test]
+    fn a_limit_past_what_a_bucket_counts_still_limits() {
+        let limiter = RateLimiter::new(
+            RateLimitConfig::default()
+                .with_rates(1_000_000, 0)
+                .with_slip(0),
+        );
+        let www = query(b"\x03www\x04test\x02ru\x00");
+        let got = verdicts(&limiter, "192.0.2.1", &www, &NOERROR, 70_000);
+        let sent = got.iter().filter(|v| **v == RateVerdict::Send).count();
+        assert_eq!(sent, 65_534);
     }
 
     #[test]

@@ -328,6 +328,9 @@ fn validate_transfers(zone: &ZoneConfig, v: &mut Validator<'_>) {
 }
 
 /// Checks `[zone.rate_limit]`: prefix lengths and slip within range.
+/// Highest rate limit the response rate limiter can count to.
+const MAX_RATE: u32 = 65_000;
+
 fn validate_rate_limit(rate_limit: &RateLimitSection, v: &mut Validator<'_>) {
     use Seg::Key;
     let at = |key| [Key("zone"), Key("rate_limit"), Key(key)];
@@ -348,6 +351,18 @@ fn validate_rate_limit(rate_limit: &RateLimitSection, v: &mut Validator<'_>) {
                 rate_limit.ipv6_prefix
             ),
         );
+    }
+    // The table counts to 65,535 a second per bucket: a higher limit would never limit.
+    for (key, value) in [
+        ("responses_per_second", rate_limit.responses_per_second),
+        ("errors_per_second", rate_limit.errors_per_second),
+    ] {
+        if value > MAX_RATE {
+            v.fail(
+                &at(key),
+                format!("{value} is out of range (expected 0 to {MAX_RATE}; 0 means no limit)"),
+            );
+        }
     }
     if rate_limit.slip > 10 {
         v.fail(&at("slip"), format!("{} is out of range (expected 0 to 10: 0 drops every limited answer, 1 truncates each, 2 every second)", rate_limit.slip));
@@ -404,6 +419,17 @@ mod tests {
         );
         assert!(
             errors[2].contains("zone.rate_limit.slip: 11 is out of range"),
+            "{errors:?}"
+        );
+        // A limit the table cannot count to would never limit: refused, naming the range.
+        let errors = errors_of(&format!(
+            "{GOOD}\n[zone.rate_limit]\nresponses_per_second = 70000\nerrors_per_second = 65000\n"
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(
+                "zone.rate_limit.responses_per_second: 70000 is out of range (expected 0 to 65000; 0 means no limit)"
+            ),
             "{errors:?}"
         );
     }
