@@ -64,14 +64,14 @@ impl Gate {
         arbiter: &Arbiter,
         effects: &mut Effects<'_>,
         tasks: &mut JoinSet<()>,
-    ) -> Vec<Action> {
+    ) {
         let Some(fence) = self.fence.clone() else {
             effects.publish(publication);
-            return Vec::new();
+            return;
         };
         if self.in_flight.is_some() {
             self.waiting = Some(publication);
-            return Vec::new();
+            return;
         }
         if publication.nodes == self.granted {
             // No move to fence. Back to what the writers have: nothing to publish; but names
@@ -79,11 +79,11 @@ impl Gate {
             if self.handed.as_ref() != Some(&publication) {
                 self.hand(publication, effects);
             }
-            return Vec::new();
+            return;
         }
         if self.granted.is_empty() {
             self.hand(publication, effects);
-            return Vec::new();
+            return;
         }
         let context = arbiter.publish_context(now(), &self.granted, &publication);
         tracing::info!(from = ?context.from, to = ?context.to, fence = fence.describe(), "fencing before publishing");
@@ -108,7 +108,6 @@ impl Gate {
                 })
                 .await;
         });
-        Vec::new()
     }
 
     /// Hands the answer a restored arbiter starts from to the writers (they publish it
@@ -211,20 +210,17 @@ impl Effects<'_> {
 }
 
 /// Carries out the arbiter's actions: publications pass the gate (the fence, when there is one)
-/// before the writers, and what the gate gives back is carried out in turn.
+/// before the writers.
 pub(super) fn carry_out(
-    mut actions: Vec<Action>,
+    actions: Vec<Action>,
     arbiter: &Arbiter,
     gate: &mut Gate,
     effects: &mut Effects<'_>,
     tasks: &mut JoinSet<()>,
 ) {
-    while !actions.is_empty() {
-        let mut publications = Vec::new();
-        effects.apply(actions, &mut publications);
-        actions = Vec::new();
-        for publication in publications {
-            actions.extend(gate.admit(publication, arbiter, effects, tasks));
-        }
+    let mut publications = Vec::new();
+    effects.apply(actions, &mut publications);
+    for publication in publications {
+        gate.admit(publication, arbiter, effects, tasks);
     }
 }
