@@ -385,4 +385,74 @@ mod tests {
         let week = per_probe * 4.0 * 604_800.0 / f64::from(1 << 20);
         eprintln!("{per_probe:.1} bytes per steady probe; a week of 2 nodes x 4 checks every 2 s: {week:.0} MiB");
     }
+
+    /// With shared observations each probe is journaled three times (this observer's own
+    /// before the quorum, what the quorum released, the peer's verdict) plus the peer's
+    /// heartbeats: the size the docs quote for `[cluster]`.
+    #[test]
+    fn with_shared_observations_a_steady_round_takes_about_three_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_bytes: 1 << 30,
+            segment_bytes: 1 << 30,
+        };
+        let mut writer = Writer::open(
+            dir.path(),
+            limits,
+            "digest".into(),
+            Some("master".into()),
+            None,
+        )
+        .unwrap();
+        let start = Moment::now();
+        let rounds = 20_000u32;
+        for round in 0..rounds {
+            for i in 0..8u32 {
+                let at = start + Duration::from_millis(u64::from(round) * 2000 + u64::from(i) * 7);
+                let observation = Observation {
+                    node: NodeName::new(if i % 2 == 0 { "master" } else { "slave" }),
+                    check: CheckName::new(["http", "mysql", "ssh", "dns"][i as usize / 2]),
+                    outcome: Outcome::healthy("HTTP 200"),
+                    at,
+                };
+                writer.add(&JournalEntry::Quorum(QuorumInput::Local(
+                    observation.clone(),
+                )));
+                writer.add(&JournalEntry::Input(ArbiterInput::Observed(
+                    observation.clone(),
+                )));
+                writer.add(&JournalEntry::Quorum(QuorumInput::Remote {
+                    observer: "slave".into(),
+                    report: failover_core::ObserverReport {
+                        node: observation.node.clone(),
+                        check: observation.check.clone(),
+                        outcome: observation.outcome.clone(),
+                        consecutive_failures: 0,
+                    },
+                    at: at.wall + Duration::from_millis(3),
+                }));
+            }
+            // Heartbeats every observer_timeout / 4 (2.5 s by default): four in five rounds.
+            if round % 5 != 0 {
+                let at = start + Duration::from_millis(u64::from(round) * 2000 + 500);
+                writer.add(&JournalEntry::Quorum(QuorumInput::Heard {
+                    observer: "slave".into(),
+                    at: at.wall,
+                }));
+            }
+            writer.flush().unwrap();
+        }
+        let total: u64 = segments(dir.path())
+            .unwrap()
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+            .sum();
+        let per_round = total as f64 / f64::from(rounds);
+        let week = per_round * 302_400.0 / f64::from(1 << 20);
+        assert!(
+            per_round <= 8.0 * 3.0 * 11.0,
+            "{per_round:.0} bytes per round"
+        );
+        eprintln!("{per_round:.0} bytes per round of 8 probes with shared observations; a week: {week:.0} MiB");
+    }
 }
