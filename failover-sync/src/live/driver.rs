@@ -332,6 +332,7 @@ impl Driver {
         let engine = EngineConfig {
             max_delete_share: self.config.max_delete_share,
             owners: self.options.owners,
+            xattrs: self.options.xattrs,
         };
         let Some((_, remote)) = self.link.as_mut() else {
             return;
