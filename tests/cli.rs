@@ -127,6 +127,14 @@ fn the_whole_setup_examples_are_one_file_valid_for_each_of_their_servers() {
                     "{plan}"
                 );
                 assert!(
+                    plan.contains(&format!(
+                        "    what the mirror replaces or deletes here is kept 30days (at most 1024 \
+                         MiB) in /var/lib/failoverd/mirror/versions/{server}; mirrors no extended \
+                         attributes or ACLs"
+                    )),
+                    "{plan}"
+                );
+                assert!(
                     plan.contains("managed names:\n  @ (ttl 10 s)\n  www (ttl 10 s)"),
                     "{plan}"
                 );
