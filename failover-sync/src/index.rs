@@ -84,6 +84,7 @@ mod legacy {
                     })
                     .collect(),
                 written_at_ns: old.written_at_ns,
+                xattrs: crate::xattrs::XattrKinds::OFF,
             }
         }
     }
@@ -107,6 +108,7 @@ mod legacy {
                     })
                     .collect(),
                 written_at_ns: old.written_at_ns,
+                xattrs: crate::xattrs::XattrKinds::OFF,
             }
         }
     }
@@ -125,6 +127,8 @@ pub struct Index {
     /// When it was written (ns since the epoch): hashes of files whose ctime is later than a
     /// second before this are not trusted.
     pub written_at_ns: i64,
+    /// Which extended attributes its entries hold (a scan mirroring others reads them anew).
+    pub xattrs: crate::xattrs::XattrKinds,
 }
 
 /// What reading an index found.

@@ -10,8 +10,10 @@ use rayon::prelude::*;
 use super::LocalReplica;
 use crate::entry::{Entry, Kind};
 use crate::fsx;
+use crate::index::lookup;
 use crate::path::RelPath;
 use crate::protocol::{BatchRequest, BatchResponse, Handle};
+use crate::scan::Previous;
 use crate::xattrs::{self, XattrKinds, Xattrs};
 
 impl LocalReplica {
@@ -35,15 +37,32 @@ impl LocalReplica {
         (held, why)
     }
 
-    /// The attributes of the files and directories of a scan.
-    pub(super) fn fill_scanned(&self, entries: &mut [(RelPath, Entry)]) {
+    /// The attributes of the files and directories of a scan: the index's (`previous`, when it
+    /// holds the kinds mirrored now) where the path's identity and ctime are what it holds
+    /// (setting an attribute moves the ctime; the same trust window as for hashes), else read.
+    pub(super) fn fill_scanned(
+        &self,
+        entries: &mut [(RelPath, Entry)],
+        previous: Option<&Previous<'_>>,
+    ) {
         if self.xattrs.is_off() {
             return;
         }
         entries.par_iter_mut().for_each(|(path, entry)| {
-            if !matches!(entry.kind, Kind::Symlink { .. }) {
-                entry.xattrs = self.attrs_of(path);
+            if matches!(entry.kind, Kind::Symlink { .. }) {
+                return;
             }
+            let known = previous.and_then(|previous| {
+                lookup(previous.entries, path.as_str()).filter(|old| {
+                    old.stat == entry.stat
+                        && entry.stat.ctime_ns < previous.trust_before_ns
+                        && old.xattrs.is_some()
+                })
+            });
+            entry.xattrs = match known {
+                Some(old) => old.xattrs.clone(),
+                None => self.attrs_of(path),
+            };
         });
     }
 
