@@ -74,3 +74,34 @@ fn by_default_no_attribute_crosses() {
     assert_eq!(attr(&page_b, "user.mime_type"), None);
     assert!(!getfacl(&page_b).contains("12345"), "{}", getfacl(&page_b));
 }
+
+#[test]
+fn a_restored_version_brings_its_acl_back_on_both_sides() {
+    let mut pair = Pair::new();
+    pair.config.xattrs = BOTH;
+    write(pair.a(), "secret.html", "for one user");
+    let (page_a, page_b) = (pair.a().join("secret.html"), pair.b().join("secret.html"));
+    setfacl(&["-m", "u:12345:r"], &page_a);
+    pair.sync_converged();
+    // A bad deploy on a: other content, the ACL gone.
+    write(pair.a(), "secret.html", "for everyone");
+    setfacl(&["-b"], &page_a);
+    common::set_mtime(pair.a(), "secret.html", 2_000_000_000);
+    pair.sync_converged();
+    assert!(!getfacl(&page_b).contains("12345"));
+
+    let versions =
+        failover_sync::Versions::new(pair.state.path(), "b", pair.config.versions.unwrap());
+    let kept = versions.list(None).unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    versions.restore(pair.b(), &kept[0]).unwrap();
+    pair.sync_converged();
+    for page in [&page_a, &page_b] {
+        assert_eq!(std::fs::read_to_string(page).unwrap(), "for one user");
+        assert!(
+            getfacl(page).contains("user:12345:r--"),
+            "{}",
+            getfacl(page)
+        );
+    }
+}

@@ -28,8 +28,8 @@ use crate::progress::Progress;
 use crate::protocol::{ReplicaLink, Request, Response};
 
 use answers::unexpected;
-pub(crate) use plan::OWNERS_NOT_KEPT;
 pub use plan::{EngineConfig, Scope};
+pub(crate) use plan::{OWNERS_NOT_KEPT, XATTRS_NOT_KEPT};
 use run::Run;
 pub use summary::{human_bytes, RunSummary};
 
