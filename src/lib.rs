@@ -81,6 +81,7 @@ pub mod daemon;
 pub mod demo;
 #[cfg(feature = "dns")]
 pub mod journal;
+pub mod manual;
 #[cfg(feature = "sync")]
 pub mod mirror_cli;
 pub mod mysql_cli;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use failover::config::{Config, Naming, Role};
 use failover::daemon;
 
@@ -128,6 +128,20 @@ enum Command {
     /// changed on both keeps the newer version and the other as a conflict copy.
     #[cfg(feature = "sync")]
     Mirror(MirrorArgs),
+    /// Print the shell completions for SHELL on standard output (the Debian package installs
+    /// bash, zsh and fish's).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output (`failoverd man | man -l -`), or write
+    /// one page per command into a directory.
+    Man {
+        /// Write failoverd.1, failoverd-run.1, ... into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[cfg(feature = "sync")]
@@ -523,6 +537,13 @@ fn main() -> ExitCode {
     if let Command::Mirror(args) = cli.command {
         return mirror(args);
     }
+    match cli.command {
+        Command::Completions { shell } => {
+            return failover::manual::completions(Cli::command(), shell)
+        }
+        Command::Man { dir } => return failover::manual::man_pages(Cli::command(), dir.as_deref()),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -607,7 +628,8 @@ async fn dispatch(command: Command) -> ExitCode {
             .await
         }
         #[cfg(feature = "sync")]
-        Command::Mirror(_) => ExitCode::SUCCESS, // handled before the runtime starts
+        // handled before the runtime starts
+        Command::Mirror(_) | Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
     }
 }
 

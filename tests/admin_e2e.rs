@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::openmetrics::Scrape;
 use common::{wait_for_answer, web_server};
 use failover::config::Config;
 use failover::daemon::Daemon;
@@ -233,6 +234,22 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
     assert!(queries(&metrics) >= queries_before + 2.0, "{metrics}");
+    let before = Scrape::parse(&metrics);
+    before.check_naming("failover");
+    before.check_histograms();
+    assert_eq!(
+        before.value("failover_events_total", &[("event", "failover")]),
+        Some(0.0),
+        "every event kind is there from the start:\n{metrics}"
+    );
+    assert_eq!(
+        before.value(
+            "failover_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 
     // The failover, seen through the admin listener.
     master.stop();
@@ -272,6 +289,75 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
             &metrics,
             "failover_check_consecutive_failures{node=\"master\",check=\"http\"}"
         ) >= 3.0
+    );
+    // Scraped again after the failover: counters and histograms only grew, and they counted it.
+    let after = Scrape::parse(&metrics);
+    after.check_naming("failover");
+    after.check_histograms();
+    let grown = after.monotonic();
+    for (series, was) in before.monotonic() {
+        let now = grown
+            .get(&series)
+            .unwrap_or_else(|| panic!("{series} disappeared:\n{metrics}"));
+        assert!(*now >= was, "{series} went down from {was} to {now}");
+    }
+    let count = |scrape: &Scrape, name: &str, labels: &[(&str, &str)]| {
+        scrape.value(name, labels).unwrap_or(0.0)
+    };
+    for (name, labels) in [
+        ("failover_events_total", &[("event", "failover")][..]),
+        ("failover_events_total", &[("event", "node-down")][..]),
+        (
+            "failover_probes_total",
+            &[
+                ("node", "master"),
+                ("check", "http"),
+                ("result", "unreachable"),
+            ][..],
+        ),
+        (
+            "failover_probes_total",
+            &[("node", "slave"), ("check", "http"), ("result", "healthy")][..],
+        ),
+        ("failover_notifications_total", &[("notifier", "log")][..]),
+    ] {
+        assert!(
+            count(&after, name, labels) > count(&before, name, labels),
+            "{name} {labels:?} did not grow with the failover:\n{metrics}"
+        );
+    }
+    assert!(
+        after
+            .named("failover_publications_total")
+            .map(|s| s.value)
+            .sum::<f64>()
+            > before
+                .named("failover_publications_total")
+                .map(|s| s.value)
+                .sum::<f64>(),
+        "{metrics}"
+    );
+    let probes = after
+        .value(
+            "failover_probe_duration_seconds_count",
+            &[("node", "master"), ("check", "http")],
+        )
+        .unwrap();
+    assert!(probes >= 4.0, "{metrics}");
+    assert!(
+        after
+            .named("failover_probe_duration_seconds_bucket")
+            .filter(|s| s.labels["node"] == "master")
+            .count()
+            > 10,
+        "{metrics}"
+    );
+    assert!(
+        after
+            .named("failover_publish_duration_seconds_bucket")
+            .count()
+            > 10,
+        "{metrics}"
     );
 
     // The page, in a real browser.

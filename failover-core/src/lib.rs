@@ -92,7 +92,8 @@ pub use policy::{
     ActivePassive, AllDown, AllHealthy, ClusterView, Decision, Failback, NodeView, Policy,
 };
 pub use quorum::{
-    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum, QuorumSpec,
+    LocalResult, MembershipChange, ObserverReport, ObserverStatus, OnPartition, Quorum,
+    QuorumInput, QuorumSpec,
 };
 pub use zone::{ManagedAnswer, Publication, PublishError, PublishReceipt, ZoneWriter};
 
@@ -111,7 +112,7 @@ pub use runtime::observers::{
 #[cfg(feature = "runtime")]
 pub use runtime::supervisor::{
     AdminCommand, Commander, JournalEntry, ProbeSchedule, StatusReport, Supervisor,
-    SupervisorHandle, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
+    SupervisorHandle, SupervisorMetrics, WriterStatus, JOURNAL_QUEUE, RECENT_EVENTS,
 };
 #[cfg(feature = "runtime")]
 pub use runtime::{peer, probe};

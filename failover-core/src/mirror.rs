@@ -59,6 +59,11 @@ pub struct MirrorStatus {
     pub last_sync: Option<SystemTime>,
     /// Conflicts resolved since start.
     pub conflicts: u64,
+    /// Reconciliations this node ran since start (on the live mirror, the driving node counts
+    /// them; the served node's stays 0).
+    pub runs: u64,
+    /// Bytes that crossed between the replicas in those runs, after delta compression.
+    pub bytes_transferred: u64,
     /// Why the mirror is not in step when that needs a person (a refused mass deletion, a
     /// path that keeps failing), naming the fix.
     pub problem: Option<String>,

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +107,32 @@ pub struct MembershipChange {
     pub live: bool,
 }
 
+/// One input a quorum took, as [`Quorum::take_inputs`] gives them to a journal: with the
+/// quorum's spec and these, a replay gets the same observations out (see the journal of the root
+/// crate's daemon).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuorumInput {
+    /// One of this observer's probe results ([`Quorum::local`]).
+    Local(Observation),
+    /// A peer's verdict ([`Quorum::remote`]).
+    Remote {
+        /// The peer observer.
+        observer: String,
+        /// Its verdict.
+        report: ObserverReport,
+        /// When it was heard (wall clock).
+        at: SystemTime,
+    },
+    /// A peer's heartbeat ([`Quorum::heard`]).
+    Heard {
+        /// The peer observer.
+        observer: String,
+        /// When (wall clock).
+        at: SystemTime,
+    },
+}
+
 type Pair = (NodeName, CheckName);
 
 #[derive(Debug)]
@@ -137,6 +163,8 @@ pub struct Quorum {
     remotes: Vec<Remote>,
     local_failures: HashMap<Pair, u32>,
     held: BTreeMap<Pair, Held>,
+    /// The inputs taken since the last [`Quorum::take_inputs`], when recording.
+    recorded: Option<Vec<QuorumInput>>,
 }
 
 /// What one local probe result gives.
@@ -171,6 +199,28 @@ impl Quorum {
             remotes,
             local_failures: HashMap::new(),
             held: BTreeMap::new(),
+            recorded: None,
+        }
+    }
+
+    /// From now on, keeps every input taken (local results, peers' verdicts and heartbeats) for
+    /// [`Quorum::take_inputs`].
+    pub fn record_inputs(&mut self) {
+        self.recorded.get_or_insert_with(Vec::new);
+    }
+
+    /// The inputs taken since the last call, in order (none unless
+    /// [`record_inputs`](Quorum::record_inputs) was called).
+    pub fn take_inputs(&mut self) -> Vec<QuorumInput> {
+        self.recorded
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn record(&mut self, input: impl FnOnce() -> QuorumInput) {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push(input());
         }
     }
 
@@ -181,6 +231,7 @@ impl Quorum {
 
     /// Takes in one of this observer's own probe results.
     pub fn local(&mut self, observation: Observation) -> LocalResult {
+        self.record(|| QuorumInput::Local(observation.clone()));
         let pair = (observation.node.clone(), observation.check.clone());
         let failures = self.local_failures.entry(pair.clone()).or_insert(0);
         *failures = if observation.outcome.is_healthy() {
@@ -220,6 +271,14 @@ impl Quorum {
     /// Takes in a report from observer `from`, heard at `now`; returns the held failures it
     /// releases. Reports from unknown observers are ignored.
     pub fn remote(&mut self, from: &str, report: ObserverReport, now: Moment) -> Vec<Observation> {
+        if !self.remotes.iter().any(|r| r.name == from) {
+            return Vec::new();
+        }
+        self.record(|| QuorumInput::Remote {
+            observer: from.to_owned(),
+            report: report.clone(),
+            at: now.wall,
+        });
         let Some(remote) = self.remotes.iter_mut().find(|r| r.name == from) else {
             return Vec::new();
         };
@@ -240,6 +299,10 @@ impl Quorum {
     pub fn heard(&mut self, from: &str, now: Moment) -> Vec<Observation> {
         if let Some(remote) = self.remotes.iter_mut().find(|r| r.name == from) {
             remote.last_heard = Some(now.mono);
+            self.record(|| QuorumInput::Heard {
+                observer: from.to_owned(),
+                at: now.wall,
+            });
         }
         self.release_agreed(now)
     }
@@ -661,5 +724,61 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn recorded_inputs_fed_to_a_fresh_quorum_give_the_same_releases() {
+        let mut s = Script::new(&["dc2"], OnPartition::FailOver);
+        let started = s.now;
+        s.quorum.record_inputs();
+        s.remote("dc2", true);
+        for i in 0..12 {
+            s.local(i < 2);
+            if i < 4 {
+                s.remote("dc2", false);
+                s.quorum.heard("dc2", s.now);
+            }
+            s.advance(INTERVAL);
+        }
+        let inputs = s.quorum.take_inputs();
+        assert!(s.quorum.take_inputs().is_empty(), "taken once");
+        assert_eq!(
+            inputs
+                .iter()
+                .filter(|i| matches!(i, QuorumInput::Local(_)))
+                .count(),
+            12
+        );
+        assert!(matches!(&inputs[0], QuorumInput::Remote { observer, .. } if observer == "dc2"));
+        // The replay: the same inputs at the same moments, with the ticks in between.
+        let mut again = Quorum::new(
+            spec(&["dc2"], OnPartition::FailOver),
+            &[CheckSpec::new("http", true)],
+            started,
+        );
+        let mut released = Vec::new();
+        let mut now = started;
+        for input in inputs {
+            let at = match &input {
+                QuorumInput::Local(observation) => observation.at,
+                QuorumInput::Remote { at, .. } | QuorumInput::Heard { at, .. } => {
+                    started + at.duration_since(started.wall).unwrap()
+                }
+            };
+            while (now + INTERVAL).mono <= at.mono {
+                now = now + INTERVAL;
+                released.extend(again.tick(now));
+            }
+            released.extend(match input {
+                QuorumInput::Local(observation) => again.local(observation).observations,
+                QuorumInput::Remote {
+                    observer, report, ..
+                } => again.remote(&observer, report, at),
+                QuorumInput::Heard { observer, .. } => again.heard(&observer, at),
+            });
+        }
+        released.extend(again.tick(s.now));
+        assert!(s.failures_passed() > 0);
+        assert_eq!(released, s.to_arbiter);
     }
 }

@@ -500,3 +500,77 @@ async fn a_name_with_its_own_policy_moves_without_the_fence_while_the_fenced_ans
     assert_eq!(api.answer, names(&["master"]));
     handle.shutdown().await;
 }
+
+/// What the supervisor told its metrics, as lines (`probe master http unreachable 1000ms`).
+#[derive(Default)]
+struct Told(Mutex<Vec<String>>);
+
+impl SupervisorMetrics for Told {
+    fn probed(&self, node: &NodeName, check: &CheckName, outcome: &Outcome, took: Duration) {
+        let result = match outcome {
+            Outcome::Healthy { .. } => "healthy".to_owned(),
+            Outcome::Failed { class, .. } => class.to_string(),
+        };
+        self.0.lock().unwrap().push(format!(
+            "probe {node} {check} {result} {}ms",
+            took.as_millis()
+        ));
+    }
+
+    fn event(&self, event: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("event {}", event.name()));
+    }
+
+    fn published(&self, writer: &str, _took: Duration, result: Result<(), &str>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("publish {writer} {result:?}"));
+    }
+
+    fn notified(&self, notifier: &str, events: usize, result: Result<(), &str>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("notify {notifier} {events} {}", result.is_ok()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_are_told_each_probe_event_publication_and_notification_as_it_happens() {
+    let switch = Arc::new(Switch::default());
+    switch.set("slave", true); // master's probe hangs: cut off by the timeout
+    let recorder = Arc::new(Recorder {
+        fail_first: AtomicU32::new(1),
+        ..Recorder::default()
+    });
+    let told = Arc::new(Told::default());
+    let handle = Supervisor::new(arbiter())
+        .node("master".into(), "127.0.0.2".parse().unwrap())
+        .node("slave".into(), "127.0.0.3".parse().unwrap())
+        .check("http".into(), switch.clone(), SCHEDULE)
+        .writer(recorder.clone())
+        .notifier(Arc::new(LogNotifier))
+        .metrics(told.clone())
+        .spawn();
+    // The timed-out probe at 1 s, the publish that fails, its retry 1 s later.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let lines = told.0.lock().unwrap().clone();
+    for wanted in [
+        "probe slave http healthy 0ms",
+        "probe master http timeout 1000ms",
+        "publish recorder Err(\"rndc: connection refused\")",
+        "publish recorder Ok(())",
+        "event publish-failed",
+        "notify log 1 true",
+    ] {
+        assert!(
+            lines.iter().any(|line| line == wanted),
+            "{wanted:?} not told: {lines:#?}"
+        );
+    }
+    handle.shutdown().await;
+}

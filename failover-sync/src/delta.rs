@@ -12,6 +12,8 @@ use fast_rsync::{Signature, SignatureOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::refine::FineRange;
+
 /// One instruction of a delta.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeltaOp {
@@ -46,7 +48,7 @@ impl DeltaOp {
 
 /// Bytes of MD4 kept per block: a false match is caught by the final BLAKE3 check (and the
 /// file is then sent whole), so 8 bytes are plenty.
-const STRONG_LEN: u32 = 8;
+pub(crate) const STRONG_LEN: u32 = 8;
 /// Smallest block.
 const MIN_BLOCK: u64 = 1024;
 /// Largest block (rsync's limit too).
@@ -109,6 +111,19 @@ pub struct DeltaReader {
     len: u64,
     /// One buffer per window of a round, kept from round to round.
     buffers: Vec<Vec<u8>>,
+    /// A round's instructions waiting for the fine signatures of their literals
+    /// ([`crate::refine`]).
+    pending: Option<(Vec<DeltaOp>, crate::refine::Targets)>,
+}
+
+/// What a [`DeltaReader`] has next.
+#[derive(Debug)]
+pub enum Next {
+    /// Instructions; none when the file is done.
+    Ops(Vec<DeltaOp>),
+    /// A round whose literals may match smaller blocks: the stretches of the basis to sign
+    /// with them ([`DeltaReader::refine`] takes the signatures).
+    Refine(Vec<FineRange>),
 }
 
 /// How the sender matches its file against the receiver's blocks.
@@ -187,10 +202,47 @@ impl DeltaReader {
             offset: 0,
             len,
             buffers: Vec::new(),
+            pending: None,
         })
     }
 
-    /// The next round's instructions; empty when the file is done.
+    /// What comes next: with [`Matching::Fast`], a round whose literals may match smaller
+    /// blocks first asks for their fine signatures ([`Next::Refine`], then
+    /// [`DeltaReader::refine`]); otherwise the round's instructions, none when the file is done.
+    pub fn next_round(&mut self) -> io::Result<Next> {
+        if self.pending.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the next round asked for before the fine signatures of the last",
+            ));
+        }
+        let at_file_start = self.offset == 0;
+        let ops = self.next_ops()?;
+        if matches!(self.matcher, Some(Matcher::Fast(_))) {
+            let targets = crate::refine::plan(&ops, at_file_start, self.block);
+            if !targets.is_empty() {
+                let ranges = targets.iter().map(|(_, range)| *range).collect();
+                self.pending = Some((ops, targets));
+                return Ok(Next::Refine(ranges));
+            }
+        }
+        Ok(Next::Ops(ops))
+    }
+
+    /// The instructions of the round that asked for `signatures` ([`Next::Refine`]), its
+    /// literals matched against them.
+    pub fn refine(&mut self, signatures: Vec<Vec<u8>>) -> io::Result<Vec<DeltaOp>> {
+        let Some((ops, targets)) = self.pending.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "fine signatures that no round asked for",
+            ));
+        };
+        crate::refine::apply(ops, &targets, signatures)
+    }
+
+    /// The next round's instructions without a second round of smaller blocks; empty when
+    /// the file is done.
     pub fn next_ops(&mut self) -> io::Result<Vec<DeltaOp>> {
         if self.offset >= self.len {
             return Ok(Vec::new());
@@ -293,7 +345,7 @@ fn cut(ops: Vec<DeltaOp>, mut at: u64, start: u64, end: u64) -> io::Result<Vec<D
 
 /// Appends `op`, joining it to the last instruction when both copy adjacent ranges or both
 /// are literal data.
-fn push_merged(ops: &mut Vec<DeltaOp>, op: DeltaOp) {
+pub(crate) fn push_merged(ops: &mut Vec<DeltaOp>, op: DeltaOp) {
     match (ops.last_mut(), op) {
         (Some(DeltaOp::Copy { offset, len }), DeltaOp::Copy { offset: o, len: l })
             if *offset + *len == o =>
@@ -306,7 +358,7 @@ fn push_merged(ops: &mut Vec<DeltaOp>, op: DeltaOp) {
 }
 
 /// The blocks of a serialized fast_rsync signature, looked up by rolling checksum.
-struct Blocks {
+pub(crate) struct Blocks {
     size: usize,
     /// Each block's rolling checksum and truncated MD4, in basis order.
     sums: Vec<(u32, [u8; 16])>,
@@ -347,7 +399,7 @@ const MAX_COLLISIONS: u32 = 1024;
 const ROLL_OFFSET: u16 = 31;
 
 impl Blocks {
-    fn new(signature: &[u8]) -> io::Result<Self> {
+    pub(crate) fn new(signature: &[u8]) -> io::Result<Self> {
         let bad =
             |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("signature: {what}"));
         let header = signature.get(..12).ok_or_else(|| bad("too short"))?;
@@ -384,6 +436,11 @@ impl Blocks {
         })
     }
 
+    /// The signature's block size.
+    pub(crate) fn block_size(&self) -> usize {
+        self.size
+    }
+
     /// Whether `data` is block `index` by its MD4.
     fn strong_match(&self, data: &[u8], index: u32) -> bool {
         use md4::Digest;
@@ -392,7 +449,7 @@ impl Blocks {
     }
 
     /// The instructions that make `data` from the basis ([`Matching::Fast`]).
-    fn diff(&self, data: &[u8]) -> Vec<DeltaOp> {
+    pub(crate) fn diff(&self, data: &[u8]) -> Vec<DeltaOp> {
         let size = self.size;
         let mut ops: Vec<DeltaOp> = Vec::new();
         let mut collisions: HashMap<u32, u32, SumHasher> = HashMap::default();

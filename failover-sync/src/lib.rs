@@ -61,6 +61,7 @@ mod path;
 mod progress;
 mod protocol;
 mod reconcile;
+mod refine;
 mod replica;
 mod scan;
 mod versions;
@@ -73,7 +74,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use failover_core::{FileMirror, MirrorError, MirrorStatus, SyncOptions, SyncReport};
 
-pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching};
+pub use delta::{block_size, signature, Applier, DeltaOp, DeltaReader, Matching, Next};
 pub use echo::{Echo, Verdict};
 pub use engine::{human_bytes, sync_pair, sync_scope, EngineConfig, RunSummary, Scope};
 pub use entry::{
@@ -89,6 +90,7 @@ pub use protocol::{
     Request, RequestOf, Response, ResponseOf, ScanReply, PROTOCOL_VERSION,
 };
 pub use reconcile::{reconcile, Item, PathAction, Plan, Side, SideState};
+pub use refine::FineRange;
 pub use replica::{LocalReplica, ReplicaConfig};
 pub use scan::Excludes;
 pub use versions::{
@@ -238,6 +240,8 @@ impl FileMirror for LocalMirror {
                 .map_err(|e| MirrorError::Peer(format!("the mirror task failed: {e}")))??;
         if let Ok(mut status) = self.status.lock() {
             status.conflicts += outcome.report.conflicts.len() as u64;
+            status.runs += 1;
+            status.bytes_transferred += outcome.report.bytes_transferred;
             status.backlog_files = outcome.report.failed.len() as u64;
             if outcome.report.failed.is_empty() && !options.dry_run {
                 status.last_sync = Some(SystemTime::now());

@@ -9,10 +9,11 @@ use crate::entry::{Entry, Owner};
 use crate::error::SyncError;
 use crate::owners::Owners;
 use crate::path::RelPath;
+use crate::refine::FineRange;
 use crate::xattrs::{XattrKinds, Xattrs};
 
 /// Version of the conversation; both ends must speak the same.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
@@ -100,6 +101,24 @@ pub enum RequestOf<B> {
     ReadNext {
         /// From [`Response::Opened`].
         handle: Handle,
+    },
+    /// The receiver's side of a delta's second round: fine signatures of stretches of the
+    /// basis `path` (which must still be `expect`), answered by [`Response::Signatures`].
+    SignRanges {
+        /// The basis.
+        path: RelPath,
+        /// What the basis is believed to be.
+        expect: Entry,
+        /// The stretches and their block sizes, as the sender asked ([`Response::Refine`]).
+        ranges: Vec<FineRange>,
+    },
+    /// The sender's side: the fine signatures its open read asked for (one per range, empty
+    /// for one the receiver could not sign); answered by the round's [`Response::Ops`].
+    ReadRefine {
+        /// From [`Response::Opened`].
+        handle: Handle,
+        /// The receiver's [`Response::Signatures`].
+        signatures: Vec<Vec<u8>>,
     },
     /// Start writing `path` as `target` into a temp file beside it.
     WriteBegin {
@@ -259,6 +278,11 @@ pub enum ResponseOf<B> {
     Opened(Handle),
     /// Instructions of a read; empty when the file is done.
     Ops(Vec<DeltaOp>),
+    /// A read's round has literal data that may match smaller blocks: the stretches of the
+    /// basis it asks fine signatures of ([`Request::SignRanges`], then [`Request::ReadRefine`]).
+    Refine(Vec<FineRange>),
+    /// Fine signatures, one per stretch asked ([`Request::SignRanges`]).
+    Signatures(Vec<Vec<u8>>),
     /// The entry as it now is on the replica (after a write, mkdir, symlink, chmod, rename).
     Installed(Entry),
     /// A written file passed its hash check and waits for the next flush.
@@ -280,6 +304,7 @@ pub enum ResponseOf<B> {
 impl<B> RequestOf<B> {
     /// The same request with `batch` applied to what a batch holds; any other request is
     /// moved over as it is.
+    // Long: one arm per request, each moving its fields over; split, the arms would only scatter.
     pub fn map_batch<C, E>(self, batch: impl FnOnce(B) -> Result<C, E>) -> Result<RequestOf<C>, E> {
         Ok(match self {
             RequestOf::Hello {
@@ -306,6 +331,18 @@ impl<B> RequestOf<B> {
                 matching,
             },
             RequestOf::ReadNext { handle } => RequestOf::ReadNext { handle },
+            RequestOf::SignRanges {
+                path,
+                expect,
+                ranges,
+            } => RequestOf::SignRanges {
+                path,
+                expect,
+                ranges,
+            },
+            RequestOf::ReadRefine { handle, signatures } => {
+                RequestOf::ReadRefine { handle, signatures }
+            }
             RequestOf::WriteBegin {
                 path,
                 replace,
@@ -425,6 +462,8 @@ impl<B> ResponseOf<B> {
             ResponseOf::Signature(x) => ResponseOf::Signature(x),
             ResponseOf::Opened(x) => ResponseOf::Opened(x),
             ResponseOf::Ops(x) => ResponseOf::Ops(x),
+            ResponseOf::Refine(x) => ResponseOf::Refine(x),
+            ResponseOf::Signatures(x) => ResponseOf::Signatures(x),
             ResponseOf::Installed(x) => ResponseOf::Installed(x),
             ResponseOf::Staged => ResponseOf::Staged,
             ResponseOf::Flushed(x) => ResponseOf::Flushed(x),

@@ -19,7 +19,7 @@ mod dns;
 mod metrics;
 
 pub use dns::{DnsStatus, TransportCounts};
-pub use metrics::render_metrics;
+pub use metrics::{render_metrics, Metrics, METRIC_PREFIX};
 
 /// Most admin connections open at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -39,6 +39,10 @@ pub struct AdminState {
     pub token: Option<String>,
     /// The built-in DNS server's counters (`None` without `[zone] listen`).
     pub dns_stats: Option<failover_dns::StatsReader>,
+    /// The running mirror, for its counters and lag (`None` without one on this node).
+    pub mirror: Option<std::sync::Arc<dyn failover_core::FileMirror>>,
+    /// The daemon's registry, kept across reloads.
+    pub metrics: std::sync::Arc<Metrics>,
 }
 
 /// The JSON document at `/status`.

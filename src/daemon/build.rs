@@ -6,7 +6,7 @@ use std::sync::Arc;
 use failover_core::{Arbiter, NodeName, ObserverNetwork, Supervisor, SupervisorHandle};
 use failover_dns::ServedZone;
 
-use crate::admin::{AdminServer, AdminState};
+use crate::admin::{AdminServer, AdminState, Metrics};
 use crate::config::Config;
 use crate::parts::check::checks_with;
 use crate::parts::cluster::{cluster_spec, named_policies, policy, quorum_spec};
@@ -95,12 +95,20 @@ pub fn build_supervisor(
     Ok(supervisor)
 }
 
+/// What the admin listener reads besides the supervisor: the DNS server's counters, the
+/// mirror, the daemon's registry.
+pub struct AdminSources {
+    pub dns_stats: Option<failover_dns::StatsReader>,
+    pub mirror: Option<Arc<dyn failover_core::FileMirror>>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Starts the overrides' persistence and, when configured, the admin listener.
 pub async fn start_admin(
     config: &Config,
     served: &ServedZone,
     supervisor: &SupervisorHandle,
-    dns_stats: Option<failover_dns::StatsReader>,
+    sources: AdminSources,
 ) -> Result<(Option<AdminServer>, tokio::task::JoinHandle<()>), DaemonError> {
     let state_dir = config.zone.state_dir.clone();
     let (overrides_status, state_status) = (supervisor.status(), supervisor.status());
@@ -125,7 +133,9 @@ pub async fn start_admin(
         zone_name: config.zone.name.clone(),
         serial: Arc::new(move || zone.serial()),
         token,
-        dns_stats,
+        dns_stats: sources.dns_stats,
+        mirror: sources.mirror,
+        metrics: sources.metrics,
     };
     let server = AdminServer::start(admin.listen, state)
         .await

@@ -3,19 +3,20 @@
 //! reloaded in place.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use failover_core::{ObserverNetwork, StatusReport, SupervisorHandle};
 use failover_dns::{DnsServer, ServedZone};
 use tokio::sync::watch;
 
-use crate::admin::AdminServer;
+use crate::admin::{AdminServer, Metrics};
 use crate::config::Config;
 use crate::journal::Journal;
 use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
 use crate::parts::zone::{load_zone, start_server};
 use crate::parts::{identity, mirror};
-use build::{build_supervisor, check_mirror, start_admin, start_mirror};
+use build::{build_supervisor, check_mirror, start_admin, start_mirror, AdminSources};
 
 mod build;
 mod plan;
@@ -37,6 +38,8 @@ pub struct Daemon {
     observers: Option<ObserverNetwork>,
     mirror: Option<mirror::Running>,
     journal: Option<Journal>,
+    /// The Prometheus registry: one for the daemon's life, fed by each supervisor.
+    metrics: Arc<Metrics>,
     config: Config,
 }
 
@@ -70,13 +73,19 @@ impl Daemon {
         if let Some(journal) = &mut journal {
             supervisor = supervisor.journal(journal.attach());
         }
+        let metrics = Arc::new(Metrics::new());
+        supervisor = supervisor.metrics(metrics.clone());
         let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
         }
         let supervisor = supervisor.spawn();
-        let dns_stats = server.as_ref().map(DnsServer::stats_reader);
-        let (admin, persist) = start_admin(config, &served, &supervisor, dns_stats).await?;
+        let sources = AdminSources {
+            dns_stats: server.as_ref().map(DnsServer::stats_reader),
+            mirror: mirror.as_ref().map(mirror::Running::file_mirror),
+            metrics: metrics.clone(),
+        };
+        let (admin, persist) = start_admin(config, &served, &supervisor, sources).await?;
         Ok(Self {
             supervisor,
             server,
@@ -86,6 +95,7 @@ impl Daemon {
             observers,
             mirror,
             journal,
+            metrics,
             config: config.clone(),
         })
     }
@@ -113,7 +123,8 @@ impl Daemon {
             &self.served,
             self.observers.as_ref(),
             self.mirror.as_ref(),
-        )?;
+        )?
+        .metrics(self.metrics.clone());
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.
@@ -144,9 +155,12 @@ impl Daemon {
         self.supervisor = supervisor.spawn();
         // The old status channel is closed now: the persisting task ends after its last write.
         let _ = (&mut self.persist).await;
-        let dns_stats = self.server.as_ref().map(DnsServer::stats_reader);
-        let (admin, persist) =
-            start_admin(config, &self.served, &self.supervisor, dns_stats).await?;
+        let sources = AdminSources {
+            dns_stats: self.server.as_ref().map(DnsServer::stats_reader),
+            mirror: self.mirror.as_ref().map(mirror::Running::file_mirror),
+            metrics: self.metrics.clone(),
+        };
+        let (admin, persist) = start_admin(config, &self.served, &self.supervisor, sources).await?;
         self.admin = admin;
         self.persist = persist;
         self.config = config.clone();

@@ -73,6 +73,49 @@ pub enum Record {
         /// Its one-line text.
         text: String,
     },
+    /// The daemon shares observations as this observer: its `Probe` records are what the
+    /// quorum released, and its own probes and the peers' words follow as `Local`, `Remote`
+    /// and `Heard` (after `Start`, in each segment).
+    Observer {
+        /// The observer's name (its node's).
+        name: String,
+    },
+    /// The next peer observer of this segment (its index is the count of peers before).
+    Peer {
+        /// The peer's name.
+        name: String,
+    },
+    /// One of this observer's probe results, before the quorum (as `Probe`).
+    Local {
+        /// Milliseconds since the record before.
+        dt: u32,
+        /// Index of its pair.
+        pair: u32,
+        /// As in `Probe`.
+        class: u8,
+        /// As in `Probe`.
+        detail: Option<String>,
+    },
+    /// A peer's verdict (its failure class without its text).
+    Remote {
+        /// Milliseconds since the record before.
+        dt: u32,
+        /// Index of the peer.
+        peer: u32,
+        /// Index of the pair it is about.
+        pair: u32,
+        /// As in `Probe`.
+        class: u8,
+        /// The peer's failures in a row.
+        failures: u32,
+    },
+    /// A peer's heartbeat.
+    Heard {
+        /// Milliseconds since the record before.
+        dt: u32,
+        /// Index of the peer.
+        peer: u32,
+    },
 }
 
 /// Appends `record` to `out` in its frame.

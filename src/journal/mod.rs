@@ -23,6 +23,11 @@ pub fn journal_dir(config: &Config) -> PathBuf {
     config.zone.state_dir.join("journal")
 }
 
+/// The observer the daemon is when it shares observations (`[cluster]`).
+fn observer(config: &Config) -> Option<String> {
+    crate::parts::cluster::quorum_spec(config).map(|spec| spec.local)
+}
+
 /// The digest of the config file's text (BLAKE3, hex), kept with each start and reload.
 pub fn config_digest(path: &Path) -> String {
     std::fs::read(path)
@@ -32,7 +37,7 @@ pub fn config_digest(path: &Path) -> String {
 
 enum Message {
     Entry(JournalEntry),
-    Reload(String),
+    Reload(String, Option<String>),
 }
 
 /// The running journal: a task that appends what the supervisors send.
@@ -61,7 +66,13 @@ impl Journal {
             max_bytes: config.journal.max_size_mb.saturating_mul(1 << 20),
             segment_bytes: config.journal.segment_size_mb.saturating_mul(1 << 20),
         };
-        let mut writer = match Writer::open(&dir, limits, config_digest(&config.path), restored) {
+        let mut writer = match Writer::open(
+            &dir,
+            limits,
+            config_digest(&config.path),
+            observer(config),
+            restored,
+        ) {
             Ok(writer) => writer,
             Err(e) => {
                 tracing::error!(
@@ -128,7 +139,10 @@ impl Journal {
     pub async fn reload(&mut self, config: &Config) {
         let _ = self
             .inbox
-            .send(Message::Reload(config_digest(&config.path)))
+            .send(Message::Reload(
+                config_digest(&config.path),
+                observer(config),
+            ))
             .await;
     }
 
@@ -146,6 +160,6 @@ fn apply(writer: &mut Writer, message: Message) -> std::io::Result<()> {
             writer.add(&entry);
             Ok(())
         }
-        Message::Reload(config) => writer.reload(config),
+        Message::Reload(config, observer) => writer.reload(config, observer),
     }
 }

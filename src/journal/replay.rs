@@ -5,21 +5,25 @@
 //! changes and events; with another `fall`, policy or damping it shows what those would have
 //! done. Timers are the replay's own: its arbiter is ticked at its own deadlines. A start or a
 //! reload in the journal hands the replay's arbiter state to a new arbiter, as the daemon does.
-//! Not replayed (yet): the quorum of shared observations (the journal holds what the quorum
-//! released), events reported from outside the arbiter (the mirror's), publish failures.
+//! With shared observations (`[cluster]`), the journal holds this observer's own probes and the
+//! peers' verdicts and heartbeats before the quorum: they go through a quorum built from the
+//! config given (its `on_partition`, `observer_timeout`, witness), or straight to the arbiter when
+//! that config decides alone. Not replayed: events reported from outside the arbiter (the
+//! mirror's), publish failures.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use failover_core::{
-    Action, Arbiter, ArbiterState, CheckName, Moment, NodeName, Observation, Outcome, Override,
+    Action, Arbiter, ArbiterState, CheckName, Moment, NodeName, Observation, ObserverReport,
+    Outcome, Override, Quorum,
 };
 use serde::Serialize;
 
 use super::codec::{decode_all, Record};
 use super::writer::{segments, CLASSES};
 use crate::config::{Config, NotifierKind};
-use crate::parts::cluster::{cluster_spec, named_policies, policy};
+use crate::parts::cluster::{cluster_spec, named_policies, policy, quorum_spec};
 
 /// The part of the journal to replay.
 #[derive(Clone, Copy, Debug, Default)]
@@ -124,7 +128,12 @@ struct Run<'a> {
     digest: String,
     window: Window,
     arbiter: Option<Arbiter>,
+    /// The quorum of shared observations, when the journal has the peers' words and the config
+    /// shares observations.
+    quorum: Option<Quorum>,
     base: Option<(Instant, SystemTime)>,
+    /// The replay's clock: the last input or deadline taken.
+    last: Option<Moment>,
     replay: Replay,
 }
 
@@ -142,7 +151,9 @@ pub fn replay(config: &Config, dir: &Path, window: Window) -> Result<Replay, Str
         digest: super::config_digest(&config.path),
         window,
         arbiter: None,
+        quorum: None,
         base: None,
+        last: None,
         replay: Replay {
             begin: None,
             end: None,
@@ -190,11 +201,17 @@ pub fn replay(config: &Config, dir: &Path, window: Window) -> Result<Replay, Str
 fn record_dt(record: &Record) -> Option<u32> {
     match record {
         Record::Probe { dt, .. }
+        | Record::Local { dt, .. }
+        | Record::Remote { dt, .. }
+        | Record::Heard { dt, .. }
         | Record::Override { dt, .. }
         | Record::Failback { dt }
         | Record::Published { dt, .. }
         | Record::Event { dt, .. } => Some(*dt),
-        Record::Start { .. } | Record::Pair { .. } => None,
+        Record::Start { .. }
+        | Record::Pair { .. }
+        | Record::Observer { .. }
+        | Record::Peer { .. } => None,
     }
 }
 
@@ -205,6 +222,10 @@ struct SegmentState {
     clock: u64,
     pairs: Vec<(NodeName, CheckName)>,
     details: Vec<String>,
+    /// The observer the daemon was, when it shared observations (its `Probe` records are then
+    /// the quorum's output, which the replay makes itself).
+    observer: Option<String>,
+    peers: Vec<String>,
 }
 
 impl Run<'_> {
@@ -226,6 +247,11 @@ impl Run<'_> {
                 segment.clock = wall_ms;
                 segment.pairs.clear();
                 segment.details.clear();
+                segment.observer = None;
+                segment.peers.clear();
+                if reason != "rotate" {
+                    self.quorum = None;
+                }
                 let restored = restored.filter(|_| digest == self.digest);
                 let at = UNIX_EPOCH + Duration::from_millis(wall_ms);
                 self.start(&reason, restored, at)?;
@@ -238,6 +264,23 @@ impl Run<'_> {
                 segment.details.push(String::new());
             }
             Record::Probe {
+                pair,
+                class,
+                detail,
+                ..
+            } => {
+                if segment.observer.is_some() {
+                    // What the daemon's quorum released: the replay's own quorum decides.
+                    return Ok(true);
+                }
+                self.warn_without_peers();
+                return Ok(self.probe(pair, class, detail, at, segment, path));
+            }
+            Record::Observer { .. }
+            | Record::Peer { .. }
+            | Record::Remote { .. }
+            | Record::Heard { .. } => return Ok(self.shared(record, at, segment, path)),
+            Record::Local {
                 pair,
                 class,
                 detail,
@@ -280,6 +323,59 @@ impl Run<'_> {
         }
         Ok(true)
     }
+    /// A record of shared observations (the observer, a peer, a peer's verdict or heartbeat);
+    /// whether it counts for the journal's span.
+    fn shared(
+        &mut self,
+        record: Record,
+        at: SystemTime,
+        segment: &mut SegmentState,
+        path: &Path,
+    ) -> bool {
+        match record {
+            Record::Observer { name } => {
+                segment.observer = Some(name.clone());
+                if self.quorum.is_none() {
+                    self.start_quorum(name, at);
+                }
+                return false;
+            }
+            Record::Peer { name } => segment.peers.push(name),
+            Record::Remote {
+                peer,
+                pair,
+                class,
+                failures,
+                ..
+            } => {
+                let (Some(observer), Some((node, check))) = (
+                    segment.peers.get(peer as usize).cloned(),
+                    segment.pairs.get(pair as usize).cloned(),
+                ) else {
+                    self.replay.warnings.push(format!(
+                        "{}: a verdict of an unknown peer {peer} or pair {pair} skipped",
+                        path.display()
+                    ));
+                    return false;
+                };
+                let report = ObserverReport {
+                    node,
+                    check,
+                    outcome: outcome(class, String::new()),
+                    consecutive_failures: failures,
+                };
+                self.quorum_input(at, |quorum, now| quorum.remote(&observer, report, now));
+            }
+            Record::Heard { peer, .. } => {
+                if let Some(observer) = segment.peers.get(peer as usize).cloned() {
+                    self.quorum_input(at, |quorum, now| quorum.heard(&observer, now));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// The replay's clock at wall time `at`: monotonic time advances with the journal's.
     fn moment(&mut self, at: SystemTime) -> Moment {
         let (mono, wall) = *self.base.get_or_insert((Instant::now(), at));
@@ -356,22 +452,58 @@ impl Run<'_> {
         if let Some(detail) = detail {
             *last = detail;
         }
-        let outcome = match class {
-            0 => Outcome::healthy(last.clone()),
-            n => Outcome::failed(
-                CLASSES[usize::from(n - 1).min(CLASSES.len() - 1)],
-                last.clone(),
-            ),
-        };
         let observation = Observation {
             node: node.clone(),
             check: check.clone(),
-            outcome,
+            outcome: outcome(class, last.clone()),
             at: self.moment(at),
         };
         self.replay.probes += 1;
-        self.input(at, |arbiter, _| arbiter.observe(observation));
+        match &self.quorum {
+            Some(_) => self.quorum_input(at, |quorum, _| quorum.local(observation).observations),
+            None => self.input(at, |arbiter, _| arbiter.observe(observation)),
+        }
         true
+    }
+
+    /// The quorum of the config given, for the journal's observer `name` (none when that config
+    /// decides alone: the observer's own probes then go straight to the arbiter).
+    fn start_quorum(&mut self, name: String, at: SystemTime) {
+        let spec = quorum_spec(&self.config.clone().select(Some(name)));
+        let now = self.moment(at);
+        self.quorum = spec.map(|spec| Quorum::new(spec, &cluster_spec(self.config).checks, now));
+    }
+
+    fn warn_without_peers(&mut self) {
+        const WARNING: &str = "the journal was recorded without shared observations: it has no peers' words, so the [cluster] of this config is not replayed (each probe goes straight to the arbiter)";
+        if quorum_spec(self.config).is_some() && !self.replay.warnings.iter().any(|w| w == WARNING)
+        {
+            self.replay.warnings.push(WARNING.to_owned());
+        }
+    }
+
+    /// One input of the quorum at `at` (after the timers due before it); what it releases goes
+    /// to the arbiter.
+    fn quorum_input(
+        &mut self,
+        at: SystemTime,
+        take: impl FnOnce(&mut Quorum, Moment) -> Vec<Observation>,
+    ) {
+        self.tick_until(at);
+        let now = self.moment(at);
+        self.last = Some(now);
+        let Some(quorum) = &mut self.quorum else {
+            return;
+        };
+        let released = take(quorum, now);
+        let Some(arbiter) = &mut self.arbiter else {
+            return;
+        };
+        let actions: Vec<Action> = released
+            .into_iter()
+            .flat_map(|observation| arbiter.observe(observation))
+            .collect();
+        self.collect(actions, at);
     }
 
     /// Ticks the arbiter at each of its deadlines up to `at`.
@@ -385,15 +517,37 @@ impl Run<'_> {
             let Some(arbiter) = &mut self.arbiter else {
                 return;
             };
-            let Some(deadline) = arbiter.next_deadline().filter(|d| *d <= limit) else {
+            let clock = self.last.unwrap_or(Moment {
+                mono: limit,
+                wall: at,
+            });
+            let quorum_due = self.quorum.as_ref().and_then(|q| q.next_deadline(clock));
+            let arbiter_due = arbiter.next_deadline();
+            let Some(deadline) = [arbiter_due, quorum_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|d| *d <= limit)
+            else {
                 return;
             };
-            let wall = base_wall + deadline.saturating_duration_since(base_mono);
-            let actions = arbiter.tick(Moment {
+            let now = Moment {
                 mono: deadline,
-                wall,
-            });
-            self.collect(actions, wall);
+                wall: base_wall + deadline.saturating_duration_since(base_mono),
+            };
+            self.last = Some(now);
+            let mut actions = Vec::new();
+            if quorum_due.is_some_and(|d| d <= deadline) {
+                if let Some(quorum) = &mut self.quorum {
+                    for observation in quorum.tick(now) {
+                        actions.extend(arbiter.observe(observation));
+                    }
+                }
+            }
+            if arbiter_due.is_some_and(|d| d <= deadline) {
+                actions.extend(arbiter.tick(now));
+            }
+            self.collect(actions, now.wall);
         }
     }
 
@@ -401,6 +555,7 @@ impl Run<'_> {
     fn input(&mut self, at: SystemTime, take: impl FnOnce(&mut Arbiter, Moment) -> Vec<Action>) {
         self.tick_until(at);
         let now = self.moment(at);
+        self.last = Some(now);
         let Some(arbiter) = &mut self.arbiter else {
             return;
         };
@@ -446,6 +601,14 @@ impl Run<'_> {
         }
         self.replay.same = self.replay.replayed.same_as(&self.replay.recorded);
         self.replay
+    }
+}
+
+/// A journal's outcome class (0 healthy, else 1 + the failure class) with its text.
+fn outcome(class: u8, detail: String) -> Outcome {
+    match class {
+        0 => Outcome::healthy(detail),
+        n => Outcome::failed(CLASSES[usize::from(n - 1).min(CLASSES.len() - 1)], detail),
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use failover_core::{ArbiterInput, JournalEntry, Outcome};
+use failover_core::{ArbiterInput, JournalEntry, Observation, Outcome, QuorumInput};
 
 use super::codec::{encode, Record};
 
@@ -63,15 +63,20 @@ pub struct Writer {
     pairs: HashMap<(String, String), u32>,
     /// Each pair's last class and detail written.
     details: Vec<Option<(u8, String)>>,
+    /// The observer this daemon is, when it shares observations.
+    observer: Option<String>,
+    peers: HashMap<String, u32>,
     buffer: Vec<u8>,
 }
 
 impl Writer {
-    /// Opens a new segment in `dir` (made if missing) that begins with a start record.
+    /// Opens a new segment in `dir` (made if missing) that begins with a start record; with
+    /// `observer`, the daemon shares observations as that observer.
     pub fn open(
         dir: &Path,
         limits: Limits,
         config: String,
+        observer: Option<String>,
         restored: Option<String>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
@@ -87,6 +92,8 @@ impl Writer {
             last_ms: 0,
             pairs: HashMap::new(),
             details: Vec::new(),
+            observer,
+            peers: HashMap::new(),
             buffer: Vec::new(),
         };
         writer.start("start", restored)?;
@@ -102,12 +109,16 @@ impl Writer {
             config: self.config.clone(),
             restored,
         });
+        if let Some(name) = self.observer.clone() {
+            self.push(&Record::Observer { name });
+        }
         self.flush()
     }
 
-    /// A reload with the config of digest `config`.
-    pub fn reload(&mut self, config: String) -> std::io::Result<()> {
+    /// A reload with the config of digest `config` (sharing observations as `observer`).
+    pub fn reload(&mut self, config: String, observer: Option<String>) -> std::io::Result<()> {
         self.config = config;
+        self.observer = observer;
         self.start("reload", None)
     }
 
@@ -128,44 +139,43 @@ impl Writer {
     pub fn add(&mut self, entry: &JournalEntry) {
         let record = match entry {
             JournalEntry::Input(ArbiterInput::Observed(observation)) => {
-                let key = (observation.node.to_string(), observation.check.to_string());
-                let pair = match self.pairs.get(&key) {
-                    Some(&pair) => pair,
-                    None => {
-                        let pair = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
-                        self.push(&Record::Pair {
-                            node: key.0.clone(),
-                            check: key.1.clone(),
-                        });
-                        self.pairs.insert(key, pair);
-                        self.details.push(None);
-                        pair
-                    }
-                };
-                let (class, detail) = match &observation.outcome {
-                    Outcome::Healthy { detail } => (0, detail),
-                    Outcome::Failed { class, error } => (1 + class_index(*class), error),
-                };
-                // A healthy probe's detail is kept when it follows a failure (or starts the
-                // pair), not each time it changes ("in step 3s ago"): a journal of a healthy
-                // cluster stays a few bytes a probe; only event texts of a replay can differ.
-                let last = &mut self.details[pair as usize];
-                let same = match last {
-                    Some((0, _)) if class == 0 => true,
-                    Some((last_class, text)) => *last_class == class && text == detail,
-                    None => false,
-                };
-                let detail = if same {
-                    None
-                } else {
-                    *last = Some((class, detail.clone()));
-                    Some(detail.clone())
-                };
+                let (pair, class, detail) = self.outcome(observation);
                 Record::Probe {
                     dt: self.dt(observation.at.wall),
                     pair,
                     class,
                     detail,
+                }
+            }
+            JournalEntry::Quorum(QuorumInput::Local(observation)) => {
+                let (pair, class, detail) = self.outcome(observation);
+                Record::Local {
+                    dt: self.dt(observation.at.wall),
+                    pair,
+                    class,
+                    detail,
+                }
+            }
+            JournalEntry::Quorum(QuorumInput::Remote {
+                observer,
+                report,
+                at,
+            }) => {
+                let peer = self.peer(observer);
+                let pair = self.pair(report.node.as_str(), report.check.as_str());
+                Record::Remote {
+                    dt: self.dt(*at),
+                    peer,
+                    pair,
+                    class: outcome_class(&report.outcome),
+                    failures: report.consecutive_failures,
+                }
+            }
+            JournalEntry::Quorum(QuorumInput::Heard { observer, at }) => {
+                let peer = self.peer(observer);
+                Record::Heard {
+                    dt: self.dt(*at),
+                    peer,
                 }
             }
             JournalEntry::Input(ArbiterInput::Override { what, set, at }) => Record::Override {
@@ -201,6 +211,61 @@ impl Writer {
         self.push(&record);
     }
 
+    /// The index of the pair `node` × `check`, announced by a pair record the first time.
+    fn pair(&mut self, node: &str, check: &str) -> u32 {
+        let key = (node.to_owned(), check.to_owned());
+        if let Some(&pair) = self.pairs.get(&key) {
+            return pair;
+        }
+        let pair = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
+        self.push(&Record::Pair {
+            node: key.0.clone(),
+            check: key.1.clone(),
+        });
+        self.pairs.insert(key, pair);
+        self.details.push(None);
+        pair
+    }
+
+    /// The index of the peer observer `name`, announced by a peer record the first time.
+    fn peer(&mut self, name: &str) -> u32 {
+        if let Some(&peer) = self.peers.get(name) {
+            return peer;
+        }
+        let peer = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
+        self.push(&Record::Peer {
+            name: name.to_owned(),
+        });
+        self.peers.insert(name.to_owned(), peer);
+        peer
+    }
+
+    /// A probe result's pair, class and detail (when it is not the pair's last one).
+    fn outcome(&mut self, observation: &Observation) -> (u32, u8, Option<String>) {
+        let pair = self.pair(observation.node.as_str(), observation.check.as_str());
+        let class = outcome_class(&observation.outcome);
+        let detail = match &observation.outcome {
+            Outcome::Healthy { detail } => detail,
+            Outcome::Failed { error, .. } => error,
+        };
+        // A healthy probe's detail is kept when it follows a failure (or starts the pair), not
+        // each time it changes ("in step 3s ago"): a journal of a healthy cluster stays a few
+        // bytes a probe; only event texts of a replay can differ.
+        let last = &mut self.details[pair as usize];
+        let same = match last {
+            Some((0, _)) if class == 0 => true,
+            Some((last_class, text)) => *last_class == class && text == detail,
+            None => false,
+        };
+        let detail = if same {
+            None
+        } else {
+            *last = Some((class, detail.clone()));
+            Some(detail.clone())
+        };
+        (pair, class, detail)
+    }
+
     /// Writes what was added; rotates past the segment size.
     pub fn flush(&mut self) -> std::io::Result<()> {
         if self.buffer.is_empty() {
@@ -223,6 +288,7 @@ impl Writer {
         self.written = 0;
         self.pairs.clear();
         self.details.clear();
+        self.peers.clear();
         self.start("rotate", None)?;
         let mut all = segments(&self.dir)?;
         let mut total: u64 = all
@@ -257,6 +323,14 @@ pub const CLASSES: [failover_core::FailureClass; 4] = [
     failover_core::FailureClass::Misconfigured,
 ];
 
+/// 0 healthy, else 1 + the failure class's index in [`CLASSES`].
+fn outcome_class(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Healthy { .. } => 0,
+        Outcome::Failed { class, .. } => 1 + class_index(*class),
+    }
+}
+
 fn class_index(class: failover_core::FailureClass) -> u8 {
     CLASSES
         .iter()
@@ -281,7 +355,7 @@ mod tests {
             max_bytes: 1 << 20,
             segment_bytes: 256 << 10,
         };
-        let mut writer = Writer::open(dir.path(), limits, "digest".into(), None).unwrap();
+        let mut writer = Writer::open(dir.path(), limits, "digest".into(), None, None).unwrap();
         let start = Moment::now();
         let probes = 200_000u32;
         for i in 0..probes {

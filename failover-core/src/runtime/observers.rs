@@ -20,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::action::Action;
 use crate::arbiter::{Arbiter, CheckSpec};
 use crate::model::{CheckName, Moment, NodeName, Observation};
-use crate::quorum::{ObserverReport, ObserverStatus, Quorum, QuorumSpec};
+use crate::quorum::{ObserverReport, ObserverStatus, Quorum, QuorumInput, QuorumSpec};
 use crate::runtime::clock::now;
 use crate::runtime::peer::{
     self, Fingerprint, Identity, PeerConfig, PeerError, PeerListener, PeerStream,
@@ -540,6 +540,16 @@ impl SharedObservations {
             .into_iter()
             .flat_map(|observation| arbiter.observe(observation))
             .collect()
+    }
+
+    /// Keeps the quorum's inputs for a journal ([`Quorum::record_inputs`]).
+    pub(crate) fn record_inputs(&mut self) {
+        self.quorum.record_inputs();
+    }
+
+    /// The quorum's inputs since the last call ([`Quorum::take_inputs`]).
+    pub(crate) fn take_inputs(&mut self) -> Vec<QuorumInput> {
+        self.quorum.take_inputs()
     }
 
     /// The other observers, for status output.

@@ -22,6 +22,9 @@ pub struct RunSummary {
     pub literal_bytes: u64,
     /// Bytes of signatures sent back by receivers.
     pub signature_bytes: u64,
+    /// Of those, the bytes of deltas' second rounds: small blocks over what the first round
+    /// left as literal data.
+    pub fine_signature_bytes: u64,
     /// Paths the scans could not read (left alone), as `path: reason`.
     pub problems: Vec<String>,
     /// Warnings: an index that was ignored, a conflict copy overwritten.
@@ -60,12 +63,25 @@ impl RunSummary {
             human_bytes(report.bytes_transferred),
             human_bytes(report.file_bytes),
             human_bytes(self.literal_bytes),
-            human_bytes(self.signature_bytes),
+            signatures(self.signature_bytes, self.fine_signature_bytes),
             self.scanned[0],
             self.scanned[1],
             human_bytes(self.hashed_bytes),
         ));
         text
+    }
+}
+
+/// `1.2 MiB`, or with deltas' second rounds `1.2 MiB, 90.1 KiB of them small blocks`.
+fn signatures(all: u64, fine: u64) -> String {
+    if fine == 0 {
+        human_bytes(all)
+    } else {
+        format!(
+            "{}, {} of them small blocks",
+            human_bytes(all),
+            human_bytes(fine)
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::SyncError;
 use crate::path::RelPath;
 use crate::protocol::{Failure, Handle, Request, Response};
 use crate::reconcile::Side;
+use crate::refine::FineRange;
 
 /// Files smaller than this are sent whole: a signature round trip costs more than it saves.
 pub(super) const DELTA_MIN: u64 = 64 << 10;
@@ -143,7 +144,7 @@ impl Run<'_> {
             Request::WriteBegin {
                 path: path.clone(),
                 replace: dest,
-                basis,
+                basis: basis.clone(),
                 target: source.clone(),
             },
         )? {
@@ -167,7 +168,7 @@ impl Run<'_> {
             }
             other => return Err(unexpected(&other)),
         };
-        if let Err(failure) = self.pump(from, read, write)? {
+        if let Err(failure) = self.pump(from, read, write, basis.as_ref())? {
             return Ok(Err(failure));
         }
         match self.call(to, Request::WriteCommit { handle: write })? {
@@ -206,12 +207,14 @@ impl Run<'_> {
 
     /// Carries the instructions of the open `read` on `from` to the open `write` on the other
     /// side until the read is done. The sender computes the next round of instructions while
-    /// the receiver applies the last one. After a failure, the other end is aborted.
+    /// the receiver applies the last one; a round that asks for fine signatures of the
+    /// receiver's `basis` gets them first. After a failure, the other end is aborted.
     fn pump(
         &mut self,
         from: Side,
         read: Handle,
         write: Handle,
+        basis: Option<&(RelPath, Entry)>,
     ) -> Result<Result<(), Failure>, SyncError> {
         let to = from.other();
         let mut unwritten: Option<Vec<DeltaOp>> = None;
@@ -241,6 +244,10 @@ impl Run<'_> {
                 }
                 Some(other) => return Err(unexpected(&other)),
             }
+            let read_next = match read_next {
+                Response::Refine(ranges) => self.second_round(from, read, basis, ranges)?,
+                other => other,
+            };
             let ops = match read_next {
                 Response::Ops(ops) => ops,
                 Response::Failed(failure) => {
@@ -261,4 +268,47 @@ impl Run<'_> {
             unwritten = Some(ops);
         }
     }
+
+    /// The second round of a delta ([`crate::refine`]): the receiver signs the stretches of
+    /// `basis` the sender asked for, and the sender matches the round's literals against them.
+    /// A receiver that cannot sign them (the basis changed) leaves the literals as they are.
+    fn second_round(
+        &mut self,
+        from: Side,
+        read: Handle,
+        basis: Option<&(RelPath, Entry)>,
+        ranges: Vec<FineRange>,
+    ) -> Result<Response, SyncError> {
+        let unsigned = vec![Vec::new(); ranges.len()];
+        self.summary.report.bytes_transferred += ranges.len() as u64 * RANGE_WIRE_LEN;
+        let signatures = match basis {
+            None => unsigned,
+            Some((path, expect)) => match self.call(
+                from.other(),
+                Request::SignRanges {
+                    path: path.clone(),
+                    expect: expect.clone(),
+                    ranges,
+                },
+            )? {
+                Response::Signatures(signatures) => signatures,
+                Response::Failed(_) => unsigned,
+                other => return Err(unexpected(&other)),
+            },
+        };
+        let bytes: u64 = signatures.iter().map(|s| s.len() as u64).sum();
+        self.summary.signature_bytes += bytes;
+        self.summary.fine_signature_bytes += bytes;
+        self.summary.report.bytes_transferred += bytes;
+        self.call(
+            from,
+            Request::ReadRefine {
+                handle: read,
+                signatures,
+            },
+        )
+    }
 }
+
+/// Bytes one [`FineRange`] takes on the wire, about.
+const RANGE_WIRE_LEN: u64 = 16;

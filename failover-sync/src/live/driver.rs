@@ -456,6 +456,8 @@ impl Driver {
         let in_step_since = self.in_step_since;
         update(&self.shared, |s| {
             s.status.conflicts += report.conflicts.len() as u64;
+            s.status.runs += 1;
+            s.status.bytes_transferred += report.bytes_transferred;
             s.status.last_sync = in_step_since;
             s.status.backlog_files = 0;
             s.status.backlog_bytes = 0;

@@ -30,6 +30,7 @@ mod driver;
 mod link;
 mod listener;
 mod node;
+mod pack;
 mod served;
 mod watch;
 

@@ -135,6 +135,12 @@ impl LocalReplica {
                 matching,
             } => self.read_begin(&path, &expect, signature, matching),
             BatchRequest::ReadNext { handle } => self.read_next(handle),
+            BatchRequest::SignRanges {
+                path,
+                expect,
+                ranges,
+            } => self.sign_ranges(&path, &expect, &ranges),
+            BatchRequest::ReadRefine { handle, signatures } => self.read_refine(handle, signatures),
             BatchRequest::WriteBegin {
                 path,
                 replace,

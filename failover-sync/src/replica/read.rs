@@ -5,12 +5,13 @@ use std::io::Read;
 use std::os::fd::AsFd;
 
 use super::LocalReplica;
-use crate::delta::{DeltaReader, Matching};
+use crate::delta::{DeltaReader, Matching, Next};
 use crate::entry::Entry;
 use crate::error::SyncError;
 use crate::fsx;
 use crate::path::RelPath;
 use crate::protocol::{BatchResponse, Failure, Handle, ScanReply};
+use crate::refine::FineRange;
 use crate::scan::{self, Previous};
 
 impl LocalReplica {
@@ -100,12 +101,14 @@ impl LocalReplica {
         }
     }
 
-    /// The next instructions of the open read `handle`; none when it is done (and closed).
+    /// The next instructions of the open read `handle` (none when it is done, and closed), or
+    /// the fine signatures its round needs first.
     pub(super) fn read_next(&mut self, handle: Handle) -> BatchResponse {
         match self.reads.get_mut(&handle) {
             None => BatchResponse::Failed(Failure::Invalid(format!("no open read {handle}"))),
-            Some(reader) => match reader.next_ops() {
-                Ok(ops) => {
+            Some(reader) => match reader.next_round() {
+                Ok(Next::Refine(ranges)) => BatchResponse::Refine(ranges),
+                Ok(Next::Ops(ops)) => {
                     if ops.is_empty() {
                         self.reads.remove(&handle);
                     }
@@ -116,6 +119,45 @@ impl LocalReplica {
                     BatchResponse::Failed(Failure::Io(e.to_string()))
                 }
             },
+        }
+    }
+
+    /// The round of the open read `handle` that asked for fine signatures, matched with them.
+    pub(super) fn read_refine(
+        &mut self,
+        handle: Handle,
+        signatures: Vec<Vec<u8>>,
+    ) -> BatchResponse {
+        match self.reads.get_mut(&handle) {
+            None => BatchResponse::Failed(Failure::Invalid(format!("no open read {handle}"))),
+            Some(reader) => match reader.refine(signatures) {
+                Ok(ops) => BatchResponse::Ops(ops),
+                Err(e) => {
+                    self.reads.remove(&handle);
+                    BatchResponse::Failed(Failure::Invalid(format!(
+                        "the delta's second round: {e}"
+                    )))
+                }
+            },
+        }
+    }
+
+    /// Fine signatures of stretches of the basis `path`, which must still be `expect`.
+    pub(super) fn sign_ranges(
+        &self,
+        path: &RelPath,
+        expect: &Entry,
+        ranges: &[FineRange],
+    ) -> BatchResponse {
+        match self.open_expected(path, expect) {
+            Ok(file) => match crate::refine::sign(&file, expect.size(), ranges) {
+                Ok(signatures) => BatchResponse::Signatures(signatures),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    BatchResponse::Failed(Failure::Invalid(format!("{path}: {e}")))
+                }
+                Err(e) => self.io_failure(path, e),
+            },
+            Err(response) => response,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::metrics::SupervisorMetrics;
 use super::status::RECENT_EVENTS;
 use crate::action::Action;
 use crate::arbiter::Arbiter;
@@ -161,6 +162,7 @@ pub(super) struct Effects<'a> {
     pub(super) publish_to: &'a [watch::Sender<Option<Publication>>],
     pub(super) notify_to: &'a [mpsc::Sender<Event>],
     pub(super) recent: &'a mut VecDeque<Event>,
+    pub(super) metrics: Option<&'a dyn SupervisorMetrics>,
 }
 
 impl Effects<'_> {
@@ -198,6 +200,9 @@ impl Effects<'_> {
     }
 
     fn remember(&mut self, event: Event) {
+        if let Some(metrics) = self.metrics {
+            metrics.event(&event);
+        }
         if self.recent.len() == RECENT_EVENTS {
             self.recent.pop_front();
         }

@@ -8,6 +8,8 @@ use tokio::sync::mpsc;
 use crate::action::Action;
 use crate::arbiter::{Arbiter, ArbiterInput};
 use crate::event::Event;
+use crate::quorum::QuorumInput;
+use crate::runtime::observers::SharedObservations;
 use crate::zone::Publication;
 
 /// One entry for a journal ([`Supervisor::journal`](super::Supervisor::journal)).
@@ -25,6 +27,9 @@ pub enum JournalEntry {
     },
     /// The arbiter raised this event.
     Event(Event),
+    /// An input the quorum of shared observations took (it comes before the arbiter inputs
+    /// it led to).
+    Quorum(QuorumInput),
 }
 
 /// Where a supervisor sends its journal entries; never blocks the arbiter: when the journal
@@ -39,9 +44,20 @@ pub(super) struct JournalSink {
 pub const JOURNAL_QUEUE: usize = 4096;
 
 impl JournalSink {
-    /// Sends the inputs `arbiter` took and the `actions` it answered with.
-    pub(super) fn record(&mut self, arbiter: &mut Arbiter, actions: &[Action], at: SystemTime) {
-        let inputs = arbiter.take_inputs().into_iter().map(JournalEntry::Input);
+    /// Sends the inputs `shared`'s quorum and `arbiter` took and the `actions` it answered with.
+    pub(super) fn record(
+        &mut self,
+        shared: Option<&mut SharedObservations>,
+        arbiter: &mut Arbiter,
+        actions: &[Action],
+        at: SystemTime,
+    ) {
+        let quorum = shared
+            .map(SharedObservations::take_inputs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(JournalEntry::Quorum);
+        let inputs = quorum.chain(arbiter.take_inputs().into_iter().map(JournalEntry::Input));
         let outputs = actions.iter().filter_map(|action| match action {
             Action::Publish(publication) => Some(JournalEntry::Published {
                 at,

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use super::effects::{carry_out, Effects, FenceResult, Gate};
 use super::handle::{AdminCommand, CommandReply, SupervisorHandle};
 use super::journal::{JournalEntry, JournalSink};
+use super::metrics::SupervisorMetrics;
 use super::status::{StatusReport, WriterStatus, RECENT_EVENTS};
 use super::tasks::{
     notify_loop, probe_loop, publish_loop, ProbeSchedule, WriterReport, NOTIFY_QUEUE,
@@ -54,6 +55,8 @@ pub struct Supervisor {
     inbox: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     /// Where the arbiter's inputs and decisions go, when a journal is kept.
     journal: Option<JournalSink>,
+    /// Where what happens is counted, when something counts it.
+    metrics: Option<Arc<dyn SupervisorMetrics>>,
 }
 
 /// Bound of the queue of events from outside; when full, the newest is dropped with a warning.
@@ -104,6 +107,7 @@ impl Supervisor {
             shared: None,
             inbox: mpsc::channel(INBOX),
             journal: None,
+            metrics: None,
         }
     }
 
@@ -115,6 +119,13 @@ impl Supervisor {
             sender: journal,
             dropped: 0,
         });
+        self
+    }
+
+    /// Tells `metrics` of every probe, event, publication and notification as it happens (see
+    /// [`SupervisorMetrics`]).
+    pub fn metrics(mut self, metrics: Arc<dyn SupervisorMetrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -217,6 +228,7 @@ impl Supervisor {
             publish_to: &publish_to,
             notify_to: &notify_to,
             recent: &mut recent,
+            metrics: self.metrics.as_deref(),
         };
         let (fence_results, mut fenced) = mpsc::channel::<FenceResult>(4);
         let mut gate = Gate::new(self.fence.clone(), fence_results);
@@ -225,6 +237,9 @@ impl Supervisor {
             gate.start_from(publication, &mut effects);
         }
         let mut shared = self.shared.take();
+        if let (Some(shared), Some(_)) = (shared.as_mut(), &self.journal) {
+            shared.record_inputs();
+        }
         tokio::pin!(shutdown);
         loop {
             let deadline = self.arbiter.next_deadline();
@@ -249,7 +264,7 @@ impl Supervisor {
                 }
             };
             if let Some(journal) = &mut self.journal {
-                journal.record(&mut self.arbiter, &actions, now().wall);
+                journal.record(shared.as_mut(), &mut self.arbiter, &actions, now().wall);
             }
             carry_out(actions, &self.arbiter, &mut gate, &mut effects, &mut tasks);
             self.status.send_replace(StatusReport {
@@ -284,6 +299,7 @@ impl Supervisor {
                     entry.check.clone(),
                     entry.schedule,
                     observations.clone(),
+                    self.metrics.clone(),
                 ));
             }
         }
@@ -309,7 +325,13 @@ impl Supervisor {
                 writer: writer.describe(),
                 ..WriterStatus::default()
             });
-            tasks.spawn(publish_loop(index, writer.clone(), wanted, reports.clone()));
+            tasks.spawn(publish_loop(
+                index,
+                writer.clone(),
+                wanted,
+                reports.clone(),
+                self.metrics.clone(),
+            ));
         }
         (publish_to, writer_status, reported)
     }
@@ -320,7 +342,7 @@ impl Supervisor {
         for notifier in &self.notifiers {
             let (queue, events) = mpsc::channel::<Event>(NOTIFY_QUEUE);
             notify_to.push(queue);
-            tasks.spawn(notify_loop(notifier.clone(), events));
+            tasks.spawn(notify_loop(notifier.clone(), events, self.metrics.clone()));
         }
         notify_to
     }

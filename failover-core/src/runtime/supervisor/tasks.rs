@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::metrics::SupervisorMetrics;
 use crate::event::Event;
 use crate::health::{HealthCheck, Target};
 use crate::model::{CheckName, FailureClass, Observation, Outcome};
@@ -78,6 +79,7 @@ pub(super) async fn probe_loop(
     check: Arc<dyn HealthCheck>,
     schedule: ProbeSchedule,
     observations: mpsc::Sender<Observation>,
+    metrics: Option<Arc<dyn SupervisorMetrics>>,
 ) {
     // Spread the first probes a little, but get first verdicts quickly.
     tokio::time::sleep(random_up_to(schedule.jitter.min(schedule.interval))).await;
@@ -96,6 +98,9 @@ pub(super) async fn probe_loop(
             ),
         };
         tracing::debug!(node = %target.node, check = %check_name, ?outcome, "probed");
+        if let Some(metrics) = &metrics {
+            metrics.probed(&target.node, &check_name, &outcome, started.elapsed());
+        }
         let observation = Observation {
             node: target.node.clone(),
             check: check_name.clone(),
@@ -115,6 +120,7 @@ pub(super) async fn publish_loop(
     writer: Arc<dyn ZoneWriter>,
     mut wanted: watch::Receiver<Option<Publication>>,
     reports: mpsc::Sender<WriterReport>,
+    metrics: Option<Arc<dyn SupervisorMetrics>>,
 ) {
     loop {
         if wanted.changed().await.is_err() {
@@ -126,7 +132,17 @@ pub(super) async fn publish_loop(
                 break;
             };
             attempt += 1;
-            let report = match writer.publish(&publication).await {
+            let started = tokio::time::Instant::now();
+            let result = writer.publish(&publication).await;
+            if let Some(metrics) = &metrics {
+                let error = result.as_ref().err().map(ToString::to_string);
+                metrics.published(
+                    &writer.describe(),
+                    started.elapsed(),
+                    error.as_deref().map_or(Ok(()), Err),
+                );
+            }
+            let report = match result {
                 Ok(receipt) => WriterReport::Succeeded {
                     index,
                     serial: receipt.serial,
@@ -158,7 +174,11 @@ pub(super) async fn publish_loop(
 }
 
 /// Delivers events to one notifier, in batches of its window, retrying a few times.
-pub(super) async fn notify_loop(notifier: Arc<dyn Notifier>, mut events: mpsc::Receiver<Event>) {
+pub(super) async fn notify_loop(
+    notifier: Arc<dyn Notifier>,
+    mut events: mpsc::Receiver<Event>,
+    metrics: Option<Arc<dyn SupervisorMetrics>>,
+) {
     let window = notifier.batch_window();
     while let Some(first) = events.recv().await {
         let mut batch = vec![first];
@@ -173,7 +193,16 @@ pub(super) async fn notify_loop(notifier: Arc<dyn Notifier>, mut events: mpsc::R
             }
         }
         for attempt in 1..=NOTIFY_ATTEMPTS {
-            match notifier.notify_batch(&batch).await {
+            let result = notifier.notify_batch(&batch).await;
+            if let Some(metrics) = &metrics {
+                let error = result.as_ref().err().map(ToString::to_string);
+                metrics.notified(
+                    notifier.name(),
+                    batch.len(),
+                    error.as_deref().map_or(Ok(()), Err),
+                );
+            }
+            match result {
                 Ok(()) => break,
                 Err(e) if attempt < NOTIFY_ATTEMPTS => {
                     tracing::warn!(

@@ -1,13 +1,17 @@
-//! `/metrics`: the status as Prometheus text.
+//! The part of `/metrics` read at each scrape: gauges from the status, and the counters the DNS
+//! server and the mirror keep themselves.
+
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
 
 use failover_core::{Health, StatusReport};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
-use super::AdminState;
+use crate::admin::AdminState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeLabels {
@@ -32,33 +36,22 @@ struct RcodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EventLabels {
-    event: String,
+struct ObserverLabels {
+    observer: String,
 }
 
-/// The Prometheus text at `/metrics`.
-pub fn render_metrics(
-    state: &AdminState,
-    report: &StatusReport,
-) -> Result<String, std::fmt::Error> {
-    let mut registry = Registry::with_prefix("failover");
+/// What is read at each scrape: the status's gauges, the observers, the DNS server's and the
+/// mirror's own counters (they count where they work; read here, not rebuilt).
+pub(super) fn registry(state: &AdminState, report: &StatusReport) -> Registry {
+    let mut registry = Registry::with_prefix(super::METRIC_PREFIX);
     register_node_metrics(&mut registry, report);
+    register_observer_metrics(&mut registry, report);
     if let Some(stats) = &state.dns_stats {
         register_dns_metrics(&mut registry, &stats.read());
     }
-    let recent_events = Family::<EventLabels, Gauge>::default();
-    for event in &report.recent_events {
-        recent_events
-            .get_or_create(&EventLabels {
-                event: event.name().to_owned(),
-            })
-            .inc();
+    if let Some(mirror) = &state.mirror {
+        register_mirror_metrics(&mut registry, &mirror.status());
     }
-    registry.register(
-        "recent_events",
-        "events among the last 100, by kind",
-        recent_events,
-    );
     let serial = Gauge::<i64>::default();
     serial.set(i64::from((state.serial)()));
     registry.register("zone_serial", "the served zone's SOA serial", serial);
@@ -82,9 +75,142 @@ pub fn render_metrics(
         "zone writers whose last publish failed",
         writers_failing,
     );
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    Ok(text)
+    registry
+}
+
+/// Each observer of the quorum: in the vote or not, and when it was last heard.
+fn register_observer_metrics(registry: &mut Registry, report: &StatusReport) {
+    if report.observers.is_empty() {
+        return;
+    }
+    let live = Family::<ObserverLabels, Gauge>::default();
+    let heard = Family::<ObserverLabels, Gauge<f64, AtomicU64>>::default();
+    let now = SystemTime::now();
+    for observer in &report.observers {
+        let labels = ObserverLabels {
+            observer: observer.observer.to_string(),
+        };
+        live.get_or_create(&labels).set(i64::from(observer.live));
+        if let Some(at) = observer.last_heard.and_then(|ago| now.checked_sub(ago)) {
+            heard.get_or_create(&labels).set(unix_seconds(at));
+        }
+    }
+    registry.register(
+        "observer_live",
+        "1 when the observer counts in the quorum's vote",
+        live,
+    );
+    registry.register_with_unit(
+        "observer_last_heard_timestamp",
+        "when the observer was last heard (Unix time)",
+        Unit::Seconds,
+        heard,
+    );
+}
+
+/// The mirror's counters since it started, and how far behind it is.
+fn register_mirror_metrics(registry: &mut Registry, status: &failover_core::MirrorStatus) {
+    let counters: [(&str, &str, Option<Unit>, u64); 5] = [
+        (
+            "mirror_runs",
+            "reconciliations this node ran (the driving node of a live mirror)",
+            None,
+            status.runs,
+        ),
+        (
+            "mirror_conflicts",
+            "conflicts resolved by keeping both versions",
+            None,
+            status.conflicts,
+        ),
+        (
+            "mirror_transferred",
+            "bytes that crossed between the replicas in those runs, after deltas",
+            Some(Unit::Bytes),
+            status.bytes_transferred,
+        ),
+        (
+            "mirror_link_sent",
+            "bytes this node sent on the mirror's peer link, after compression",
+            Some(Unit::Bytes),
+            status.link_bytes_sent,
+        ),
+        (
+            "mirror_link_uncompressed",
+            "bytes of the messages this node sent on the mirror's peer link, before compression",
+            Some(Unit::Bytes),
+            status.link_bytes_raw,
+        ),
+    ];
+    for (name, help, unit, value) in counters {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        match unit {
+            Some(unit) => registry.register_with_unit(name, help, unit, counter),
+            None => registry.register(name, help, counter),
+        }
+    }
+    let gauges: [(&str, &str, Option<Unit>, i64); 3] = [
+        (
+            "mirror_peer_connected",
+            "1 when the peer is reachable and authenticated",
+            None,
+            i64::from(status.peer_connected),
+        ),
+        (
+            "mirror_backlog_files",
+            "paths known to differ and not yet transferred",
+            None,
+            i64::try_from(status.backlog_files).unwrap_or(i64::MAX),
+        ),
+        (
+            "mirror_backlog",
+            "bytes of those paths",
+            Some(Unit::Bytes),
+            i64::try_from(status.backlog_bytes).unwrap_or(i64::MAX),
+        ),
+    ];
+    for (name, help, unit, value) in gauges {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        match unit {
+            Some(unit) => registry.register_with_unit(name, help, unit, gauge),
+            None => registry.register(name, help, gauge),
+        }
+    }
+    if let Some(last_sync) = status.last_sync {
+        let at = Gauge::<f64, AtomicU64>::default();
+        at.set(unix_seconds(last_sync));
+        registry.register_with_unit(
+            "mirror_last_sync_timestamp",
+            "when the replicas were last known to be identical (Unix time)",
+            Unit::Seconds,
+            at,
+        );
+        // Nothing waiting: in step now. Else behind since the last moment it was in step.
+        let lag = Gauge::<f64, AtomicU64>::default();
+        if status.backlog_files > 0 {
+            lag.set(
+                SystemTime::now()
+                    .duration_since(last_sync)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            );
+        }
+        registry.register_with_unit(
+            "mirror_lag",
+            "0 when nothing waits to be mirrored, else the time since the replicas were last in step",
+            Unit::Seconds,
+            lag,
+        );
+    }
+}
+
+/// `at` as Unix time in seconds.
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The per-node and per-check gauges.
@@ -202,7 +328,7 @@ fn register_dns_metrics(registry: &mut Registry, stats: &failover_dns::ServerSta
 }
 
 /// The mnemonic of a (four-bit) rcode, or its number.
-pub(super) fn rcode_name(rcode: usize) -> String {
+pub(crate) fn rcode_name(rcode: usize) -> String {
     match rcode {
         0 => "NOERROR",
         1 => "FORMERR",
