@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, iproute2, nftables, g++),
-# then format, lints (the fuzz targets' too), and the tests (unit, integration against real
-# servers on loopback, property tests, doc tests).
+# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, setfacl, iproute2,
+# nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit, integration
+# against real servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The e-mail tests use Debian's aiosmtpd as a real SMTP server (with Debian's python3).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
+# The mirror's ACL test sets and reads ACLs with Debian's setfacl/getfacl.
+command -v setfacl >/dev/null 2>&1 || need+=(acl)
 # The fuzz crate's libfuzzer-sys compiles libFuzzer (C++) even when only checked.
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then

@@ -188,6 +188,12 @@ struct MirrorArgs {
     /// number, or not at all.
     #[arg(long, default_value = "names", value_parser = ["names", "numeric", "off"])]
     owners: String,
+    /// Mirror user.* extended attributes (as rsync's -X).
+    #[arg(long)]
+    xattrs: bool,
+    /// Mirror POSIX ACLs (as rsync's -A).
+    #[arg(long)]
+    acls: bool,
 }
 
 #[cfg(feature = "sync")]
@@ -297,6 +303,10 @@ fn mirror(args: MirrorArgs) -> ExitCode {
     config.excludes = args.excludes;
     config.max_delete_share = (args.max_delete / 100.0).clamp(0.0, 1.0);
     config.fsync = !args.danger_no_fsync;
+    config.xattrs = failover::sync::XattrKinds {
+        user: args.xattrs,
+        acls: args.acls,
+    };
     config.owners = match args.owners.parse() {
         Ok(owners) => owners,
         Err(e) => {

@@ -127,6 +127,14 @@ fn the_whole_setup_examples_are_one_file_valid_for_each_of_their_servers() {
                     "{plan}"
                 );
                 assert!(
+                    plan.contains(&format!(
+                        "    what the mirror replaces or deletes here is kept 30days (at most 1024 \
+                         MiB) in /var/lib/failoverd/mirror/versions/{server}; mirrors no extended \
+                         attributes or ACLs"
+                    )),
+                    "{plan}"
+                );
+                assert!(
                     plan.contains("managed names:\n  @ (ttl 10 s)\n  www (ttl 10 s)"),
                     "{plan}"
                 );
@@ -776,4 +784,69 @@ fn mirror_versions_restores_an_overwritten_and_a_deleted_file_on_both_sides() {
         stderr.contains("no version \"1999\" of page.html on slave"),
         "{stderr}"
     );
+}
+
+/// `mirror --once --xattrs --acls` with one side on ramfs (no extended attributes at all),
+/// mounted in a mount namespace of its own: the run goes on without them and the warning names
+/// the side, its root and the fix; the same files on file systems that hold them cross with
+/// their attributes.
+#[test]
+fn mirror_once_names_a_file_system_without_extended_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, state) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("state"),
+    );
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(a.join("page.html"), "<p>hi</p>").unwrap();
+    rustix::fs::setxattr(
+        a.join("page.html"),
+        "user.mime_type",
+        b"text/html",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    let run = |ramfs_b: bool| {
+        let mirror = format!(
+            "'{}' mirror --once --xattrs --acls --names a b --state-dir '{}' '{}' '{}'",
+            env!("CARGO_BIN_EXE_failoverd"),
+            // Each run its own indexes: the ramfs and what was written there go with it.
+            state.join(if ramfs_b { "ramfs" } else { "disk" }).display(),
+            a.display(),
+            b.display()
+        );
+        let script = if ramfs_b {
+            format!("mount -t ramfs none '{}' && exec {mirror}", b.display())
+        } else {
+            format!("exec {mirror}")
+        };
+        let output = Command::new("unshare")
+            .args(["--mount", "--", "sh", "-c"])
+            .arg(script)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("unshare (util-linux) cannot start: {e}; apt-get install util-linux")
+            });
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let on_ramfs = run(true);
+    assert!(
+        on_ramfs.contains(&format!(
+            "warning: extended attributes or ACLs are not mirrored, the file system does not \
+             hold them: b: {}: user.* extended attributes: ",
+            b.display()
+        )) && on_ramfs.contains("POSIX ACLs: ")
+            && on_ramfs.contains("or set xattrs/acls = false"),
+        "{on_ramfs}"
+    );
+    // Without the ramfs (its namespace gone), b is ext4 again: the attribute crosses.
+    let on_disk = run(false);
+    assert!(!on_disk.contains("not mirrored"), "{on_disk}");
+    let mut value = [0u8; 64];
+    let len = rustix::fs::getxattr(b.join("page.html"), "user.mime_type", &mut value[..]).unwrap();
+    assert_eq!(&value[..len], b"text/html");
 }

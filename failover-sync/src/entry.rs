@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::xattrs::{xattrs_agree, Xattrs};
+
 /// Permission bits the mirror keeps: rwx for user, group, other, and the sticky bit. Setuid and
 /// setgid are never propagated (a replica must not be able to plant a setuid program).
 pub const MODE_MASK: u32 = 0o1777;
@@ -140,15 +142,20 @@ pub struct Entry {
     pub mtime_ns: i64,
     /// Local identity (meaningful on the replica that scanned it only).
     pub stat: StatKey,
+    /// Extended attributes and ACLs, when the run mirrors them (`None`: not mirrored, or not
+    /// known; agrees with any, as owners do).
+    pub xattrs: Option<Box<Xattrs>>,
 }
 
 impl Entry {
     /// Same content as far as the mirror is concerned: kind, hash or link target, mode, and
-    /// owner when both know it ([`owners_agree`]). Times and local identity do not count.
+    /// owner and extended attributes when both know them ([`owners_agree`], [`xattrs_agree`]).
+    /// Times and local identity do not count.
     pub fn same_content(&self, other: &Entry) -> bool {
         self.kind == other.kind
             && self.mode == other.mode
             && owners_agree(self.owner.as_deref(), other.owner.as_deref())
+            && xattrs_agree(self.xattrs.as_deref(), other.xattrs.as_deref())
     }
 
     /// Same bytes (or link target), whatever the mode and owner.

@@ -101,6 +101,7 @@ pub(crate) fn entry_from(stat: &Stat, kind: Kind) -> Entry {
         ))),
         mtime_ns,
         stat: stat_key(stat),
+        xattrs: None,
     }
 }
 

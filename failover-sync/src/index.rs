@@ -15,9 +15,10 @@ use crate::path::RelPath;
 /// The first bytes of an index file.
 const MAGIC: &[u8; 8] = b"FOSYNCIX";
 /// The format version; another version is read as "no index" (everything is compared anew and
-/// nothing is deleted until the next sync has recorded a new index), except version 1, read
-/// with no owners ([`legacy`]). Version 2 added the owner of each entry.
-const VERSION: u32 = 2;
+/// nothing is deleted until the next sync has recorded a new index), except versions 1 and 2,
+/// read with no owners or no extended attributes ([`legacy`]). Version 2 added the owner of each
+/// entry, version 3 its extended attributes.
+const VERSION: u32 = 3;
 
 /// Version 1 of the format (before owners were kept): read, never written. Its entries have no
 /// owner (`None`: not known), which agrees with any owner, so the first run after an upgrade
@@ -45,6 +46,49 @@ mod legacy {
         written_at_ns: i64,
     }
 
+    /// Version 2 (owners, no extended attributes): read, never written. Its entries' attributes
+    /// are not known (`None`), which agrees with any.
+    pub(super) const VERSION_2: u32 = 2;
+
+    #[derive(Deserialize)]
+    struct EntryV2 {
+        kind: Kind,
+        mode: u32,
+        owner: Option<Box<crate::entry::Owner>>,
+        mtime_ns: i64,
+        stat: StatKey,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct IndexV2 {
+        entries: Vec<(RelPath, EntryV2)>,
+        written_at_ns: i64,
+    }
+
+    impl From<IndexV2> for super::Index {
+        fn from(old: IndexV2) -> Self {
+            super::Index {
+                entries: old
+                    .entries
+                    .into_iter()
+                    .map(|(path, e)| {
+                        let entry = Entry {
+                            kind: e.kind,
+                            mode: e.mode,
+                            owner: e.owner,
+                            mtime_ns: e.mtime_ns,
+                            stat: e.stat,
+                            xattrs: None,
+                        };
+                        (path, entry)
+                    })
+                    .collect(),
+                written_at_ns: old.written_at_ns,
+                xattrs: crate::xattrs::XattrKinds::OFF,
+            }
+        }
+    }
+
     impl From<IndexV1> for super::Index {
         fn from(old: IndexV1) -> Self {
             super::Index {
@@ -58,11 +102,13 @@ mod legacy {
                             owner: None,
                             mtime_ns: e.mtime_ns,
                             stat: e.stat,
+                            xattrs: None,
                         };
                         (path, entry)
                     })
                     .collect(),
                 written_at_ns: old.written_at_ns,
+                xattrs: crate::xattrs::XattrKinds::OFF,
             }
         }
     }
@@ -81,6 +127,8 @@ pub struct Index {
     /// When it was written (ns since the epoch): hashes of files whose ctime is later than a
     /// second before this are not trusted.
     pub written_at_ns: i64,
+    /// Which extended attributes its entries hold (a scan mirroring others reads them anew).
+    pub xattrs: crate::xattrs::XattrKinds,
 }
 
 /// What reading an index found.
@@ -119,9 +167,9 @@ impl Index {
         let mut version = [0u8; 4];
         version.copy_from_slice(&bytes[8..12]);
         let version = u32::from_le_bytes(version);
-        if version != VERSION && version != legacy::VERSION {
+        if version != VERSION && version != legacy::VERSION && version != legacy::VERSION_2 {
             return Err(format!(
-                "index format {version} (this build reads {} and {VERSION})",
+                "index format {version} (this build reads {} to {VERSION})",
                 legacy::VERSION
             ));
         }
@@ -131,6 +179,10 @@ impl Index {
         }
         let mut index: Index = if version == legacy::VERSION {
             postcard::from_bytes::<legacy::IndexV1>(payload)
+                .map(Index::from)
+                .map_err(|e| format!("cannot decode: {e}"))?
+        } else if version == legacy::VERSION_2 {
+            postcard::from_bytes::<legacy::IndexV2>(payload)
                 .map(Index::from)
                 .map_err(|e| format!("cannot decode: {e}"))?
         } else {
@@ -256,6 +308,7 @@ mod tests {
                 owner: None,
                 mtime_ns: 0,
                 stat: StatKey::default(),
+                xattrs: None,
             },
         ));
         index.store(&path).unwrap();
@@ -312,10 +365,49 @@ mod tests {
             (entry.kind.clone(), entry.mode, entry.owner.clone()),
             (file, 0o644, None)
         );
-        // Format 3 (a later build) is not read.
-        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        // Format 4 (a later build) is not read.
+        bytes[8..12].copy_from_slice(&4u32.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(Index::load(&path).unwrap(), Loaded::Damaged(_)));
+    }
+
+    #[test]
+    fn an_index_of_version_2_loads_with_owners_and_attributes_unknown() {
+        #[derive(Serialize)]
+        struct EntryV2 {
+            kind: Kind,
+            mode: u32,
+            owner: Option<Box<crate::entry::Owner>>,
+            mtime_ns: i64,
+            stat: StatKey,
+        }
+        let owner = Some(Box::new(crate::entry::Owner::numeric(33, 33)));
+        let old: (Vec<(RelPath, EntryV2)>, i64) = (
+            vec![(
+                RelPath::new("www").unwrap(),
+                EntryV2 {
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    owner: owner.clone(),
+                    mtime_ns: 0,
+                    stat: StatKey::default(),
+                },
+            )],
+            42,
+        );
+        let payload = postcard::to_allocvec(&old).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
+        bytes.extend_from_slice(&payload);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.index");
+        std::fs::write(&path, &bytes).unwrap();
+        let Loaded::Found(index) = Index::load(&path).unwrap() else {
+            panic!("a version 2 index must load");
+        };
+        let entry = index.get("www").unwrap();
+        assert_eq!((entry.owner.clone(), entry.xattrs.clone()), (owner, None));
     }
 
     fn dir() -> Entry {
@@ -325,6 +417,7 @@ mod tests {
             owner: None,
             mtime_ns: 0,
             stat: StatKey::default(),
+            xattrs: None,
         }
     }
 

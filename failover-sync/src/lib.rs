@@ -15,7 +15,8 @@
 //! ([`sync_pair`]) speaks to each replica through a [`ReplicaLink`] carrying serializable
 //! [`Request`]s, so a live watcher and a TLS peer link plug in around it. Owners and groups
 //! are kept when both sides run as root ([`Owners`]: by name, numbers as the fallback, by
-//! default); ACLs, extended attributes, hard links and special files are not mirrored.
+//! default); `user.*` extended attributes and POSIX ACLs when asked ([`XattrKinds`], off by
+//! default); hard links and special files are not mirrored.
 //!
 //! Entry points: [`sync_dirs`] for two local directories (`failoverd mirror --once`),
 //! [`LocalMirror`] for core's [`failover_core::FileMirror`] trait, and
@@ -64,6 +65,7 @@ mod refine;
 mod replica;
 mod scan;
 mod versions;
+mod xattrs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -95,6 +97,7 @@ pub use versions::{
     Pruned, Version, VersionPolicy, Versions, Why, DEFAULT_KEEP_VERSIONS_FOR,
     DEFAULT_VERSIONS_MAX_BYTES,
 };
+pub use xattrs::{xattrs_agree, XattrKinds, Xattrs, ACL_ACCESS, ACL_DEFAULT};
 
 /// A two-way mirror of two local directories.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,6 +125,8 @@ pub struct LocalPairConfig {
     /// What each side keeps of the files the run replaces or deletes there, in
     /// `state_dir/versions/<node>/` (default: 30 days, at most 1 GiB; `None`: nothing).
     pub versions: Option<VersionPolicy>,
+    /// Which extended attributes are mirrored (default none, as rsync without `-X`/`-A`).
+    pub xattrs: XattrKinds,
 }
 
 impl LocalPairConfig {
@@ -138,6 +143,7 @@ impl LocalPairConfig {
             fsync: true,
             owners: Owners::default(),
             versions: Some(VersionPolicy::default()),
+            xattrs: XattrKinds::OFF,
         }
     }
 }
@@ -199,6 +205,7 @@ pub fn sync_dirs(
     let engine = EngineConfig {
         max_delete_share: config.max_delete_share,
         owners: config.owners,
+        xattrs: config.xattrs,
     };
     sync_pair(&mut side_a, &mut side_b, &engine, options, progress)
 }

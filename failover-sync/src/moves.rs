@@ -100,6 +100,7 @@ mod tests {
             owner: None,
             mtime_ns: 1,
             stat: Default::default(),
+            xattrs: None,
         }
     }
 

@@ -310,6 +310,7 @@ mod tests {
             owner: Some(Box::new(Owner::numeric(uid, gid))),
             mtime_ns: 0,
             stat: StatKey::default(),
+            xattrs: None,
         }
     }
 

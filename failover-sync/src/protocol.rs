@@ -10,9 +10,10 @@ use crate::error::SyncError;
 use crate::owners::Owners;
 use crate::path::RelPath;
 use crate::refine::FineRange;
+use crate::xattrs::{XattrKinds, Xattrs};
 
 /// Version of the conversation; both ends must speak the same.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// A handle of an open read or write on a replica.
 pub type Handle = u64;
@@ -65,6 +66,9 @@ pub enum RequestOf<B> {
         version: u32,
         /// How owners are kept this conversation (the replica answers what it can do).
         owners: Owners,
+        /// Which extended attributes are mirrored this conversation (the replica answers what
+        /// its file system holds).
+        xattrs: XattrKinds,
     },
     /// Scan the tree and return it with the index of the last sync.
     Scan,
@@ -163,6 +167,8 @@ pub enum RequestOf<B> {
         owner: Option<Box<Owner>>,
         /// What is there now.
         replace: Option<Entry>,
+        /// Extended attributes (`None`: left as they are).
+        xattrs: Option<Box<Xattrs>>,
     },
     /// Make `path` a symlink to `target`, replacing `replace` (not a directory) if any.
     Symlink {
@@ -188,6 +194,8 @@ pub enum RequestOf<B> {
         owner: Option<Box<Owner>>,
         /// Modification time (files only).
         mtime_ns: i64,
+        /// Extended attributes (`None`: left as they are).
+        xattrs: Option<Box<Xattrs>>,
     },
     /// Rename `from` (which must still be `expect`) to `to`, which must not exist: how the
     /// losing version of a conflict is kept.
@@ -256,6 +264,11 @@ pub enum ResponseOf<B> {
         /// How it keeps owners: what was asked, or [`Owners::Off`] when it cannot (it does
         /// not run as root).
         owners: Owners,
+        /// Which extended attributes it mirrors: what was asked, less what its file system
+        /// cannot hold.
+        xattrs: XattrKinds,
+        /// Why some that were asked are not mirrored, when they are not.
+        xattrs_problem: Option<String>,
     },
     /// The tree and the index.
     Scanned(ScanReply),
@@ -291,9 +304,18 @@ pub enum ResponseOf<B> {
 impl<B> RequestOf<B> {
     /// The same request with `batch` applied to what a batch holds; any other request is
     /// moved over as it is.
+    // Long: one arm per request, each moving its fields over; split, the arms would only scatter.
     pub fn map_batch<C, E>(self, batch: impl FnOnce(B) -> Result<C, E>) -> Result<RequestOf<C>, E> {
         Ok(match self {
-            RequestOf::Hello { version, owners } => RequestOf::Hello { version, owners },
+            RequestOf::Hello {
+                version,
+                owners,
+                xattrs,
+            } => RequestOf::Hello {
+                version,
+                owners,
+                xattrs,
+            },
             RequestOf::Scan => RequestOf::Scan,
             RequestOf::ScanPaths { scope } => RequestOf::ScanPaths { scope },
             RequestOf::Signature { path, expect } => RequestOf::Signature { path, expect },
@@ -341,11 +363,13 @@ impl<B> RequestOf<B> {
                 mode,
                 owner,
                 replace,
+                xattrs,
             } => RequestOf::Mkdir {
                 path,
                 mode,
                 owner,
                 replace,
+                xattrs,
             },
             RequestOf::Symlink {
                 path,
@@ -364,12 +388,14 @@ impl<B> RequestOf<B> {
                 mode,
                 owner,
                 mtime_ns,
+                xattrs,
             } => RequestOf::Chmod {
                 path,
                 expect,
                 mode,
                 owner,
                 mtime_ns,
+                xattrs,
             },
             RequestOf::Rename { from, to, expect } => RequestOf::Rename { from, to, expect },
             RequestOf::Flush => RequestOf::Flush,
@@ -419,7 +445,19 @@ impl<B> ResponseOf<B> {
     ) -> Result<ResponseOf<C>, E> {
         Ok(match self {
             ResponseOf::Done => ResponseOf::Done,
-            ResponseOf::Hello { node, root, owners } => ResponseOf::Hello { node, root, owners },
+            ResponseOf::Hello {
+                node,
+                root,
+                owners,
+                xattrs,
+                xattrs_problem,
+            } => ResponseOf::Hello {
+                node,
+                root,
+                owners,
+                xattrs,
+                xattrs_problem,
+            },
             ResponseOf::Scanned(x) => ResponseOf::Scanned(x),
             ResponseOf::Signature(x) => ResponseOf::Signature(x),
             ResponseOf::Opened(x) => ResponseOf::Opened(x),

@@ -417,6 +417,7 @@ mod tests {
             owner: None,
             mtime_ns: mtime,
             stat: StatKey::default(),
+            xattrs: None,
         }
     }
 
@@ -427,6 +428,7 @@ mod tests {
             owner: None,
             mtime_ns: 0,
             stat: StatKey::default(),
+            xattrs: None,
         }
     }
 

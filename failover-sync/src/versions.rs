@@ -23,6 +23,7 @@ use crate::entry::{Entry, MODE_MASK};
 use crate::error::SyncError;
 use crate::fsx;
 use crate::path::RelPath;
+use crate::xattrs::XattrKinds;
 
 /// How long versions are kept, unless configured otherwise (30 days).
 pub const DEFAULT_KEEP_VERSIONS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -252,7 +253,7 @@ impl Versions {
     /// an edit would: written to a temp file beside it and renamed, so that a running mirror
     /// sees a change and carries it to the other side. The file there now, if any, is kept as a
     /// version first, so a restore can be undone too. Its mtime is now (caches must see a new
-    /// version), its mode and owner the version's.
+    /// version), its mode, owner, `user.*` attributes and ACLs the version's.
     pub fn restore(&self, root: &Path, version: &Version) -> Result<(), SyncError> {
         let root_fd = rustix::fs::open(
             root,
@@ -365,6 +366,19 @@ fn write_temp(
     file.set_permissions(std::fs::Permissions::from_mode(
         meta.permissions().mode() & MODE_MASK,
     ))?;
+    // Its user.* attributes and ACLs too (after the mode: an ACL sets the group bits), where
+    // the root's file system holds them; the mirror carries them on if it mirrors them.
+    let every = XattrKinds {
+        user: true,
+        acls: true,
+    };
+    if let Ok(kept) = crate::xattrs::read(source.as_fd(), every) {
+        match crate::xattrs::apply(file.as_fd(), every, &kept) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+    }
     file.sync_all()
 }
 

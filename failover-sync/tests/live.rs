@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{read, snapshot, write, Snap};
+use common::{attr, getfacl, read, set_attr, setfacl, snapshot, write, Snap};
 use failover_core::peer::{Identity, PeerConfig, PeerListener};
 use failover_core::FileMirror;
-use failover_sync::live::{encode, Assembler, LiveConfig, LiveMirror, Message, SERVICE};
-use failover_sync::{Entry, RelPath, Request};
+use failover_sync::live::{
+    encode, Assembler, LiveConfig, LiveMirror, LiveOptions, Message, SERVICE,
+};
+use failover_sync::{Entry, RelPath, Request, XattrKinds};
 use failover_testkit::{eventually, Wait};
 
 struct Node {
@@ -337,6 +339,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
             mode: 0o755,
             owner: None,
             replace: None,
+            xattrs: None,
         })
     };
     let traversal = forged(&mkdir(&format!("xx/{escape}/escaped")), "xx", "..");
@@ -354,6 +357,7 @@ async fn hostile_frames_are_rejected_and_nothing_is_written() {
             owner: None,
             mtime_ns: 0,
             stat: Default::default(),
+            xattrs: None,
         },
     });
     let delete = forged(&delete, "xx/site.html", "../site.html");
@@ -491,6 +495,11 @@ async fn a_renamed_large_file_and_a_renamed_directory_cross_as_renames_in_a_few_
     .await;
     let after_file = settled_bytes(&driver, &served).await;
     let file_bytes = after_file - start;
+    eprintln!("renamed 100 MiB file: {file_bytes} B on the link");
+    assert!(
+        file_bytes < 1 << 20,
+        "{file_bytes} bytes for a renamed file"
+    );
     assert!(std::fs::read(b.root().join("renamed.bin")).unwrap() == big);
 
     // A renamed directory of 1,000 files (4 KiB each: 4 MiB that do not compress), the whole
@@ -506,17 +515,60 @@ async fn a_renamed_large_file_and_a_renamed_directory_cross_as_renames_in_a_few_
     for (i, data) in small.iter().enumerate() {
         assert!(&std::fs::read(b.root().join(format!("albums/{i:04}.jpg"))).unwrap() == data);
     }
-    eprintln!("renamed 100 MiB file: {file_bytes} B on the link; renamed directory of 1,000 files: {dir_bytes} B");
-    assert!(
-        file_bytes < 1 << 20,
-        "{file_bytes} bytes for a renamed file"
-    );
+    eprintln!("renamed directory of 1,000 files: {dir_bytes} B on the link");
     assert!(
         dir_bytes < 1 << 20,
         "{dir_bytes} bytes for a renamed directory"
     );
     // Nothing was deleted on b, so nothing went to its versions area.
     assert!(!b.state.path().join("versions").exists());
+    driver.shutdown().await;
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_and_acls_cross_the_live_link_both_ways_when_asked() {
+    let (a, b) = (Node::new("a"), Node::new("b"));
+    let options = LiveOptions {
+        xattrs: XattrKinds {
+            user: true,
+            acls: true,
+        },
+        ..LiveOptions::default()
+    };
+    let served = LiveMirror::start_with(b.config("b", "a", &a, "127.0.0.1:1"), options.clone())
+        .await
+        .unwrap();
+    let address = served.local_addr().unwrap().to_string();
+    let driver = LiveMirror::start_with(a.config("a", "b", &b, &address), options)
+        .await
+        .unwrap();
+    eventually(WAIT, "the first run", || {
+        driver.status().last_sync.is_some() && served.status().last_sync.is_some()
+    })
+    .await;
+    // A new file with an attribute and an ACL, made aside and moved in (as a deploy does).
+    let staging = tempfile::tempdir_in(a.root().parent().unwrap()).unwrap();
+    let made = staging.path().join("page.html");
+    std::fs::write(&made, "<p>hello</p>").unwrap();
+    set_attr(&made, "user.mime_type", b"text/html");
+    setfacl(&["-m", "u:12345:r"], &made);
+    std::fs::rename(&made, a.root().join("page.html")).unwrap();
+    let (page_a, page_b) = (a.root().join("page.html"), b.root().join("page.html"));
+    eventually(WAIT, "the page with its attribute and ACL on b", || {
+        page_b.exists()
+            && attr(&page_b, "user.mime_type").as_deref() == Some(&b"text/html"[..])
+            && getfacl(&page_b) == getfacl(&page_a)
+    })
+    .await;
+    assert!(getfacl(&page_b).contains("user:12345:r--"));
+    // An ACL changed alone on b crosses back.
+    setfacl(&["-m", "u:12345:rw"], &page_b);
+    eventually(WAIT, "the ACL change on a", || {
+        getfacl(&page_a).contains("user:12345:rw-")
+    })
+    .await;
+    assert_eq!(read(a.root(), "page.html"), "<p>hello</p>");
     driver.shutdown().await;
     served.shutdown().await;
 }

@@ -224,6 +224,7 @@ fn paths_from_the_other_side_cannot_leave_the_root() {
             owner: None,
             mtime_ns: 0,
             stat: Default::default(),
+            xattrs: None,
         },
     })
     .unwrap();
@@ -245,6 +246,7 @@ fn paths_from_the_other_side_cannot_leave_the_root() {
         owner: None,
         mtime_ns: 0,
         stat: Default::default(),
+        xattrs: None,
     };
     let response = b
         .handle(Request::WriteBegin {

@@ -15,7 +15,7 @@ use failover_fuzz::{basis_file, transfer_key, BASIS_LEN, RICH_ZONE, SIMPLE_ZONE}
 use failover_sync::live::{encode, Message, RunReport, SERVICE as MIRROR_SERVICE};
 use failover_sync::{
     signature, BatchRequest, DeltaOp, Entry, Hash, Kind, Matching, Owners, RelPath, Request,
-    Response, StatKey, PROTOCOL_VERSION,
+    Response, StatKey, XattrKinds, Xattrs, PROTOCOL_VERSION,
 };
 use hickory_proto::op::{Edns, Message as DnsMessage, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
@@ -440,6 +440,7 @@ fn file_entry(data: &[u8]) -> Entry {
         owner: None,
         mtime_ns: 1_700_000_000_000_000_000,
         stat: StatKey::default(),
+        xattrs: None,
     }
 }
 
@@ -465,6 +466,10 @@ fn mirror_messages() -> Vec<(&'static str, Message)> {
             mode: 0o755,
             owner: None,
             replace: None,
+            xattrs: Some(Box::new(Xattrs(vec![(
+                "user.mime_type".to_owned(),
+                b"text/html".to_vec(),
+            )]))),
         },
         BatchRequest::Delete {
             path: path("old.html"),
@@ -477,6 +482,10 @@ fn mirror_messages() -> Vec<(&'static str, Message)> {
             Message::Call(Request::Hello {
                 version: PROTOCOL_VERSION,
                 owners: Owners::Names,
+                xattrs: XattrKinds {
+                    user: true,
+                    acls: true,
+                },
             }),
         ),
         ("scan", Message::Call(Request::Scan)),

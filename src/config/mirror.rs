@@ -53,6 +53,12 @@ pub struct MirrorConfig {
     /// Most the versions of this node take, in MiB; past it the oldest go.
     #[serde(default = "default_versions_max_size_mb")]
     pub versions_max_size_mb: u64,
+    /// Whether `user.*` extended attributes are mirrored (as rsync's `-X`).
+    #[serde(default)]
+    pub xattrs: bool,
+    /// Whether POSIX ACLs are mirrored (as rsync's `-A`).
+    #[serde(default)]
+    pub acls: bool,
 }
 
 /// `[mirror] owners`: how owners and groups are kept across the mirror.

@@ -440,6 +440,30 @@ exclude = ["*.log"]
         assert_eq!(mirror.coalesce, Duration::from_millis(100));
         assert_eq!(mirror.rescan_interval, Duration::from_secs(3600));
         assert_eq!(mirror.max_delete, 50);
+        assert_eq!(
+            mirror.version_policy(),
+            Some((Duration::from_secs(30 * 24 * 3600), 1 << 30))
+        );
+        assert!(!mirror.xattrs && !mirror.acls);
+        let versions = errors_of(&format!(
+            "{}{MIRROR}keep_versions_for = \"0s\"\nversions_max_size_mb = 0\n",
+            linked()
+        ));
+        assert!(
+            versions[0]
+                .contains("mirror.keep_versions_for: 0 keeps nothing (expected e.g. \"30d\""),
+            "{versions:#?}"
+        );
+        assert!(
+            versions[1].contains("mirror.versions_max_size_mb: 0 keeps nothing"),
+            "{versions:#?}"
+        );
+        let off = parse(&format!(
+            "{}{MIRROR}versions = false\nkeep_versions_for = \"0s\"\n",
+            linked()
+        ))
+        .unwrap();
+        assert_eq!(off.mirror.unwrap().version_policy(), None);
 
         let bad = format!("{GOOD}{MIRROR}").replace(
             "exclude",

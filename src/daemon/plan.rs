@@ -332,6 +332,26 @@ fn mirror_plan(out: &mut String, config: &Config) {
         mirror.max_delete,
         mirror.owners.as_str()
     );
+    let versions = match mirror.version_policy() {
+        Some((keep_for, max_bytes)) => format!(
+            "what the mirror replaces or deletes here is kept {} (at most {} MiB) in {}",
+            humantime::format_duration(keep_for),
+            max_bytes >> 20,
+            mirror
+                .index_dir(&config.zone.state_dir)
+                .join("versions")
+                .join(&link.node)
+                .display()
+        ),
+        None => "no versions kept (versions = false)".to_owned(),
+    };
+    let attributes = match (mirror.xattrs, mirror.acls) {
+        (false, false) => "no extended attributes or ACLs",
+        (true, false) => "user.* extended attributes",
+        (false, true) => "POSIX ACLs",
+        (true, true) => "user.* extended attributes and POSIX ACLs",
+    };
+    let _ = writeln!(out, "    {versions}; mirrors {attributes}");
 }
 
 fn publication_plan(out: &mut String, config: &Config) {

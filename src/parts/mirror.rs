@@ -143,6 +143,14 @@ pub async fn start(
                     max_bytes,
                 },
             ),
+            xattrs: config
+                .mirror
+                .as_ref()
+                .map(|m| failover_sync::XattrKinds {
+                    user: m.xattrs,
+                    acls: m.acls,
+                })
+                .unwrap_or_default(),
         };
         let listen = live.listen;
         let mirror = failover_sync::live::LiveMirror::start_with(live, options)

@@ -28,8 +28,8 @@ use crate::progress::Progress;
 use crate::protocol::{ReplicaLink, Request, Response};
 
 use answers::unexpected;
-pub(crate) use plan::OWNERS_NOT_KEPT;
 pub use plan::{EngineConfig, Scope};
+pub(crate) use plan::{OWNERS_NOT_KEPT, XATTRS_NOT_KEPT};
 use run::Run;
 pub use summary::{human_bytes, RunSummary};
 
@@ -58,7 +58,12 @@ pub fn sync_scope(
     let mut summary = RunSummary::default();
     let mut links: [&mut dyn ReplicaLink; 2] = [a, b];
     let full = *scope == Scope::All;
-    plan::hello(&mut links, config.owners, full, &mut summary)?;
+    plan::hello(
+        &mut links,
+        (config.owners, config.xattrs),
+        full,
+        &mut summary,
+    )?;
     let scans = plan::scan_both(&mut links, scope, &mut summary)?;
     tracing::debug!(elapsed = ?started.elapsed(), "mirror run: both sides scanned");
     let mut plan = plan::reconcile_scans(&scans, &summary.nodes);

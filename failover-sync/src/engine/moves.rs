@@ -104,6 +104,7 @@ impl Run<'_> {
             mode: source.mode,
             owner: source.owner.clone(),
             mtime_ns: source.mtime_ns,
+            xattrs: source.xattrs.clone(),
         };
         let result = match self.call(found.side, chmod)? {
             Response::Installed(entry) => {

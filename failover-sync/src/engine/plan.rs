@@ -13,6 +13,7 @@ use crate::owners::Owners;
 use crate::path::RelPath;
 use crate::protocol::{ReplicaLink, Request, Response, ScanReply, PROTOCOL_VERSION};
 use crate::reconcile::{reconcile, Plan, SideState};
+use crate::xattrs::XattrKinds;
 
 /// Settings of the engine.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +24,9 @@ pub struct EngineConfig {
     /// replicas follow the engine's choice; a side that may not give files to other users
     /// (not root) keeps none, and then neither does.
     pub owners: Owners,
+    /// Which extended attributes are mirrored (default none, as rsync without `-X`/`-A`); a
+    /// kind a side's file system cannot hold is mirrored by neither, with a warning.
+    pub xattrs: XattrKinds,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +34,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_delete_share: 0.5,
             owners: Owners::default(),
+            xattrs: XattrKinds::OFF,
         }
     }
 }
@@ -60,38 +65,51 @@ pub(super) struct Scans {
 /// Two replicas of the same name are refused (their conflict copies could not be told apart).
 ///
 /// Owners are kept as `owners` asks when both sides can (both run as root); when one cannot,
-/// the other is told to keep none either (else every path would differ by owner), and a full
-/// run says so once (`warn`).
+/// the other is told to keep none either (else every path would differ by owner). Extended
+/// attributes likewise: a kind one side's file system cannot hold is mirrored by neither. A
+/// full run says so once (`warn`).
 pub(super) fn hello(
     links: &mut [&mut dyn ReplicaLink; 2],
-    owners: Owners,
+    (owners, xattrs): (Owners, XattrKinds),
     warn: bool,
     summary: &mut RunSummary,
 ) -> Result<(), SyncError> {
-    let mut kept = [owners; 2];
+    let mut kept = [(owners, xattrs); 2];
+    let mut problems = Vec::new();
     for (i, link) in links.iter_mut().enumerate() {
-        kept[i] = say_hello(&mut **link, owners, summary, i)?;
+        let (owners_kept, xattrs_kept, problem) =
+            say_hello(&mut **link, owners, xattrs, summary, i)?;
+        kept[i] = (owners_kept, xattrs_kept);
+        problems.extend(problem.map(|p| format!("{}: {p}", summary.nodes[i])));
     }
-    summary.owners = owners;
-    if kept.contains(&Owners::Off) && owners != Owners::Off {
-        summary.owners = Owners::Off;
-        for (i, link) in links.iter_mut().enumerate() {
-            if kept[i] != Owners::Off {
-                say_hello(&mut **link, Owners::Off, summary, i)?;
-            }
+    let owners_both = if kept.iter().any(|k| k.0 == Owners::Off) {
+        Owners::Off
+    } else {
+        owners
+    };
+    let xattrs_both = xattrs.and(kept[0].1).and(kept[1].1);
+    summary.owners = owners_both;
+    for (i, link) in links.iter_mut().enumerate() {
+        if kept[i] != (owners_both, xattrs_both) {
+            say_hello(&mut **link, owners_both, xattrs_both, summary, i)?;
         }
-        if warn {
-            let not_root: Vec<&str> = (0..2)
-                .filter(|&i| kept[i] == Owners::Off)
-                .map(|i| summary.nodes[i].as_str())
-                .collect();
-            summary.warnings.push(format!(
-                "{OWNERS_NOT_KEPT}: the mirror may not give files to other users on {} (not \
-                 root, no CAP_CHOWN), so its files belong to the user it runs as; run it as \
-                 root, or set owners = \"off\" to keep none without this warning",
-                not_root.join(" and ")
-            ));
-        }
+    }
+    if warn && owners_both != owners {
+        let not_root: Vec<&str> = (0..2)
+            .filter(|&i| kept[i].0 == Owners::Off)
+            .map(|i| summary.nodes[i].as_str())
+            .collect();
+        summary.warnings.push(format!(
+            "{OWNERS_NOT_KEPT}: the mirror may not give files to other users on {} (not \
+             root, no CAP_CHOWN), so its files belong to the user it runs as; run it as \
+             root, or set owners = \"off\" to keep none without this warning",
+            not_root.join(" and ")
+        ));
+    }
+    if warn && xattrs_both != xattrs {
+        summary
+            .warnings
+            .push(format!("{XATTRS_NOT_KEPT}: {}", problems.join("; ")));
     }
     if summary.nodes[0] == summary.nodes[1] {
         return Err(SyncError::Refused(format!(
@@ -105,21 +123,34 @@ pub(super) fn hello(
 /// How the warning that owners are not kept begins (the live mirror says it once per start).
 pub(crate) const OWNERS_NOT_KEPT: &str = "owners and groups are not kept";
 
-/// One hello: the replica's name and root go to `summary`; returns how it keeps owners.
+/// How the warning that some extended attributes are not mirrored begins.
+pub(crate) const XATTRS_NOT_KEPT: &str =
+    "extended attributes or ACLs are not mirrored, the file system does not hold them";
+
+/// One hello: the replica's name and root go to `summary`; returns how it keeps owners, which
+/// attributes it mirrors, and why not all that were asked.
 fn say_hello(
     link: &mut dyn ReplicaLink,
     owners: Owners,
+    xattrs: XattrKinds,
     summary: &mut RunSummary,
     i: usize,
-) -> Result<Owners, SyncError> {
+) -> Result<(Owners, XattrKinds, Option<String>), SyncError> {
     match link.call(Request::Hello {
         version: PROTOCOL_VERSION,
         owners,
+        xattrs,
     })? {
-        Response::Hello { node, root, owners } => {
+        Response::Hello {
+            node,
+            root,
+            owners,
+            xattrs,
+            xattrs_problem,
+        } => {
             summary.nodes[i] = node;
             summary.roots[i] = root;
-            Ok(owners)
+            Ok((owners, xattrs, xattrs_problem))
         }
         other => Err(unexpected(&other)),
     }

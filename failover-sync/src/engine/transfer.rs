@@ -48,6 +48,7 @@ impl Run<'_> {
                     mode: source.mode,
                     owner: source.owner.clone(),
                     replace: dest,
+                    xattrs: source.xattrs.clone(),
                 },
             )?,
             Kind::Symlink { target } => self.call(
@@ -69,6 +70,7 @@ impl Run<'_> {
                             mode: source.mode,
                             owner: source.owner.clone(),
                             mtime_ns: source.mtime_ns,
+                            xattrs: source.xattrs.clone(),
                         },
                     )?
                 } else {

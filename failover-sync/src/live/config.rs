@@ -29,6 +29,9 @@ pub struct LiveOptions {
     /// What this node keeps of the files the mirror replaces or deletes on it, in
     /// `state_dir/versions/<node>/` (default: 30 days, at most 1 GiB; `None`: nothing).
     pub versions: Option<crate::versions::VersionPolicy>,
+    /// Which extended attributes are mirrored (default none). The driving node's setting
+    /// counts for both.
+    pub xattrs: crate::xattrs::XattrKinds,
 }
 
 impl Default for LiveOptions {
@@ -37,6 +40,7 @@ impl Default for LiveOptions {
             owners: crate::owners::Owners::default(),
             bwlimit: None,
             versions: Some(crate::versions::VersionPolicy::default()),
+            xattrs: crate::xattrs::XattrKinds::OFF,
         }
     }
 }

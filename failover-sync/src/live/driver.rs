@@ -12,7 +12,9 @@ use failover_core::{SyncOptions, SyncReport};
 use super::config::{LiveConfig, LiveOptions};
 use super::link::{Delivery, Link, Message, RemoteReplica, RunReport};
 use super::node::{update, Input, SharedStatus};
-use crate::engine::{sync_scope, EngineConfig, RunSummary, Scope, OWNERS_NOT_KEPT};
+use crate::engine::{
+    sync_scope, EngineConfig, RunSummary, Scope, OWNERS_NOT_KEPT, XATTRS_NOT_KEPT,
+};
 use crate::error::SyncError;
 use crate::path::{minimal_scope, RelPath};
 use crate::progress::Progress;
@@ -49,8 +51,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub(super) struct Driver {
     config: LiveConfig,
     options: LiveOptions,
-    /// Whether the warning that owners are not kept was logged (once per start).
-    said_owners: bool,
+    /// The warnings logged once per start (owners, extended attributes not kept), by prefix.
+    said_once: std::collections::BTreeSet<&'static str>,
     local: InProcess<LocalReplica>,
     shared: SharedStatus,
     runtime: tokio::runtime::Handle,
@@ -81,7 +83,7 @@ impl Driver {
         Driver {
             config,
             options,
-            said_owners: false,
+            said_once: std::collections::BTreeSet::new(),
             local: InProcess::new(replica),
             shared,
             runtime,
@@ -332,6 +334,7 @@ impl Driver {
         let engine = EngineConfig {
             max_delete_share: self.config.max_delete_share,
             owners: self.options.owners,
+            xattrs: self.options.xattrs,
         };
         let Some((_, remote)) = self.link.as_mut() else {
             return;
@@ -407,11 +410,14 @@ impl Driver {
             }
         }
         for warning in outcome.warnings.iter().chain(&outcome.problems) {
-            if warning.starts_with(OWNERS_NOT_KEPT) {
-                if self.said_owners {
+            // Said once per start: they hold until the config or the file system changes.
+            let once = [OWNERS_NOT_KEPT, XATTRS_NOT_KEPT]
+                .into_iter()
+                .find(|prefix| warning.starts_with(prefix));
+            if let Some(prefix) = once {
+                if !self.said_once.insert(prefix) {
                     continue;
                 }
-                self.said_owners = true;
             }
             tracing::warn!("mirror: {warning}");
         }

@@ -710,6 +710,7 @@ mod tests {
                 owner: None,
                 mtime_ns: 7,
                 stat: crate::entry::StatKey::default(),
+                xattrs: None,
             },
         };
         let batch = Request::Batch(vec![one(), BatchRequest::Flush]);

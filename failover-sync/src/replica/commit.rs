@@ -49,6 +49,7 @@ impl LocalReplica {
         let index = Index {
             entries,
             written_at_ns: fsx::now_ns(),
+            xattrs: self.xattrs,
         };
         self.cached_index = None;
         index.store(&self.index_path)?;

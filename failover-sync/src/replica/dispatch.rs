@@ -8,6 +8,7 @@ use crate::path::RelPath;
 use crate::protocol::{
     BatchRequest, BatchResponse, Handle, Handler, Request, Response, PROTOCOL_VERSION,
 };
+use crate::xattrs::XattrKinds;
 
 impl LocalReplica {
     /// Answers one request (not a batch), recording what it changes for the watcher.
@@ -80,7 +81,15 @@ impl Handler for LocalReplica {
 impl LocalReplica {
     /// Carries out one request (not a batch).
     fn dispatch(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
-        let response = self.carry_out(request)?;
+        let installed = if self.xattrs.is_off() {
+            Vec::new()
+        } else {
+            self.installed_paths(&request)
+        };
+        let mut response = self.carry_out(request)?;
+        if !installed.is_empty() {
+            self.fill_installed(&mut response, &installed);
+        }
         Ok(self.present(response))
     }
 
@@ -107,7 +116,11 @@ impl LocalReplica {
     /// Carries out one request (not a batch), its entries as `stat` gave them.
     fn carry_out(&mut self, request: BatchRequest) -> Result<BatchResponse, SyncError> {
         Ok(match request {
-            BatchRequest::Hello { version, owners } => self.hello(version, owners)?,
+            BatchRequest::Hello {
+                version,
+                owners,
+                xattrs,
+            } => self.hello(version, owners, xattrs)?,
             BatchRequest::Scan => {
                 // A full run (on connect, then every rescan interval) ages the versions out.
                 self.prune_versions(true);
@@ -143,7 +156,12 @@ impl LocalReplica {
                 mode,
                 owner,
                 replace,
-            } => self.mkdir(&path, mode, owner.as_deref(), replace.as_ref()),
+                xattrs,
+            } => self.mkdir(
+                &path,
+                (mode, owner.as_deref(), xattrs.as_deref()),
+                replace.as_ref(),
+            ),
             BatchRequest::Symlink {
                 path,
                 target,
@@ -156,7 +174,13 @@ impl LocalReplica {
                 mode,
                 owner,
                 mtime_ns,
-            } => self.chmod(&path, &expect, mode, owner.as_deref(), mtime_ns),
+                xattrs,
+            } => self.chmod(
+                &path,
+                &expect,
+                (mode, owner.as_deref(), xattrs.as_deref()),
+                mtime_ns,
+            ),
             BatchRequest::Rename { from, to, expect } => self.rename(&from, &to, &expect),
             BatchRequest::Flush => self.flush(),
             BatchRequest::Commit { entries } => self.commit(entries)?,
@@ -175,7 +199,12 @@ impl LocalReplica {
     /// Opens a conversation: the versions must match; whatever an earlier one left open is
     /// dropped. Owners are kept as asked, or not at all when this process cannot give files to
     /// other users (not root: no `CAP_CHOWN`).
-    fn hello(&mut self, version: u32, owners: Owners) -> Result<BatchResponse, SyncError> {
+    fn hello(
+        &mut self,
+        version: u32,
+        owners: Owners,
+        xattrs: XattrKinds,
+    ) -> Result<BatchResponse, SyncError> {
         if version != PROTOCOL_VERSION {
             return Err(SyncError::Protocol(format!(
                 "the other side speaks version {version}, this one {PROTOCOL_VERSION}; \
@@ -190,10 +219,14 @@ impl LocalReplica {
             owners
         };
         self.owners.start(owners);
+        let (xattrs, xattrs_problem) = self.probe_xattrs(xattrs);
+        self.xattrs = xattrs;
         Ok(BatchResponse::Hello {
             node: self.config.node.clone(),
             root: self.config.root.display().to_string(),
             owners,
+            xattrs,
+            xattrs_problem,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! `commit.rs` records the index. Owners are shown and applied as the conversation's hello
 //! asked ([`crate::owners`]).
 
+mod attrs;
 mod commit;
 mod dispatch;
 mod read;
@@ -33,6 +34,7 @@ use crate::path::{RelPath, TEMP_PREFIX};
 use crate::protocol::{BatchResponse, Failure, Handle};
 use crate::scan::Excludes;
 use crate::versions::{VersionPolicy, Versions, Why};
+use crate::xattrs::XattrKinds;
 
 /// How one replica is set up.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +80,10 @@ pub struct LocalReplica {
     versions: Option<Versions>,
     /// Versions kept since the last prune.
     versions_kept: u64,
+    /// Which extended attributes this conversation mirrors.
+    xattrs: XattrKinds,
+    /// The last probe of the file system: kinds asked, kinds held, why not all.
+    xattr_probe: Option<(XattrKinds, XattrKinds, Option<String>)>,
 }
 
 struct Staged {
@@ -184,6 +190,8 @@ impl LocalReplica {
             owners: OwnerMap::new(std::sync::Arc::new(SystemAccounts)),
             versions: None,
             versions_kept: 0,
+            xattrs: XattrKinds::OFF,
+            xattr_probe: None,
         })
     }
 

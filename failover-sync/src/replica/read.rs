@@ -36,6 +36,10 @@ impl LocalReplica {
         };
         let mut current = scanned.entries;
         current.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.fill_scanned(
+            &mut current,
+            (index.xattrs == self.xattrs).then_some(&previous),
+        );
         let base: Vec<(RelPath, Entry)> = match scope {
             None => base,
             Some(scope) => in_scope(&base, scope),

@@ -11,6 +11,7 @@ use crate::fsx;
 use crate::path::RelPath;
 use crate::protocol::{BatchResponse, Failure};
 use crate::versions::Why;
+use crate::xattrs::Xattrs;
 
 impl LocalReplica {
     pub(super) fn delete(&mut self, path: &RelPath, expect: &Entry) -> BatchResponse {
@@ -69,11 +70,11 @@ impl LocalReplica {
         Ok(())
     }
 
+    /// Makes `path` a directory with `(mode, owner, extended attributes)`.
     pub(super) fn mkdir(
         &mut self,
         path: &RelPath,
-        mode: u32,
-        owner: Option<&Owner>,
+        (mode, owner, xattrs): (u32, Option<&Owner>, Option<&Xattrs>),
         replace: Option<&Entry>,
     ) -> BatchResponse {
         let owner = self.owners.resolve(owner);
@@ -99,14 +100,16 @@ impl LocalReplica {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
+        .map_err(std::io::Error::from)
         .and_then(|fd| {
             rustix::fs::fchmod(&fd, mode)?;
+            self.apply_xattrs(fd.as_fd(), xattrs)?;
             fsx::chown_fd(fd.as_fd(), owner)?;
-            rustix::fs::fstat(&fd)
+            Ok(rustix::fs::fstat(&fd)?)
         });
         match made {
             Ok(stat) => BatchResponse::Installed(fsx::entry_from(&stat, Kind::Dir)),
-            Err(e) => self.io_failure(path, e.into()),
+            Err(e) => self.io_failure(path, e),
         }
     }
 
@@ -175,12 +178,12 @@ impl LocalReplica {
         }
     }
 
+    /// Sets `(mode, owner, extended attributes)` and (files) the mtime of `path`.
     pub(super) fn chmod(
         &mut self,
         path: &RelPath,
         expect: &Entry,
-        mode: u32,
-        owner: Option<&Owner>,
+        (mode, owner, xattrs): (u32, Option<&Owner>, Option<&Xattrs>),
         mtime_ns: i64,
     ) -> BatchResponse {
         let owner = self.owners.resolve(owner);
@@ -209,16 +212,17 @@ impl LocalReplica {
                             },
                         )
                     })
-                    .and_then(|()| fsx::chown_fd(file.as_fd(), owner))
-                    .and_then(|()| rustix::fs::fstat(&file))
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| self.apply_xattrs(file.as_fd(), xattrs))
+                    .and_then(|()| Ok(fsx::chown_fd(file.as_fd(), owner)?))
+                    .and_then(|()| Ok(rustix::fs::fstat(&file)?))
             }
-            Kind::Dir => fsx::open_dir(self.root.as_fd(), Some(path.as_str()))
-                .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))
-                .and_then(|fd| {
-                    rustix::fs::fchmod(&fd, mode)?;
-                    fsx::chown_fd(fd.as_fd(), owner)?;
-                    rustix::fs::fstat(&fd)
-                }),
+            Kind::Dir => fsx::open_dir(self.root.as_fd(), Some(path.as_str())).and_then(|fd| {
+                rustix::fs::fchmod(&fd, mode)?;
+                self.apply_xattrs(fd.as_fd(), xattrs)?;
+                fsx::chown_fd(fd.as_fd(), owner)?;
+                Ok(rustix::fs::fstat(&fd)?)
+            }),
             Kind::Symlink { .. } if owner.is_none() => {
                 return BatchResponse::Installed(expect.clone())
             }
@@ -226,7 +230,7 @@ impl LocalReplica {
         };
         match result {
             Ok(stat) => BatchResponse::Installed(fsx::entry_from(&stat, expect.kind.clone())),
-            Err(e) => self.io_failure(path, e.into()),
+            Err(e) => self.io_failure(path, e),
         }
     }
 

@@ -199,6 +199,8 @@ impl LocalReplica {
                     last_modification: mtime,
                 },
             )?;
+            // After the mode: an ACL sets the group bits (its mask) as the sender has them.
+            self.apply_xattrs(file.as_fd(), target.xattrs.as_deref())?;
             // Last: the mirror owns the temp file until then (CAP_CHOWN is all it needs).
             fsx::chown_fd(file.as_fd(), owner)?;
             Ok(())

@@ -173,3 +173,39 @@ pub fn contents(root: &Path) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Sets ACL entries on `path` with Debian's `setfacl` (`args` as its command line takes them).
+pub fn setfacl(args: &[&str], path: &Path) {
+    let out = std::process::Command::new(failover_testkit::program("setfacl", "acl"))
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "setfacl {args:?}: {out:?}");
+}
+
+/// `getfacl`'s text of `path`, numeric, without the header naming the file.
+pub fn getfacl(path: &Path) -> String {
+    let out = std::process::Command::new(failover_testkit::program("getfacl", "acl"))
+        .args(["--omit-header", "--numeric"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "getfacl: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Sets the extended attribute `name` of `path` (never through a symlink).
+pub fn set_attr(path: &Path, name: &str, value: &[u8]) {
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty()).unwrap();
+}
+
+/// The extended attribute `name` of `path`, if it has one.
+pub fn attr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut value = vec![0u8; 256];
+    match rustix::fs::lgetxattr(path, name, &mut value) {
+        Ok(len) => Some(value[..len].to_vec()),
+        Err(rustix::io::Errno::NODATA) => None,
+        Err(e) => panic!("{}: {name}: {e}", path.display()),
+    }
+}
