@@ -176,7 +176,7 @@ struct MirrorArgs {
     #[arg(long, default_value_t = 50.0, value_name = "PERCENT")]
     max_delete: f64,
     /// Node names of the two replicas (they name conflict copies).
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = ["a".to_owned(), "b".to_owned()])]
+    #[arg(long, value_delimiter = ',', num_args = 1..=2, value_name = "A,B", default_values_t = ["a".to_owned(), "b".to_owned()])]
     names: Vec<String>,
     /// Print every change.
     #[arg(long, short)]
@@ -314,9 +314,18 @@ fn mirror(args: MirrorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let [a, b] = args.names.as_slice() {
-        config.node_a = a.clone();
-        config.node_b = b.clone();
+    match args.names.as_slice() {
+        [a, b] if a != b => {
+            config.node_a = a.clone();
+            config.node_b = b.clone();
+        }
+        other => {
+            eprintln!(
+                "--names: two different names are needed (--names A,B), not {}",
+                other.join(",")
+            );
+            return ExitCode::from(2);
+        }
     }
     let options = failover::core::SyncOptions {
         force: args.force,

@@ -850,3 +850,49 @@ fn mirror_once_names_a_file_system_without_extended_attributes() {
     let len = rustix::fs::getxattr(b.join("page.html"), "user.mime_type", &mut value[..]).unwrap();
     assert_eq!(&value[..len], b"text/html");
 }
+
+#[test]
+fn mirror_once_takes_the_names_as_documented_and_refuses_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("page.html"), "v1").unwrap();
+    std::fs::write(b.join("page.html"), "v2").unwrap();
+    let run = |names: &[&str]| {
+        failoverd()
+            .args(["mirror", "--once", "--names"])
+            .args(names)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg(&a)
+            .arg(&b)
+            .output()
+            .unwrap()
+    };
+    // `--names A,B` (docs/operations.md): a conflict copy is named after the node that lost.
+    let out = run(&["master,slave"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains(".conflict-master-") || n.contains(".conflict-slave-")),
+        "{names:?}"
+    );
+    let out = run(&["master"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--names: two different names are needed (--names A,B), not master"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
