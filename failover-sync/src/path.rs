@@ -10,6 +10,12 @@ use crate::error::SyncError;
 /// Prefix of the mirror's own temp files; such names are never scanned, sent or accepted.
 pub const TEMP_PREFIX: &str = ".failover-sync-tmp-";
 
+/// Prefix of the temp file a `versions restore` writes before renaming it into place. It is a
+/// [`TEMP_PREFIX`] name (never scanned or sent), but a scan leaves a young one alone: the restore
+/// runs in another process than the mirror, which holds the replica's lock and would otherwise
+/// take the file away between its write and its rename.
+pub(crate) const RESTORE_TEMP_PREFIX: &str = ".failover-sync-tmp-restore-";
+
 /// A path relative to a replica's root: `/`-separated, no empty, `.` or `..` component, not
 /// absolute, no NUL, valid UTF-8, not one of the mirror's temp files.
 ///

@@ -12,7 +12,7 @@ use crate::entry::{Entry, Hash, Kind};
 use crate::error::SyncError;
 use crate::fsx;
 use crate::index::{beneath, lookup};
-use crate::path::{RelPath, TEMP_PREFIX};
+use crate::path::{RelPath, RESTORE_TEMP_PREFIX, TEMP_PREFIX};
 
 /// Exclude rules in gitignore syntax (`*.log`, `/cache/`, `!keep.log`), matched against paths
 /// relative to the root. The mirror's temp files are always excluded.
@@ -156,8 +156,17 @@ impl Previous<'_> {
     }
 }
 
+/// How long a restore's temp file is left alone by scans.
+const RESTORE_TEMP_MAX_AGE_SECS: i64 = 3600;
+
+/// Whether a restore temp file changed last at `ctime` (seconds) is stale at `now`.
+fn is_stale(ctime: i64, now: i64) -> bool {
+    now.saturating_sub(ctime) > RESTORE_TEMP_MAX_AGE_SECS
+}
+
 /// Scans the tree beneath `root`. Leftover temp files of an interrupted run are removed (the
-/// caller holds the replica's lock, so no other run is writing them).
+/// caller holds the replica's lock, so no other run is writing them), except a restore's that
+/// is younger than an hour (`versions restore` writes without the lock).
 pub(crate) fn scan(root: BorrowedFd<'_>, excludes: &Excludes, previous: &Previous<'_>) -> Scanned {
     match fsx::open_dir(root, None) {
         Ok(dir) => scan_dir(dir, None, excludes, previous),
@@ -374,8 +383,11 @@ impl Listing<'_> {
                 continue;
             };
             if name.starts_with(TEMP_PREFIX) {
-                // A leftover of an interrupted run: never a version anyone made.
-                let _ = rustix::fs::unlinkat(self.dir, name, AtFlags::empty());
+                // A leftover of an interrupted run: never a version anyone made. A restore's
+                // file is another process's work in progress until it is an hour old.
+                if !name.starts_with(RESTORE_TEMP_PREFIX) || self.restore_temp_is_stale(name) {
+                    let _ = rustix::fs::unlinkat(self.dir, name, AtFlags::empty());
+                }
                 continue;
             }
             match RelPath::child(self.prefix, name) {
@@ -384,6 +396,21 @@ impl Listing<'_> {
             }
         }
         listed
+    }
+
+    /// Whether the restore temp file `name` was last changed more than
+    /// [`RESTORE_TEMP_MAX_AGE_SECS`] seconds ago (its ctime, which nobody can set back): a restore that was
+    /// killed, not one writing now. Gone already or unreadable: not stale.
+    fn restore_temp_is_stale(&self, name: &str) -> bool {
+        let Ok(Some(stat)) = fsx::lstat(self.dir, name) else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        #[allow(clippy::unnecessary_cast)] // c_long on some targets
+        let ctime = stat.st_ctime as i64;
+        is_stale(ctime, now)
     }
 
     /// Adds the entry `name` (at `path`) unless it is excluded: to `out` when it is complete
@@ -520,5 +547,42 @@ mod tests {
         assert!(!excludes.is_excluded("sub/cache", true));
         assert!(!excludes.is_excluded("index.php", false));
         assert!(excludes.is_excluded("d/.failover-sync-tmp-3-1", false));
+    }
+
+    #[test]
+    fn a_young_restore_file_is_left_alone_and_every_other_temp_file_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let restoring = format!("{RESTORE_TEMP_PREFIX}77-0");
+        let leftover = format!("{TEMP_PREFIX}77-1");
+        std::fs::write(root.path().join(&restoring), b"old version").unwrap();
+        std::fs::write(root.path().join(&leftover), b"half").unwrap();
+        std::fs::write(root.path().join("index.php"), b"<?php").unwrap();
+        let dir = std::fs::File::open(root.path()).unwrap();
+        let excludes = Excludes::new(&[]).unwrap();
+        let scanned = scan(
+            std::os::fd::AsFd::as_fd(&dir),
+            &excludes,
+            &Previous {
+                entries: &[],
+                trust_before_ns: 0,
+                refresh_before_ns: 0,
+            },
+        );
+        assert!(
+            root.path().join(&restoring).exists(),
+            "a restore in progress was removed"
+        );
+        assert!(!root.path().join(&leftover).exists(), "a leftover stayed");
+        let names: Vec<String> = scanned.entries.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(names, ["index.php"]);
+    }
+
+    #[test]
+    fn a_restore_file_is_stale_after_an_hour() {
+        assert!(!is_stale(1_000_000, 1_000_000));
+        assert!(!is_stale(1_000_000, 1_000_000 + RESTORE_TEMP_MAX_AGE_SECS));
+        assert!(is_stale(1_000_000, 1_000_001 + RESTORE_TEMP_MAX_AGE_SECS));
+        // A clock set back never makes a file stale.
+        assert!(!is_stale(1_000_000, 10));
     }
 }

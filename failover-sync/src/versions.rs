@@ -279,7 +279,7 @@ impl Versions {
         let meta = source
             .metadata()
             .map_err(|e| SyncError::io(&version.file, e))?;
-        let temp = crate::replica::temp_name();
+        let temp = crate::replica::restore_temp_name();
         let made = write_temp(dir.as_fd(), &temp, &mut source, &meta).and_then(|()| {
             if let Some(entry) = &current {
                 self.keep(dir.as_fd(), name, &version.path, entry, Why::Replaced)?;

@@ -30,7 +30,7 @@ use crate::error::SyncError;
 use crate::fsx;
 use crate::index::{Index, Loaded};
 use crate::owners::{Accounts, OwnerMap, SystemAccounts};
-use crate::path::{RelPath, TEMP_PREFIX};
+use crate::path::{RelPath, RESTORE_TEMP_PREFIX, TEMP_PREFIX};
 use crate::protocol::{BatchResponse, Failure, Handle};
 use crate::scan::Excludes;
 use crate::versions::{VersionPolicy, Versions, Why};
@@ -116,8 +116,17 @@ struct PendingWrite {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn temp_name() -> String {
+    numbered(TEMP_PREFIX)
+}
+
+/// The temp file of a `versions restore` (see [`RESTORE_TEMP_PREFIX`]).
+pub(crate) fn restore_temp_name() -> String {
+    numbered(RESTORE_TEMP_PREFIX)
+}
+
+fn numbered(prefix: &str) -> String {
     format!(
-        "{TEMP_PREFIX}{}-{}",
+        "{prefix}{}-{}",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
