@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
 # (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, curl, openssl, chattr, setfacl,
-# iproute2, nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit, integration
-# against real servers on loopback, property tests, doc tests).
+# iproute2, nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit,
+# integration against real servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -116,6 +116,7 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::super::tests::{errors_of, parse, GOOD};
 
