@@ -178,3 +178,93 @@ pub async fn admin(config: &Config, naming: &Naming<'_>, command: &str) -> Resul
         Err(json["error"].as_str().unwrap_or(&text).to_owned())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use super::*;
+
+    const FP_MASTER: &str =
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const FP_SLAVE: &str =
+        "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// Two nodes, master's fingerprint pinned, `[admin]` with `admin`.
+    fn with_admin(admin: &str) -> Config {
+        let source = format!(
+            r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["127.0.0.1:5353"]
+state_dir = "state"
+records = [{{ name = "@", ttl = 10 }}]
+
+[[node]]
+name = "master"
+address = "192.0.2.1"
+fingerprint = "{FP_MASTER}"
+
+[[node]]
+name = "slave"
+address = "198.51.100.2"
+
+[[check]]
+name = "web"
+kind = "tcp"
+port = 80
+critical = true
+
+[policy]
+kind = "active-passive"
+
+[admin]
+{admin}
+"#
+        );
+        Config::parse(&source, std::path::Path::new("/nonexistent/failoverd.toml")).unwrap()
+    }
+
+    fn naming(flag: Option<&str>) -> Naming<'_> {
+        Naming {
+            flag,
+            env: None,
+            host: Some("some-laptop"),
+        }
+    }
+
+    #[test]
+    fn a_named_node_on_a_listener_on_every_address_is_asked_at_its_address_pinning_its_fingerprint()
+    {
+        let config = with_admin("listen = \"0.0.0.0:8053\"\ntls = true");
+        let listener = Listener::of(&config, &naming(Some("master"))).unwrap();
+        assert_eq!(listener.base_url, "https://192.0.2.1:8053");
+        let (pinned, whose) = listener.pinned.unwrap();
+        assert_eq!(pinned.to_string(), FP_MASTER);
+        assert_eq!(whose, "[[node]] \"master\"'s fingerprint");
+    }
+
+    #[test]
+    fn a_named_node_without_a_fingerprint_is_an_error_not_another_pin() {
+        let config = with_admin("listen = \"[::]:8053\"\ntls = true");
+        let error = Listener::of(&config, &naming(Some("slave"))).unwrap_err();
+        assert!(
+            error.contains("[[node]] \"slave\" has no fingerprint to pin"),
+            "{error}"
+        );
+        assert!(!error.contains(FP_SLAVE));
+    }
+
+    #[test]
+    fn unnamed_it_asks_loopback_and_pins_this_servers_own_certificate_or_says_what_is_missing() {
+        let config = with_admin("listen = \"[::]:8053\"\ntls = true");
+        let error = Listener::of(&config, &naming(None)).unwrap_err();
+        assert!(error.contains("/nonexistent/node.crt"), "{error}");
+        assert!(error.contains("--node NAME"), "{error}");
+
+        let plain = with_admin("listen = \"127.0.0.1:8053\"");
+        let listener = Listener::of(&plain, &naming(None)).unwrap();
+        assert_eq!(listener.base_url, "http://127.0.0.1:8053");
+        assert!(listener.pinned.is_none());
+    }
+}
