@@ -50,16 +50,16 @@ impl AdminTls {
             _ => (
                 &config.identity.certificate,
                 &config.identity.key,
-                "[identity] certificate (this server's key: failoverd keygen makes it)",
+                "[identity] certificate",
             ),
         };
         let identity = Identity::load(certificate, key)
-            .map_err(|e| format!("[admin] tls: cannot load the {source}: {e}"))?;
+            .map_err(|e| format!("tls = true: cannot load the {source}: {e}"))?;
         let fingerprint = identity.fingerprint();
         if admin.certificate.is_none() {
             if let Some(pinned) = config.local_fingerprint().filter(|p| *p != fingerprint) {
                 return Err(format!(
-                    "[admin] tls: {} holds the key {fingerprint}, but the file pins {pinned} for {}: failoverd status would refuse it",
+                    "tls = true: {} holds the key {fingerprint}, but the file pins {pinned} for {}: failoverd status would refuse it",
                     certificate.display(),
                     config.local.as_deref().unwrap_or_default()
                 ));
@@ -67,7 +67,7 @@ impl AdminTls {
         }
         let server = identity.https_server().map_err(|e| {
             format!(
-                "[admin] tls: {} and {} are not a usable TLS key: {e}",
+                "tls = true: {} and {} are not a usable TLS key: {e}",
                 certificate.display(),
                 key.display()
             )

@@ -144,9 +144,16 @@ pub async fn start_admin(
     if admin.plain_off_loopback() {
         tracing::warn!("[admin] danger_plain_http: the admin listener serves plain HTTP on {}: the bearer token crosses the network in clear text (set [admin] tls = true)", admin.listen);
     }
+    let certificate = tls.as_ref().map(AdminTls::fingerprint);
     let server = AdminServer::start(admin.listen, state, tls)
         .await
         .map_err(|e| admin_error(e.to_string()))?;
+    match certificate {
+        Some(certificate) => {
+            tracing::info!(address = %server.address(), %certificate, "admin listener serving HTTPS")
+        }
+        None => tracing::info!(address = %server.address(), "admin listener serving HTTP"),
+    }
     Ok((Some(server), persist))
 }
 
