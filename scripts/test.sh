@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, chattr, setfacl, iproute2,
-# nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit, integration
-# against real servers on loopback, property tests, doc tests).
+# (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, curl, openssl, chattr, setfacl,
+# iproute2, nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit,
+# integration against real servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 # The status page is loaded in a real browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The admin listener over HTTPS is checked with curl, and a CA-style certificate made by openssl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The two-sites lab (tests/sites_e2e.rs): network namespaces and nftables faults.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)

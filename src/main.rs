@@ -58,12 +58,20 @@ enum Command {
         /// Print the JSON document instead.
         #[arg(long)]
         json: bool,
+        /// Ask this [[node]]'s listener (with [admin] tls: pin its fingerprint) [default:
+        /// $FAILOVERD_NODE, else this server's].
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Operator overrides on the running daemon (need [admin] token_file).
     Admin {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Send it to this [[node]]'s listener (with [admin] tls: pin its fingerprint)
+        /// [default: $FAILOVERD_NODE, else this server's].
+        #[arg(long)]
+        node: Option<String>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -225,10 +233,17 @@ fn refused(path: &std::path::Path, errors: &[failover::config::ConfigError]) -> 
 /// Loads the config at `path` as the `role` named by `--node` (`node`), `FAILOVERD_NODE` or
 /// the host name.
 fn load_as(path: &std::path::Path, role: Role, node: Option<&str>) -> Result<Config, ExitCode> {
-    let env = std::env::var("FAILOVERD_NODE").ok();
-    let host = failover::core::host_name();
+    let (env, host) = naming_sources();
     let naming = Naming::from_environment(node, env.as_deref(), &host);
     Config::load_as(path, role, &naming).map_err(|errors| refused(path, &errors))
+}
+
+/// `FAILOVERD_NODE` and the host name, which name this server after `--node`.
+fn naming_sources() -> (Option<String>, String) {
+    (
+        std::env::var("FAILOVERD_NODE").ok(),
+        failover::core::host_name(),
+    )
 }
 
 /// `failoverd keygen`: a node's key for the peer link, and the line its peers pin.
@@ -381,12 +396,14 @@ async fn dispatch(command: Command) -> ExitCode {
             })
             .await
         }
-        Command::Status { config, json } => {
-            with_config(&config, |config| status(config, json)).await
+        Command::Status { config, json, node } => {
+            with_config(&config, |config| status(config, json, node)).await
         }
-        Command::Admin { config, action } => {
-            with_config(&config, |config| admin(config, action)).await
-        }
+        Command::Admin {
+            config,
+            node,
+            action,
+        } => with_config(&config, |config| admin(config, node, action)).await,
         #[cfg(feature = "mysql")]
         Command::Mysql { action } => {
             let (MysqlAction::Status { config } | MysqlAction::Setup { config }) = &action;
@@ -493,9 +510,11 @@ async fn check(config: Config, node: Option<String>) -> ExitCode {
 }
 
 /// `failoverd status`: the running daemon's status, as text or JSON.
-async fn status(config: Config, json: bool) -> ExitCode {
+async fn status(config: Config, json: bool, node: Option<String>) -> ExitCode {
     let path = if json { "/status" } else { "/status.txt" };
-    match failover::client::get(&config, path).await {
+    let (env, host) = naming_sources();
+    let naming = Naming::from_environment(node.as_deref(), env.as_deref(), &host);
+    match failover::client::get(&config, &naming, path).await {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -508,7 +527,7 @@ async fn status(config: Config, json: bool) -> ExitCode {
 }
 
 /// `failoverd admin`: one override sent to the running daemon.
-async fn admin(config: Config, action: AdminAction) -> ExitCode {
+async fn admin(config: Config, node: Option<String>, action: AdminAction) -> ExitCode {
     let path = match action {
         AdminAction::Drain { node } => format!("drain/{node}"),
         AdminAction::Undrain { node } => format!("undrain/{node}"),
@@ -517,7 +536,9 @@ async fn admin(config: Config, action: AdminAction) -> ExitCode {
         AdminAction::Unforce { target } => format!("unforce/{target}"),
         AdminAction::Failback => "failback".to_owned(),
     };
-    match failover::client::admin(&config, &path).await {
+    let (env, host) = naming_sources();
+    let naming = Naming::from_environment(node.as_deref(), env.as_deref(), &host);
+    match failover::client::admin(&config, &naming, &path).await {
         Ok(done) => {
             println!("done: {done}");
             ExitCode::SUCCESS

@@ -1,7 +1,6 @@
 //! The admin listener: `/status` (JSON), `/status.txt`, `/metrics` (Prometheus), `/` (a page for
 //! people) and the authenticated override endpoints under `/admin/`.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,9 +16,11 @@ use tokio::task::JoinSet;
 
 mod dns;
 mod metrics;
+mod tls;
 
 pub use dns::{DnsStatus, TransportCounts};
 pub use metrics::{render_metrics, Metrics, METRIC_PREFIX};
+pub use tls::AdminTls;
 
 /// Most admin connections open at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -75,8 +76,12 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `listen` and serves `state`.
-    pub async fn start(listen: SocketAddr, state: AdminState) -> std::io::Result<Self> {
+    /// Binds `listen` and serves `state`, over HTTPS with `tls`.
+    pub async fn start(
+        listen: SocketAddr,
+        state: AdminState,
+        tls: Option<AdminTls>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -105,20 +110,7 @@ impl AdminServer {
                     drop(stream);
                     continue;
                 }
-                let state = state.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(request, &state).await) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(std::time::Duration::from_secs(10))
-                        .serve_connection(io, service);
-                    let _ =
-                        tokio::time::timeout(std::time::Duration::from_secs(60), connection).await;
-                });
+                connections.spawn(tls::serve(stream, tls.clone(), state.clone()));
             }
         });
         Ok(Self { address, task })

@@ -266,6 +266,7 @@ impl Config {
         journal::validate(self, v);
         mysql::validate(self, v);
         mirror::validate(self, v);
+        admin::validate(self, v);
     }
 
     /// A check's interval, timeout, fall and rise with `[probe]`'s defaults applied.

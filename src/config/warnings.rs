@@ -31,6 +31,9 @@ impl Config {
             if !admin.listen.ip().is_loopback() {
                 warnings.push(format!("[admin] listen {} is not a loopback address: status is readable by anyone who can reach it", admin.listen));
             }
+            if admin.plain_off_loopback() {
+                warnings.push(format!("[admin] danger_plain_http: the bearer token crosses the network to {} in clear text (anyone on the path can take it and drain nodes): set tls = true", admin.listen));
+            }
             if admin.token_file.is_none() {
                 warnings.push(
                     "[admin] has no token_file: overrides (drain, force) are refused".to_owned(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use failover_core::{Arbiter, NodeName, ObserverNetwork, Supervisor, SupervisorHandle};
 use failover_dns::ServedZone;
 
-use crate::admin::{AdminServer, AdminState, Metrics};
+use crate::admin::{AdminServer, AdminState, AdminTls, Metrics};
 use crate::config::Config;
 use crate::parts::check::checks_with;
 use crate::parts::cluster::{cluster_spec, named_policies, policy, quorum_spec};
@@ -87,10 +87,13 @@ pub fn build_supervisor(
         supervisor = supervisor.fence(fence);
     }
     if let Some(admin) = &config.admin {
-        admin.token().map_err(|message| DaemonError::Admin {
+        let admin_error = |message| DaemonError::Admin {
             path: config.path.clone(),
             message,
-        })?;
+        };
+        admin.token().map_err(admin_error)?;
+        // A reload with an unusable key fails here, before the running listener stops.
+        AdminTls::from_config(config).map_err(admin_error)?;
     }
     Ok(supervisor)
 }
@@ -137,9 +140,20 @@ pub async fn start_admin(
         mirror: sources.mirror,
         metrics: sources.metrics,
     };
-    let server = AdminServer::start(admin.listen, state)
+    let tls = AdminTls::from_config(config).map_err(admin_error)?;
+    if admin.plain_off_loopback() {
+        tracing::warn!("[admin] danger_plain_http: the admin listener serves plain HTTP on {}: the bearer token crosses the network in clear text (set [admin] tls = true)", admin.listen);
+    }
+    let certificate = tls.as_ref().map(AdminTls::fingerprint);
+    let server = AdminServer::start(admin.listen, state, tls)
         .await
         .map_err(|e| admin_error(e.to_string()))?;
+    match certificate {
+        Some(certificate) => {
+            tracing::info!(address = %server.address(), %certificate, "admin listener serving HTTPS")
+        }
+        None => tracing::info!(address = %server.address(), "admin listener serving HTTP"),
+    }
     Ok((Some(server), persist))
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,9 @@ impl<'de> Deserialize<'de> for Fingerprint {
 /// A node's own certificate and key.
 pub struct Identity {
     pub(super) certificate: CertificateDer<'static>,
+    /// The certificates that follow it in its file (a CA's intermediates), sent by HTTPS
+    /// listeners; the peer link pins the certificate alone.
+    pub(super) chain: Vec<CertificateDer<'static>>,
     pub(super) key: PrivateKeyDer<'static>,
     fingerprint: Fingerprint,
     /// The PEM text of a freshly generated identity, for [`Identity::write`].
@@ -102,6 +106,7 @@ impl Identity {
         Ok(Self {
             fingerprint: Fingerprint::of(&certificate),
             certificate,
+            chain: Vec::new(),
             key,
             pem: Some((certified.cert.pem(), certified.signing_key.serialize_pem())),
         })
@@ -148,28 +153,47 @@ impl Identity {
         Ok((certificate_path, key_path))
     }
 
-    /// Loads a certificate and key written by [`write`](Identity::write) (or any PEM pair).
+    /// Loads a certificate and key written by [`write`](Identity::write) (or any PEM pair; the
+    /// certificate file may go on with its chain, as a CA issues it).
     pub fn load(certificate: &Path, key: &Path) -> Result<Self, PeerError> {
-        use rustls::pki_types::pem::PemObject;
-        let error = |path: &Path| {
-            let path = path.to_owned();
-            move |e: rustls::pki_types::pem::Error| PeerError::Key {
-                path,
-                reason: format!("{e} (make one with failoverd keygen)"),
-            }
-        };
-        let certificate = CertificateDer::from_pem_file(certificate).map_err(error(certificate))?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(error(key))?;
+        let mut chain = Self::load_certificates(certificate)?;
+        let certificate = chain.remove(0);
+        let key = PrivateKeyDer::from_pem_file(key).map_err(pem_error(key))?;
         Ok(Self {
             fingerprint: Fingerprint::of(&certificate),
             certificate,
+            chain,
             key,
             pem: None,
         })
     }
 
+    /// The certificates of a PEM file, at least one; the first is the one a fingerprint pins.
+    pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, PeerError> {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(pem_error(path))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pem_error(path))?;
+        if certificates.is_empty() {
+            return Err(PeerError::Key {
+                path: path.to_owned(),
+                reason: "no certificate in the file (make one with failoverd keygen)".to_owned(),
+            });
+        }
+        Ok(certificates)
+    }
+
     /// What peers pin.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
+    }
+}
+
+/// A PEM file that cannot be read, with the fix.
+fn pem_error(path: &Path) -> impl FnOnce(rustls::pki_types::pem::Error) -> PeerError {
+    let path = path.to_owned();
+    move |e| PeerError::Key {
+        path,
+        reason: format!("{e} (make one with failoverd keygen)"),
     }
 }

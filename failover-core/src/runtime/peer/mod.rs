@@ -2,7 +2,9 @@
 //! config, a versioned hello, and length-prefixed frames with a size limit.
 //!
 //! One way to talk to another `failoverd` (the live mirror, shared observations): no CA, no root
-//! SSH keys. `failoverd keygen` makes a node's key and prints the fingerprint its peers pin.
+//! SSH keys. `failoverd keygen` makes a node's key and prints the fingerprint its peers pin. The
+//! admin listener serves HTTPS with the same key, and its clients pin the same fingerprint
+//! ([`Identity::https_server`], [`pinned_https_client`]).
 
 mod config;
 mod connect;
@@ -21,3 +23,4 @@ pub(crate) use frame::{check_hello, read_frame, MAX_HELLO};
 pub use frame::{PeerReader, PeerStream, PeerWriter};
 pub use identity::{Fingerprint, Identity};
 pub use listener::PeerListener;
+pub use tls::pinned_https_client;

@@ -164,3 +164,67 @@ fn keys_round_trip_through_files_and_fingerprints_through_text() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// One HTTPS handshake with `server` from a client pinning `pinned`: the certificates the
+/// server sent, or the client's error.
+async fn https_handshake(
+    server: &Identity,
+    pinned: Fingerprint,
+) -> Result<Vec<Fingerprint>, std::io::Error> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server.https_server().unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepting = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = acceptor.accept(stream).await;
+    });
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(pinned_https_client(vec![pinned]).unwrap()));
+    let stream = TcpStream::connect(address).await.unwrap();
+    let name = rustls::pki_types::ServerName::from(address.ip());
+    let result = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, stream))
+        .await
+        .unwrap()
+        .map(|tls| {
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| Fingerprint::of(c))
+                .collect()
+        });
+    accepting.await.unwrap();
+    result
+}
+
+#[tokio::test]
+async fn https_serves_the_certificate_with_its_chain_to_a_client_that_pins_it_and_no_other() {
+    // A certificate file that goes on with another certificate, as a CA's chain does.
+    let dir = tempfile::tempdir().unwrap();
+    let (leaf, intermediate) = pair();
+    leaf.write(&dir.path().join("leaf")).unwrap();
+    intermediate.write(&dir.path().join("ca")).unwrap();
+    let chain = dir.path().join("chain.pem");
+    let text =
+        |part: &str| std::fs::read_to_string(dir.path().join(part).join("node.crt")).unwrap();
+    std::fs::write(&chain, text("leaf") + &text("ca")).unwrap();
+    let served = Identity::load(&chain, &dir.path().join("leaf/node.key")).unwrap();
+    assert_eq!(served.fingerprint(), leaf.fingerprint());
+
+    let sent = https_handshake(&served, leaf.fingerprint()).await.unwrap();
+    assert_eq!(sent, vec![leaf.fingerprint(), intermediate.fingerprint()]);
+
+    let refused = https_handshake(&served, intermediate.fingerprint())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(&format!(
+            "certificate {} is not pinned (pinned: {})",
+            leaf.fingerprint(),
+            intermediate.fingerprint()
+        )),
+        "{refused}"
+    );
+}

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use super::config::PeerConfig;
 use super::error::PeerError;
-use super::identity::Fingerprint;
+use super::identity::{Fingerprint, Identity};
 
 /// The TLS stream of a link, client or server side.
 pub(super) type Tls = tokio_rustls::TlsStream<TcpStream>;
@@ -189,6 +189,42 @@ impl PeerConfig {
             path: PathBuf::from(&self.node),
             reason: format!("unusable key for TLS: {error}"),
         }
+    }
+}
+
+/// The client side of HTTPS to a daemon's listener (`failoverd status` and `admin` to the admin
+/// listener): TLS 1.3 that accepts exactly the `pinned` certificates, whatever names they carry,
+/// and shows no certificate of its own.
+pub fn pinned_https_client(
+    pinned: Vec<Fingerprint>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let verifier = Arc::new(PinnedVerifier {
+        pinned,
+        provider: PeerConfig::provider(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(PeerConfig::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+impl Identity {
+    /// The server side of an HTTPS listener (the admin listener): TLS 1.3 with this certificate
+    /// and the chain that followed it in its file. It asks for no client certificate: who may
+    /// act is the admin token's business, inside the encrypted exchange.
+    pub fn https_server(&self) -> Result<rustls::ServerConfig, rustls::Error> {
+        let chain = std::iter::once(self.certificate.clone())
+            .chain(self.chain.iter().cloned())
+            .collect();
+        let mut config = rustls::ServerConfig::builder_with_provider(PeerConfig::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(chain, self.key.clone_key())?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
     }
 }
 
