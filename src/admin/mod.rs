@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 mod dns;
+pub mod history;
 mod metrics;
 mod page;
 
