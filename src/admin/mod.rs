@@ -46,6 +46,8 @@ pub struct AdminState {
     pub mirror: Option<std::sync::Arc<dyn failover_core::FileMirror>>,
     /// The daemon's registry, kept across reloads.
     pub metrics: std::sync::Arc<Metrics>,
+    /// The recent history the page draws, kept across reloads.
+    pub history: std::sync::Arc<history::History>,
 }
 
 /// The JSON document at `/status`.
@@ -190,6 +192,13 @@ async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full
                 Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
         }
+        (&Method::GET, "/history.json") => {
+            let view = state.history.view(std::time::SystemTime::now());
+            match serde_json::to_string(&view) {
+                Ok(json) => reply(StatusCode::OK, "application/json", json),
+                Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
         (&Method::GET, "/status.txt") => {
             let report = state.status.borrow().clone();
             reply(
@@ -230,12 +239,12 @@ async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full
                 Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             }
         }
-        (_, "/" | "/status" | "/status.txt" | "/metrics") => {
+        (_, "/" | "/status" | "/status.txt" | "/metrics" | "/history.json") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
         _ => json_error(
             StatusCode::NOT_FOUND,
-            "not found (try /, /status, /status.txt, /metrics, POST /admin/...)",
+            "not found (try /, /status, /status.txt, /history.json, /metrics, POST /admin/...)",
         ),
     }
 }
