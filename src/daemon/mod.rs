@@ -70,8 +70,11 @@ impl Daemon {
         }
         // The page's history of the last day, from the journal of the runs before.
         let history = Arc::new(History::new());
-        let seeded = recent::seed(&history, &journal_dir(config), std::time::SystemTime::now());
-        tracing::debug!(?seeded, "history seeded from the journal");
+        if config.journal.enabled {
+            let now = std::time::SystemTime::now();
+            let seeded = recent::seed(&history, &journal_dir(config), now);
+            tracing::debug!(?seeded, "history seeded from the journal");
+        }
         let mut journal = Journal::start(
             config,
             restored.and_then(|state| serde_json::to_string(&state).ok()),
