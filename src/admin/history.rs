@@ -379,13 +379,14 @@ impl CheckHistory {
     pub fn last_hour(&self, now: SystemTime) -> Vec<Minute> {
         let now_minute = minute_of(now);
         let first = now_minute.saturating_sub(MINUTES_SHOWN - 1);
+        // The minutes are in order: walk those from `first` on beside the cells.
+        let mut kept = self.minutes[self.minutes.partition_point(|m| m.minute < first)..]
+            .iter()
+            .peekable();
         (first..=now_minute)
-            .map(|minute| {
-                self.minutes
-                    .iter()
-                    .find(|m| m.minute == minute)
-                    .copied()
-                    .unwrap_or_else(|| Minute::new(minute))
+            .map(|minute| match kept.next_if(|m| m.minute == minute) {
+                Some(found) => *found,
+                None => Minute::new(minute),
             })
             .collect()
     }
