@@ -111,34 +111,6 @@ fn metric(text: &str, line_start: &str) -> f64 {
         .unwrap()
 }
 
-fn chromium_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    // `timeout` kills a headless Chromium that hangs (it can, in containers).
-    let output = Command::new("timeout")
-        .args(["60", "chromium"])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .output()
-        .expect("chromium is needed for this test: apt-get install chromium");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 async fn wait_answer(dns: SocketAddr, want: &str, limit: Duration) {
     let want: IpAddr = want.parse().unwrap();
     tokio::task::spawn_blocking(move || wait_for_answer(dns, want, limit))
@@ -362,7 +334,7 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
 
     // The page, in a real browser.
     let url = format!("http://{admin}/");
-    let dom = tokio::task::spawn_blocking(move || chromium_dom(&url))
+    let dom = tokio::task::spawn_blocking(move || common::chromium::dom(&url))
         .await
         .unwrap();
     assert!(dom.contains("node master: down"), "{dom}");

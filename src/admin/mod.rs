@@ -15,11 +15,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 mod dns;
+pub mod history;
 mod metrics;
+mod page;
 mod tls;
 
 pub use dns::{DnsStatus, TransportCounts};
 pub use metrics::{render_metrics, Metrics, METRIC_PREFIX};
+pub use page::render_html;
 pub use tls::AdminTls;
 
 /// Most admin connections open at once.
@@ -44,6 +47,8 @@ pub struct AdminState {
     pub mirror: Option<std::sync::Arc<dyn failover_core::FileMirror>>,
     /// The daemon's registry, kept across reloads.
     pub metrics: std::sync::Arc<Metrics>,
+    /// The recent history the page draws, kept across reloads.
+    pub history: std::sync::Arc<history::History>,
 }
 
 /// The JSON document at `/status`.
@@ -179,6 +184,13 @@ async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full
                 Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
         }
+        (&Method::GET, "/history.json") => {
+            let view = state.history.view(std::time::SystemTime::now());
+            match serde_json::to_string(&view) {
+                Ok(json) => reply(StatusCode::OK, "application/json", json),
+                Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
         (&Method::GET, "/status.txt") => {
             let report = state.status.borrow().clone();
             reply(
@@ -219,12 +231,12 @@ async fn handle(request: Request<Incoming>, state: &AdminState) -> Response<Full
                 Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             }
         }
-        (_, "/" | "/status" | "/status.txt" | "/metrics") => {
+        (_, "/" | "/status" | "/status.txt" | "/metrics" | "/history.json") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
         _ => json_error(
             StatusCode::NOT_FOUND,
-            "not found (try /, /status, /status.txt, /metrics, POST /admin/...)",
+            "not found (try /, /status, /status.txt, /history.json, /metrics, POST /admin/...)",
         ),
     }
 }
@@ -452,88 +464,4 @@ pub fn render_text(state: &AdminState, report: &StatusReport) -> String {
         let _ = writeln!(out, "  {}  {event}", since(Some(event.at)));
     }
     out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The page at `/`: readable in a browser, refreshing itself every 2 seconds.
-pub fn render_html(state: &AdminState, report: &StatusReport) -> String {
-    let mut page = String::new();
-    let _ = write!(
-        page,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>failover: {zone}</title><style>
-body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} .up{{background:#dfd}} .down{{background:#fdd}}
-.unknown{{background:#eee}} code{{font-size:.9em}}
-</style></head><body><h1>failover: zone {zone}</h1>
-<p>serial <b id="serial">{serial}</b> &middot; policy {policy} &middot; answer <b id="answer">{answer}</b>{all_down}</p>
-"#,
-        zone = escape(&state.zone_name),
-        serial = (state.serial)(),
-        policy = escape(&report.cluster.policy),
-        answer = escape(&answer_text(report)),
-        all_down = if report.cluster.all_down {
-            " &middot; <b>every node is down</b>"
-        } else {
-            ""
-        },
-    );
-    for node in &report.cluster.nodes {
-        let class = match node.health {
-            Health::Up if !node.drained => "up",
-            Health::Down => "down",
-            _ => "unknown",
-        };
-        let _ = write!(
-            page,
-            r#"<h2 class="{class}" id="node-{name}">node {name}: {state}</h2><p>publishes {addresses}; since {since}</p>
-<table><tr><th>check</th><th>state</th><th>failures in a row</th><th>last result</th><th>changed</th></tr>"#,
-            name = escape(node.node.as_str()),
-            state = escape(&node_state(node)),
-            addresses = escape(
-                &node
-                    .publish
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            since = since(node.since),
-        );
-        for check in &node.checks {
-            let class = match check.forced.unwrap_or(check.health) {
-                Health::Up => "up",
-                Health::Down => "down",
-                Health::Unknown => "unknown",
-            };
-            let _ = write!(
-                page,
-                r#"<tr class="{class}"><td>{name}{critical}</td><td>{state}</td><td>{fails}</td><td><code>{last}</code></td><td>{changed}</td></tr>"#,
-                name = escape(check.check.as_str()),
-                critical = if check.critical { " (critical)" } else { "" },
-                state = escape(&check_state(check)),
-                fails = check.consecutive_failures,
-                last = escape(&last_error(check)),
-                changed = since(check.changed_at),
-            );
-        }
-        page.push_str("</table>\n");
-    }
-    page.push_str("<h2>recent events</h2><ul>\n");
-    for event in report.recent_events.iter().rev().take(20) {
-        let _ = writeln!(
-            page,
-            "<li>{} {}</li>",
-            since(Some(event.at)),
-            escape(&event.to_string())
-        );
-    }
-    page.push_str("</ul></body></html>\n");
-    page
 }

@@ -2,10 +2,15 @@
 //! admin listener with the overrides' persistence, and the mirror.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use failover_core::{Arbiter, NodeName, ObserverNetwork, Supervisor, SupervisorHandle};
+use failover_core::{
+    Arbiter, CheckName, Event, NodeName, ObserverNetwork, Outcome, Publication, Supervisor,
+    SupervisorHandle, SupervisorMetrics,
+};
 use failover_dns::ServedZone;
 
+use crate::admin::history::History;
 use crate::admin::{AdminServer, AdminState, AdminTls, Metrics};
 use crate::config::Config;
 use crate::parts::check::checks_with;
@@ -99,11 +104,42 @@ pub fn build_supervisor(
 }
 
 /// What the admin listener reads besides the supervisor: the DNS server's counters, the
-/// mirror, the daemon's registry.
+/// mirror, the daemon's registry and history.
 pub struct AdminSources {
     pub dns_stats: Option<failover_dns::StatsReader>,
     pub mirror: Option<Arc<dyn failover_core::FileMirror>>,
+    pub recorders: Recorders,
+}
+
+/// What each supervisor reports to as things happen, both kept for the daemon's life: the
+/// Prometheus registry and the page's history.
+#[derive(Clone, Debug)]
+pub struct Recorders {
     pub metrics: Arc<Metrics>,
+    pub history: Arc<History>,
+}
+
+impl SupervisorMetrics for Recorders {
+    fn probed(&self, node: &NodeName, check: &CheckName, outcome: &Outcome, took: Duration) {
+        self.metrics.probed(node, check, outcome, took);
+        self.history.probed(node, check, outcome, took);
+    }
+
+    fn event(&self, event: &Event) {
+        self.metrics.event(event);
+    }
+
+    fn answer(&self, publication: &Publication) {
+        self.history.answer(publication);
+    }
+
+    fn published(&self, writer: &str, took: Duration, result: Result<(), &str>) {
+        self.metrics.published(writer, took, result);
+    }
+
+    fn notified(&self, notifier: &str, events: usize, result: Result<(), &str>) {
+        self.metrics.notified(notifier, events, result);
+    }
 }
 
 /// Starts the overrides' persistence and, when configured, the admin listener.
@@ -138,7 +174,8 @@ pub async fn start_admin(
         token,
         dns_stats: sources.dns_stats,
         mirror: sources.mirror,
-        metrics: sources.metrics,
+        metrics: sources.recorders.metrics,
+        history: sources.recorders.history,
     };
     let tls = AdminTls::from_config(config).map_err(admin_error)?;
     if admin.plain_off_loopback() {

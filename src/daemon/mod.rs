@@ -9,14 +9,15 @@ use failover_core::{ObserverNetwork, StatusReport, SupervisorHandle};
 use failover_dns::{DnsServer, ServedZone};
 use tokio::sync::watch;
 
+use crate::admin::history::History;
 use crate::admin::{AdminServer, Metrics};
 use crate::config::Config;
-use crate::journal::Journal;
+use crate::journal::{journal_dir, recent, Journal};
 use crate::parts::arbiter_state::restore_saved;
 use crate::parts::cluster::{cluster_spec, start_observers};
 use crate::parts::zone::{load_zone, start_server};
 use crate::parts::{identity, mirror};
-use build::{build_supervisor, check_mirror, start_admin, start_mirror, AdminSources};
+use build::{build_supervisor, check_mirror, start_admin, start_mirror, AdminSources, Recorders};
 
 mod build;
 mod plan;
@@ -38,8 +39,9 @@ pub struct Daemon {
     observers: Option<ObserverNetwork>,
     mirror: Option<mirror::Running>,
     journal: Option<Journal>,
-    /// The Prometheus registry: one for the daemon's life, fed by each supervisor.
-    metrics: Arc<Metrics>,
+    /// The Prometheus registry and the page's history: one each for the daemon's life, fed by
+    /// each supervisor.
+    recorders: Recorders,
     config: Config,
 }
 
@@ -66,6 +68,13 @@ impl Daemon {
         if let Some(publication) = supervisor.arbiter_mut().publication() {
             served.publish_blocking(&publication)?;
         }
+        // The page's history of the last day, from the journal of the runs before.
+        let history = Arc::new(History::new());
+        if config.journal.enabled {
+            let now = std::time::SystemTime::now();
+            let seeded = recent::seed(&history, &journal_dir(config), now);
+            tracing::debug!(?seeded, "history seeded from the journal");
+        }
         let mut journal = Journal::start(
             config,
             restored.and_then(|state| serde_json::to_string(&state).ok()),
@@ -73,8 +82,11 @@ impl Daemon {
         if let Some(journal) = &mut journal {
             supervisor = supervisor.journal(journal.attach());
         }
-        let metrics = Arc::new(Metrics::new());
-        supervisor = supervisor.metrics(metrics.clone());
+        let recorders = Recorders {
+            metrics: Arc::new(Metrics::new()),
+            history,
+        };
+        supervisor = supervisor.metrics(Arc::new(recorders.clone()));
         let server = start_server(config, &served)?;
         if let Some(mirror) = &mirror {
             mirror.notify_to(supervisor.event_sender());
@@ -83,7 +95,7 @@ impl Daemon {
         let sources = AdminSources {
             dns_stats: server.as_ref().map(DnsServer::stats_reader),
             mirror: mirror.as_ref().map(mirror::Running::file_mirror),
-            metrics: metrics.clone(),
+            recorders: recorders.clone(),
         };
         let (admin, persist) = start_admin(config, &served, &supervisor, sources).await?;
         Ok(Self {
@@ -95,7 +107,7 @@ impl Daemon {
             observers,
             mirror,
             journal,
-            metrics,
+            recorders,
             config: config.clone(),
         })
     }
@@ -124,7 +136,7 @@ impl Daemon {
             self.observers.as_ref(),
             self.mirror.as_ref(),
         )?
-        .metrics(self.metrics.clone());
+        .metrics(Arc::new(self.recorders.clone()));
         warn_restart_only(&self.config, config);
         let serial = self.served.reload(zone, &cluster_spec(config).managed)?;
         // Stop the old admin listener first so that the new one can bind the same address.
@@ -158,7 +170,7 @@ impl Daemon {
         let sources = AdminSources {
             dns_stats: self.server.as_ref().map(DnsServer::stats_reader),
             mirror: self.mirror.as_ref().map(mirror::Running::file_mirror),
-            metrics: self.metrics.clone(),
+            recorders: self.recorders.clone(),
         };
         let (admin, persist) = start_admin(config, &self.served, &self.supervisor, sources).await?;
         self.admin = admin;

@@ -118,6 +118,26 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// Its time step (milliseconds since the record before), if it has one.
+    pub fn dt(&self) -> Option<u32> {
+        match self {
+            Record::Probe { dt, .. }
+            | Record::Local { dt, .. }
+            | Record::Remote { dt, .. }
+            | Record::Heard { dt, .. }
+            | Record::Override { dt, .. }
+            | Record::Failback { dt }
+            | Record::Published { dt, .. }
+            | Record::Event { dt, .. } => Some(*dt),
+            Record::Start { .. }
+            | Record::Pair { .. }
+            | Record::Observer { .. }
+            | Record::Peer { .. } => None,
+        }
+    }
+}
+
 /// Appends `record` to `out` in its frame.
 pub fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
     let payload = postcard::to_stdvec(record)?;

@@ -6,6 +6,7 @@
 //! running writer task, fed by each supervisor in turn.
 
 pub mod codec;
+pub mod recent;
 pub mod replay;
 pub mod writer;
 

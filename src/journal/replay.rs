@@ -178,7 +178,7 @@ pub fn replay(config: &Config, dir: &Path, window: Window) -> Result<Replay, Str
         }
         let mut segment = SegmentState::default();
         for record in records {
-            if let Some(dt) = record_dt(&record) {
+            if let Some(dt) = record.dt() {
                 segment.clock += u64::from(dt);
             }
             let at = UNIX_EPOCH + Duration::from_millis(segment.clock);
@@ -195,24 +195,6 @@ pub fn replay(config: &Config, dir: &Path, window: Window) -> Result<Replay, Str
         run.tick_until(end);
     }
     Ok(run.finish())
-}
-
-/// The time step of a record, if it has one.
-fn record_dt(record: &Record) -> Option<u32> {
-    match record {
-        Record::Probe { dt, .. }
-        | Record::Local { dt, .. }
-        | Record::Remote { dt, .. }
-        | Record::Heard { dt, .. }
-        | Record::Override { dt, .. }
-        | Record::Failback { dt }
-        | Record::Published { dt, .. }
-        | Record::Event { dt, .. } => Some(*dt),
-        Record::Start { .. }
-        | Record::Pair { .. }
-        | Record::Observer { .. }
-        | Record::Peer { .. } => None,
-    }
 }
 
 /// What the records of one segment refer back to.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use failover_testkit::HttpServer;
 
+pub mod chromium;
 pub mod openmetrics;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};

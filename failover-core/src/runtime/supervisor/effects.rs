@@ -193,6 +193,9 @@ impl Effects<'_> {
 
     fn publish(&mut self, publication: Publication) {
         tracing::info!(nodes = ?publication.nodes, "publishing");
+        if let Some(metrics) = self.metrics {
+            metrics.answer(&publication);
+        }
         for writer in self.publish_to {
             writer.send_replace(Some(publication.clone()));
         }

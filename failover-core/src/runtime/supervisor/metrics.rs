@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::event::Event;
 use crate::model::{CheckName, NodeName, Outcome};
+use crate::zone::Publication;
 
 /// Receives what a running supervisor does, as it does it ([`Supervisor::metrics`]).
 ///
@@ -58,6 +59,13 @@ pub trait SupervisorMetrics: Send + Sync + 'static {
     /// The arbiter raised `event` (notified or only recorded).
     fn event(&self, event: &Event) {
         let _ = event;
+    }
+
+    /// The writers were handed `publication` to publish: a move the fence approved (or one
+    /// without a fence), an answer of names with a policy of their own, and the answer a
+    /// supervisor starts from (restored, or carried over a reload: the same as before).
+    fn answer(&self, publication: &Publication) {
+        let _ = publication;
     }
 
     /// One attempt of the zone writer `writer` (its `describe()`) to publish an answer took
