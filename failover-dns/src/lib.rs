@@ -63,6 +63,8 @@
 //! # }
 //! ```
 
+#[cfg(test)]
+mod alloc_tests;
 mod answer;
 mod client;
 mod counters;
