@@ -102,7 +102,8 @@ measure() { # NAME PORT PID CLIENTS -> "NAME qps=.. server_ns=.. machine_ns=.."
 run_xdp() { # CLIENTS
   ip netns exec "$SRV" env RUST_LOG=warn "$BIN" run --config "$W/fx/failoverd.toml" >/dev/null 2>"$W/fx.log" & FX=$!
   wait_answer 53
-  ip -n "$SRV" link show xb0 | grep -q prog/xdp || { echo "error: no XDP program on xb0" >&2; cat "$W/fx.log" >&2; exit 1; }
+  for _ in $(seq 50); do ip -n "$SRV" link show xb0 | grep prog/xdp >/dev/null && break; sleep 0.1; done
+  ip -n "$SRV" link show xb0 | grep prog/xdp >/dev/null || { echo "error: no XDP program on xb0" >&2; cat "$W/fx.log" >&2; exit 1; }
   measure failoverd-xdp 53 "$FX" "$1"
   stop_pid "$FX"; FX=
 }
