@@ -489,8 +489,9 @@ fn an_answer_longer_than_the_mtu_leaves_whole_through_the_kernel() {
     assert_eq!(Some(xdp), sockets);
 }
 
-#[test]
-fn a_missing_interface_stops_the_start_with_the_reason() {
+/// Runs `failoverd run` with `[zone.xdp]` on `interface` on loopback (as `nobody` without
+/// capabilities when `unprivileged`) and returns what it printed when it stopped.
+fn start_error(interface: &str, unprivileged: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("db.test.ru"),
@@ -509,7 +510,7 @@ listen = ["127.0.0.1:{port}"]
 state_dir = "state"
 records = [{{ name = "www", ttl = 10 }}]
 [zone.xdp]
-interface = "fo-nosuch0"
+interface = "{interface}"
 [[node]]
 name = "a"
 address = "127.0.0.1"
@@ -524,16 +525,51 @@ kind = "active-passive"
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+    let mut command = if unprivileged {
+        // nobody may read the config and write the state; util-linux's setpriv drops the rest.
+        run(&["chmod", "-R", "a+rwX", &dir.path().display().to_string()]);
+        let mut command = Command::new("setpriv");
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            env!("CARGO_BIN_EXE_failoverd"),
+        ]);
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_failoverd"))
+    };
+    let output = command
         .args(["run", "--config"])
         .arg(&config)
+        .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "failoverd started: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_missing_interface_stops_the_start_with_the_reason() {
+    let stderr = start_error("fo-nosuch0", false);
     assert!(
         stderr.contains("af_xdp listener on fo-nosuch0: no such network interface"),
         "{stderr}"
     );
     assert!(stderr.contains("`ip link` lists them"), "{stderr}");
+}
+
+#[test]
+fn without_the_capabilities_the_start_stops_and_names_them() {
+    let stderr = start_error("lo", true);
+    assert!(
+        stderr.contains("af_xdp listener on lo: AF_XDP socket on queue 0: Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AF_XDP needs CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK"),
+        "{stderr}"
+    );
 }
