@@ -453,6 +453,32 @@ fn the_xdp_listener_answers_every_question_as_the_socket_path_does_over_ipv4_and
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), PUBLISHED);
     }
 
+    // The rate limit holds on the AF_XDP road too (on by default: 100 answers a second per
+    // client prefix, name and type; every second limited answer truncated).
+    let (answered, truncated_count) = lab.in_client(|| {
+        let server = SocketAddr::new(servers[0], XDP_PORT);
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        for id in 0..300u16 {
+            socket
+                .send_to(&query(id, "mail.test.ru.", RecordType::A, None), server)
+                .unwrap();
+        }
+        let mut buffer = [0u8; 4096];
+        let (mut answered, mut truncated_count) = (0, 0);
+        while let Ok(len) = socket.recv(&mut buffer) {
+            answered += 1;
+            truncated_count += usize::from(truncated(&buffer[..len]));
+        }
+        (answered, truncated_count)
+    });
+    assert!(
+        (100..300).contains(&answered) && truncated_count > 0,
+        "{answered} answers to 300 queries, {truncated_count} truncated"
+    );
+
     // A daemon that stops takes its program off the interface.
     let pid = lab.daemons[0].1.id().to_string();
     run(&["kill", "-TERM", &pid]);
