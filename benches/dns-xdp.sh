@@ -36,7 +36,7 @@ NS=fob$$
 SRV=$NS-srv CLI=$NS-cli
 SERVER=10.90.0.1
 GD= FS= FX=
-stop_pid() { [ -n "$1" ] && { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }; }
+stop_pid() { if [ -n "$1" ]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi; }
 cleanup() { stop_pid "$GD"; stop_pid "$FS"; stop_pid "$FX"; ip netns del "$SRV" 2>/dev/null || true; ip netns del "$CLI" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 
@@ -99,7 +99,8 @@ measure() { # NAME PORT PID CLIENTS -> "NAME qps=.. server_ns=.. machine_ns=.."
   [ "$done_q" -gt 0 ] || { echo "error: $1 answered nothing: $out" >&2; exit 1; }
   echo "$1 qps=$qps server_ns=$(( (c1 - c0) / done_q )) machine_ns=$(( (b1 - b0) / done_q ))"
 }
-run_xdp() { # CLIENTS
+run_xdp() { # CLIENTS (in the subshell of $(one ...): its own exit stops the daemon, whatever happens)
+  trap 'stop_pid "$FX"' EXIT
   ip netns exec "$SRV" env RUST_LOG=warn "$BIN" run --config "$W/fx/failoverd.toml" >/dev/null 2>"$W/fx.log" & FX=$!
   wait_answer 53
   for _ in $(seq 50); do ip -n "$SRV" link show xb0 | grep prog/xdp >/dev/null && break; sleep 0.1; done
