@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
 # (dig, BIND, NSD, Knot, MariaDB, Chromium, aiosmtpd, python3, curl, openssl, chattr, setfacl,
-# iproute2, nftables, g++), then format, lints (the fuzz targets' too), and the tests (unit,
+# iproute2, nftables, clang, g++), then format, lints (the fuzz targets' too), and the tests (unit,
 # integration against real servers on loopback, property tests, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,9 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 # The mirror's ACL test sets and reads ACLs with Debian's setfacl/getfacl.
 command -v setfacl >/dev/null 2>&1 || need+=(acl)
+# The AF_XDP listener's XDP program is rebuilt from its C source and compared with the committed
+# object (failover-dns/tests/xdp_program.rs).
+command -v clang >/dev/null 2>&1 || need+=(clang)
 # The fuzz crate's libfuzzer-sys compiles libFuzzer (C++) even when only checked.
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then

@@ -83,10 +83,11 @@ fn the_reference_knows_every_section_and_kind() {
     }
     assert!(sections.iter().any(|s| s.header == "[mysql.fencing]"));
     assert!(sections.iter().any(|s| s.header == "[zone.rate_limit]"));
+    assert!(sections.iter().any(|s| s.header == "[zone.xdp]"));
     assert!(sections.iter().any(|s| s.header == "[[zone.keys]]"));
     assert!(sections.iter().any(|s| s.header == "[policies.NAME]"));
     assert!(sections.iter().any(|s| s.header == "[witness]"));
     assert!(sections.iter().any(|s| s.header == "[identity]"));
     assert!(!sections.iter().any(|s| s.header == "[[peer]]"));
-    assert_eq!(sections.len(), 21);
+    assert_eq!(sections.len(), 22);
 }

@@ -87,6 +87,15 @@ pub enum DnsError {
     #[error("dns server config: {0}")]
     Config(String),
 
+    /// The AF_XDP listener could not be set up (feature `xdp`).
+    #[error("af_xdp listener on {interface}: {reason}")]
+    Xdp {
+        /// The network interface.
+        interface: String,
+        /// What failed and, where known, the fix.
+        reason: String,
+    },
+
     /// The TCP side of the server needs a tokio runtime and none was running.
     #[error(
         "the dns server must be started from inside a tokio runtime (its tcp listeners run on it)"

@@ -19,6 +19,11 @@
 //! configured secondaries on every serial change ([`Secondaries`]). [`DnsCheck`] is the `dns`
 //! health check, built on the small client [`query`].
 //!
+//! With the feature `xdp` (Linux), `ServerConfig::with_xdp` adds an opt-in AF_XDP listener
+//! (`XdpConfig`): UDP queries on one interface answered in the frames of its receive queues,
+//! past the kernel's socket layer, with the same answers; TCP and everything else take the
+//! kernel's path to the normal listeners.
+//!
 //! Facing the open internet: responses over UDP are rate limited per client prefix
 //! ([`RateLimitConfig`], on by default: see its fields for the values), and
 //! [`DnsServer::stats`] sums the counters each worker keeps without locks ([`ServerStats`]).
@@ -82,6 +87,8 @@ mod server;
 mod tsig;
 mod udp;
 mod writer;
+#[cfg(all(feature = "xdp", target_os = "linux"))]
+mod xdp;
 mod xfr;
 mod xfr_tsig;
 mod zone;
@@ -104,5 +111,7 @@ pub use writer::{
     default_reload_command, DynamicUpdateOptions, DynamicUpdateWriter, ZoneFileOptions,
     ZoneFileWriter, DEFAULT_STEP_TIMEOUT,
 };
+#[cfg(all(feature = "xdp", target_os = "linux"))]
+pub use xdp::XdpConfig;
 pub use xfr::TransferAcl;
 pub use zone::Zone;

@@ -195,7 +195,7 @@ impl RateLimiter {
         let over = count - limit;
         match self.config.slip {
             0 => RateVerdict::Drop,
-            slip if over % u64::from(slip) == 0 => RateVerdict::Slip,
+            slip if over.is_multiple_of(u64::from(slip)) => RateVerdict::Slip,
             _ => RateVerdict::Drop,
         }
     }

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Response rate limiting over UDP: on by default ([`RateLimitConfig::default`]), `None`
     /// to switch it off.
     pub rate_limit: Option<RateLimitConfig>,
+    /// The AF_XDP listener beside the sockets (feature `xdp`, Linux); none by default.
+    #[cfg(all(feature = "xdp", target_os = "linux"))]
+    pub xdp: Option<crate::XdpConfig>,
 }
 
 /// UDP workers (sockets, threads) per listen address, unless configured otherwise.
@@ -60,7 +63,18 @@ impl ServerConfig {
             transfer: TransferAcl::deny_all(),
             secondaries: SecondariesConfig::default(),
             rate_limit: Some(RateLimitConfig::default()),
+            #[cfg(all(feature = "xdp", target_os = "linux"))]
+            xdp: None,
         }
+    }
+
+    /// Also answers UDP queries through an AF_XDP listener on an interface (feature `xdp`,
+    /// Linux). The listen addresses must then share one port and have at most one address per
+    /// family: the XDP program matches those.
+    #[cfg(all(feature = "xdp", target_os = "linux"))]
+    pub fn with_xdp(mut self, xdp: crate::XdpConfig) -> Self {
+        self.xdp = Some(xdp);
+        self
     }
 
     /// Sets response rate limiting (`None`: off).
@@ -113,6 +127,9 @@ pub struct DnsServer {
     udp_counters: Vec<Arc<AnswerCounters>>,
     /// One per TCP listener, shared by its connections.
     tcp_counters: Vec<Arc<AnswerCounters>>,
+    /// The AF_XDP listener, if configured (its workers' counters are among `udp_counters`).
+    #[cfg(all(feature = "xdp", target_os = "linux"))]
+    xdp: Option<crate::xdp::XdpListener>,
 }
 
 impl DnsServer {
@@ -138,7 +155,12 @@ impl DnsServer {
             secondaries: None,
             udp_counters: Vec::new(),
             tcp_counters: Vec::new(),
+            #[cfg(all(feature = "xdp", target_os = "linux"))]
+            xdp: None,
         };
+        // A copy of each address's first UDP socket, for the AF_XDP listener's long answers.
+        #[cfg(all(feature = "xdp", target_os = "linux"))]
+        let mut first_udp = Vec::new();
         let connections = Arc::new(Semaphore::new(config.tcp_max_connections));
         let transfer = Arc::new(config.transfer.clone());
         let rate_limiter = config
@@ -152,6 +174,12 @@ impl DnsServer {
         );
         for &requested in &config.listen {
             let (udp, tcp, local) = bind_pair(requested, config.udp_workers)?;
+            #[cfg(all(feature = "xdp", target_os = "linux"))]
+            first_udp.push(
+                udp[0]
+                    .try_clone()
+                    .map_err(|source| DnsError::bind("udp", requested, source))?,
+            );
             for (index, socket) in udp.into_iter().enumerate() {
                 let responder = responder.with_own_counters(false);
                 server.udp_counters.push(Arc::clone(&responder.counters));
@@ -180,6 +208,20 @@ impl DnsServer {
             )));
             tracing::info!(address = %local, zone = %zone.origin(), "dns server listening");
             server.local_addrs.push(local);
+        }
+        #[cfg(all(feature = "xdp", target_os = "linux"))]
+        if let Some(xdp) = &config.xdp {
+            let listener = crate::xdp::XdpListener::start(
+                xdp,
+                &server.local_addrs,
+                &first_udp,
+                &responder,
+                &server.stop,
+            )?;
+            server
+                .udp_counters
+                .extend(listener.counters.iter().cloned());
+            server.xdp = Some(listener);
         }
         if !config.secondaries.addresses.is_empty() {
             server.secondaries = Some(Secondaries::start(&zone, &config.secondaries)?);
@@ -220,11 +262,20 @@ impl DnsServer {
             task.abort();
             let _ = task.await;
         }
-        let threads: Vec<_> = self.udp_threads.drain(..).collect();
+        #[allow(unused_mut)] // mutated with the feature `xdp` only
+        let mut threads: Vec<_> = self.udp_threads.drain(..).collect();
+        #[cfg(all(feature = "xdp", target_os = "linux"))]
+        let xdp = self.xdp.take().map(|mut listener| {
+            threads.append(&mut listener.threads);
+            listener
+        });
         let _ = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 let _ = thread.join();
             }
+            // The workers are done: now detach the XDP program.
+            #[cfg(all(feature = "xdp", target_os = "linux"))]
+            drop(xdp);
         })
         .await;
     }

@@ -412,7 +412,7 @@ impl Blocks {
         }
         // Each block is its rolling checksum and its truncated MD4: a peer's signature that
         // ends inside a block is refused, not read past.
-        if (signature.len() - 12) % (4 + strong_len) != 0 {
+        if !(signature.len() - 12).is_multiple_of(4 + strong_len) {
             return Err(bad("it ends inside a block"));
         }
         let sums: Vec<(u32, [u8; 16])> = signature[12..]

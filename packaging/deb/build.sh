@@ -75,7 +75,7 @@ install -m 0644 "$repo/docs/config.md" "$repo/docs/operations.md" "$doc/"
 install -D -m 0644 "$repo/examples/failoverd.toml" "$doc/examples/failoverd.toml"
 install -m 0644 "$repo/examples/db.test.ru" "$doc/examples/"
 install -m 0644 "$repo/packaging/grafana-dashboard.json" "$doc/examples/"
-install -m 0644 "$repo/packaging/failoverd.service.d/paths.conf" "$doc/examples/"
+install -m 0644 "$repo/packaging/failoverd.service.d/paths.conf" "$repo/packaging/failoverd.service.d/xdp.conf" "$doc/examples/"
 cat > "$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: failover

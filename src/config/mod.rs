@@ -57,7 +57,9 @@ pub use writer::{
     DynamicUpdateSettings, TsigKeyConfig, WriterCommon, WriterConfig, WriterKind, ZoneFileSettings,
     DEFAULT_TSIG_ALGORITHM,
 };
-pub use zone::{RateLimitSection, RecordConfig, TransferEntry, ZoneConfig, ZoneKeyConfig};
+pub use zone::{
+    RateLimitSection, RecordConfig, TransferEntry, XdpSection, ZoneConfig, ZoneKeyConfig,
+};
 
 use error::{line_number, line_of, Seg, Validator};
 use kinded::{check_keys, Wording};

@@ -8,7 +8,7 @@ use super::{
     AdminConfig, CheckCommon, CheckKind, ClusterConfig, Config, DampingConfig, FencingConfig,
     IdentityConfig, JournalConfig, MirrorConfig, MysqlConfig, NamedPolicyConfig, NodeConfig,
     NotifierCommon, NotifierKind, PolicyConfig, ProbeConfig, RateLimitSection, RecordConfig,
-    TsigKeyConfig, WitnessConfig, WriterCommon, WriterKind, ZoneConfig, ZoneKeyConfig,
+    TsigKeyConfig, WitnessConfig, WriterCommon, WriterKind, XdpSection, ZoneConfig, ZoneKeyConfig,
 };
 
 /// One table of the config file.
@@ -66,6 +66,7 @@ pub fn sections() -> Result<Vec<Section>, String> {
     sections.push(inner::<RecordConfig>("[zone] records", "[zone]"));
     sections.push(inner::<ZoneKeyConfig>("[[zone.keys]]", "[zone]"));
     sections.push(inner::<RateLimitSection>("[zone.rate_limit]", "[zone]"));
+    sections.push(inner::<XdpSection>("[zone.xdp]", "[zone]"));
     sections.push(inner::<FencingConfig>("[mysql.fencing]", "[mysql]"));
     sections.push(inner::<TsigKeyConfig>("[[writer]] key", "[[writer]]"));
     Ok(sections)

@@ -38,6 +38,19 @@ pub struct ZoneConfig {
     /// `[zone.rate_limit]`: response rate limiting over UDP.
     #[serde(default)]
     pub rate_limit: RateLimitSection,
+    /// `[zone.xdp]`: the opt-in AF_XDP listener for UDP queries on one interface.
+    pub xdp: Option<XdpSection>,
+}
+
+/// `[zone.xdp]`: UDP queries arriving on `interface` are answered through AF_XDP sockets, past
+/// the kernel's socket layer (built with the feature `xdp`; Linux, root or the capabilities).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XdpSection {
+    /// The network interface the queries arrive on (`eth0`).
+    pub interface: String,
+    /// The receive queues to serve, one socket and thread each (default: all of them).
+    pub queues: Option<Vec<u32>>,
 }
 
 /// One `allow_transfer` entry: `"192.0.2.0/24"`, or `{ from = "192.0.2.0/24", key = "xfr-key" }`
@@ -290,6 +303,52 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
     }
     validate_transfers(zone, v);
     validate_rate_limit(&zone.rate_limit, v);
+    if let Some(xdp) = &zone.xdp {
+        validate_xdp(xdp, &zone.listen, v);
+    }
+}
+
+/// Checks `[zone.xdp]`: built in, an interface, queues, listen addresses the program can match.
+fn validate_xdp(xdp: &XdpSection, listen: &[SocketAddr], v: &mut Validator<'_>) {
+    use Seg::Key;
+    let at = |key| [Key("zone"), Key("xdp"), Key(key)];
+    if !cfg!(all(feature = "xdp", target_os = "linux")) {
+        v.fail(&[Key("zone"), Key("xdp")], "this failoverd was built without the AF_XDP listener (build it on Linux with --features xdp, or remove [zone.xdp])");
+    }
+    if xdp.interface.trim().is_empty() {
+        v.fail(
+            &at("interface"),
+            "is empty (expected the interface the queries arrive on, e.g. interface = \"eth0\")",
+        );
+    }
+    if let Some(queues) = &xdp.queues {
+        if queues.is_empty() {
+            v.fail(
+                &at("queues"),
+                "is empty (leave it out to serve every receive queue)",
+            );
+        }
+        if let Some(twice) = queues
+            .iter()
+            .enumerate()
+            .find(|(i, q)| queues[..*i].contains(q))
+        {
+            v.fail(&at("queues"), format!("queue {} is listed twice", twice.1));
+        }
+    }
+    if listen.is_empty() {
+        v.fail(
+            &at("interface"),
+            "the AF_XDP listener needs the built-in server: set [zone] listen",
+        );
+    }
+    #[cfg(all(feature = "xdp", target_os = "linux"))]
+    if let Err(problem) = failover_dns::XdpConfig::check_listen(listen) {
+        v.fail(
+            &[Key("zone"), Key("listen")],
+            format!("{problem}, for [zone.xdp]'s program to match"),
+        );
+    }
 }
 
 /// Checks `allow_transfer` and `[[zone.keys]]`: every key named is defined, once, one way.
@@ -381,6 +440,39 @@ mod tests {
             &format!("allow_transfer = {entries}\nrecords = "),
         );
         format!("{zone}\n{rest}")
+    }
+
+    #[test]
+    fn xdp_is_read_and_checked() {
+        let config = parse(&format!(
+            "{GOOD}\n[zone.xdp]\ninterface = \"eth0\"\nqueues = [0, 1]\n"
+        ))
+        .unwrap();
+        let expected = XdpSection {
+            interface: "eth0".to_owned(),
+            queues: Some(vec![0, 1]),
+        };
+        assert_eq!(config.zone.xdp, Some(expected));
+        assert_eq!(parse(GOOD).unwrap().zone.xdp, None);
+        let errors = errors_of(&format!(
+            "{GOOD}\n[zone.xdp]\ninterface = \" \"\nqueues = [1, 1]\n"
+        ));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("zone.xdp.interface: is empty"),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("queue 1 is listed twice"), "{errors:?}");
+        let two = GOOD.replace(
+            "listen = [\"127.0.0.1:5353\"]",
+            "listen = [\"127.0.0.1:5353\", \"127.0.0.2:5353\"]",
+        );
+        let errors = errors_of(&format!("{two}\n[zone.xdp]\ninterface = \"eth0\"\n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("zone.listen: at most one listen address per address family"),
+            "{errors:?}"
+        );
     }
 
     #[test]

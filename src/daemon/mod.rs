@@ -265,9 +265,10 @@ fn warn_restart_only(old_config: &Config, config: &Config) {
         || old.rate_limit != new.rate_limit
         || old.notify != new.notify
         || old.state_dir != new.state_dir
+        || old.xdp != new.xdp
     {
         tracing::warn!(
-            "[zone] listen, workers, allow_transfer, keys, rate_limit, notify and state_dir changes take effect at the next restart"
+            "[zone] listen, workers, allow_transfer, keys, rate_limit, notify, state_dir and xdp changes take effect at the next restart"
         );
     }
 }

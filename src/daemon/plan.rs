@@ -178,6 +178,17 @@ fn zone_plan(out: &mut String, config: &Config, zone: &Zone) {
         config.zone.workers,
         if config.zone.workers == 1 { "" } else { "s" },
     );
+    if let Some(xdp) = &config.zone.xdp {
+        let queues = match &xdp.queues {
+            Some(queues) => format!("receive queues {queues:?}"),
+            None => "every receive queue".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "UDP queries on {} answered through AF_XDP ({queues}); TCP and the rest through the sockets",
+            xdp.interface
+        );
+    }
     let _ = writeln!(out, "state in {}", config.zone.state_dir.display());
     let _ = writeln!(out, "managed names:");
     for record in &config.zone.records {

@@ -38,6 +38,17 @@ pub fn start_server(
         .with_transfer_acl(transfer_acl(config)?)
         .with_secondaries(SecondariesConfig::new(config.zone.notify.clone()))
         .with_rate_limit(rate_limit(config));
+    #[cfg(all(feature = "xdp", target_os = "linux"))]
+    let server_config = match &config.zone.xdp {
+        Some(xdp) => {
+            let mut listener = failover_dns::XdpConfig::new(&xdp.interface);
+            if let Some(queues) = &xdp.queues {
+                listener = listener.with_queues(queues.clone());
+            }
+            server_config.with_xdp(listener)
+        }
+        None => server_config,
+    };
     Ok(Some(DnsServer::start(served.clone(), &server_config)?))
 }
 

@@ -95,7 +95,7 @@ const ROLES: [(&str, &str); 4] = [
 ];
 
 /// Runs a command; panics with its output when it fails.
-fn run(args: &[&str]) -> Output {
+pub fn run(args: &[&str]) -> Output {
     let output = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -134,7 +134,7 @@ pub fn unavailable() -> Option<String> {
 }
 
 /// Removes namespaces of earlier runs whose process is gone (a run killed by a timeout).
-fn remove_stale() {
+pub fn remove_stale() {
     let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
         return;
     };
