@@ -68,13 +68,13 @@
 //! # }
 //! ```
 
-#[cfg(test)]
-mod alloc_tests;
 mod answer;
 mod client;
 mod counters;
 mod error;
 mod exchange;
+#[cfg(test)]
+mod tests;
 // For the fuzz targets in `fuzz/` only: not an API.
 #[doc(hidden)]
 pub mod fuzzing;
