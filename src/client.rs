@@ -133,51 +133,96 @@ fn own_certificate(config: &Config) -> Result<(Fingerprint, String), String> {
 }
 
 /// GETs `path` from the admin listener.
-pub async fn get(config: &Config, naming: &Naming<'_>, path: &str) -> Result<String, String> {
-    let listener = Listener::of(config, naming)?;
+pub async fn get(config: &Config, naming: &Naming<'_>, path: &str) -> Result<String, ClientError> {
+    let listener = Listener::of(config, naming).map_err(ClientError::Config)?;
     let url = format!("{}{path}", listener.base_url);
     let response = listener
-        .client()?
+        .client()
+        .map_err(ClientError::Config)?
         .get(&url)
         .send()
         .await
-        .map_err(|e| listener.unreachable(&url, &e))?;
+        .map_err(|e| ClientError::Unavailable(listener.unreachable(&url, &e)))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ClientError::Unavailable(listener.unreachable(&url, &e)))?;
     if status.is_success() {
         Ok(text)
     } else {
-        Err(format!("{url}: {status}: {text}"))
+        Err(ClientError::Refused(format!("{url}: {status}: {text}")))
     }
 }
 
-/// POSTs an admin command (`drain/master`) with the token from `[admin] token_file`.
-pub async fn admin(config: &Config, naming: &Naming<'_>, command: &str) -> Result<String, String> {
-    let listener = Listener::of(config, naming)?;
+/// POSTs the override `command` (`drain/NODE`, ...) with the token; returns what the daemon
+/// says it did.
+pub async fn admin(
+    config: &Config,
+    naming: &Naming<'_>,
+    command: &str,
+) -> Result<String, ClientError> {
+    let listener = Listener::of(config, naming).map_err(ClientError::Config)?;
     let url = format!("{}/admin/{command}", listener.base_url);
     let token = config
         .admin
         .as_ref()
         .map(AdminConfig::token)
-        .transpose()?
+        .transpose()
+        .map_err(ClientError::Config)?
         .flatten()
-        .ok_or_else(|| "[admin] has no token_file: overrides are refused".to_owned())?;
+        .ok_or_else(|| {
+            ClientError::Config(format!(
+                "{}: [admin] has no token_file: overrides are refused (add token_file = \"PATH\" with a token of 16 or more characters, and restart the daemon)",
+                config.path.display()
+            ))
+        })?;
     let response = listener
-        .client()?
+        .client()
+        .map_err(ClientError::Config)?
         .post(&url)
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| listener.unreachable(&url, &e))?;
+        .map_err(|e| ClientError::Unavailable(listener.unreachable(&url, &e)))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ClientError::Unavailable(listener.unreachable(&url, &e)))?;
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     if status.is_success() {
         Ok(json["done"].as_str().unwrap_or(&text).to_owned())
     } else {
-        Err(json["error"].as_str().unwrap_or(&text).to_owned())
+        Err(ClientError::Refused(
+            json["error"].as_str().unwrap_or(&text).to_owned(),
+        ))
     }
 }
+
+/// Why `failoverd status` or `admin` could not do what it was asked; each kind has its exit
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// The config cannot say where or how to reach the daemon, or with what token (exit 78).
+    Config(String),
+    /// The daemon could not be reached, or did not show the pinned certificate (exit 69).
+    Unavailable(String),
+    /// The daemon answered and refused (a wrong token, an override that does not fit; exit 1).
+    Refused(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(message) | Self::Unavailable(message) | Self::Refused(message) => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests

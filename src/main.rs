@@ -519,10 +519,7 @@ async fn status(config: Config, json: bool, node: Option<String>) -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_UNAVAILABLE)
-        }
+        Err(e) => client_failed(&e),
     }
 }
 
@@ -543,10 +540,18 @@ async fn admin(config: Config, node: Option<String>, action: AdminAction) -> Exi
             println!("done: {done}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => client_failed(&e),
+    }
+}
+
+/// Says why `status` or `admin` failed; the exit code tells the kind (docs/operations.md).
+fn client_failed(error: &failover::client::ClientError) -> ExitCode {
+    use failover::client::ClientError;
+    eprintln!("error: {error}");
+    match error {
+        ClientError::Config(_) => ExitCode::from(EXIT_CONFIG),
+        ClientError::Unavailable(_) => ExitCode::from(EXIT_UNAVAILABLE),
+        ClientError::Refused(_) => ExitCode::FAILURE,
     }
 }
 

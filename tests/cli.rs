@@ -896,3 +896,52 @@ fn mirror_once_takes_the_names_as_documented_and_refuses_one() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `status` and `admin` say what kind of failure they met in their exit code, as
+/// docs/operations.md lists them: 78 when the config cannot say how to reach the daemon (no
+/// `[admin]`, no token for an override), 69 when nothing answers where it says.
+#[test]
+fn status_and_admin_tell_a_config_problem_from_an_unreachable_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("examples/db.test.ru", dir.path().join("db.test.ru")).unwrap();
+    let example = std::fs::read_to_string("examples/failoverd.toml").unwrap();
+    let run = |config: &str, args: &[&str]| {
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, config).unwrap();
+        let output = failoverd()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&example, &["status"]);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(stderr.contains("has no [admin] section"), "{stderr}");
+
+    // A port nothing listens on (taken, then given back).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let with_admin = format!("{example}\n[admin]\nlisten = \"127.0.0.1:{port}\"\n");
+    let (code, stderr) = run(&with_admin, &["status"]);
+    assert_eq!(code, Some(69), "{stderr}");
+    assert!(stderr.contains("cannot reach the daemon"), "{stderr}");
+
+    let path = dir.path().join("f.toml");
+    let output = failoverd()
+        .args(["admin", "--config"])
+        .arg(&path)
+        .args(["drain", "master"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("has no token_file"), "{stderr}");
+}
