@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::openmetrics::Scrape;
-use common::{wait_for_answer, web_server};
+use common::{http_get, two_nodes_with_admin, wait_for_answer, web_server};
 use failover::config::Config;
 use failover::daemon::Daemon;
 use failover_testkit::free_port;
@@ -18,66 +18,8 @@ use failover_testkit::free_port;
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 fn config(dir: &std::path::Path, dns: SocketAddr, admin: SocketAddr, web_port: u16) -> Config {
-    std::fs::write(
-        dir.join("db.test.ru"),
-        "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.test.ru. admin.test.ru. ( 2 10 10 10 10 )\n  IN NS ns.test.ru.\nns IN A 127.0.0.1\n",
-    )
-    .unwrap();
     std::fs::write(dir.join("admin.token"), format!("{TOKEN}\n")).unwrap();
-    let text = format!(
-        r#"
-[zone]
-name = "test.ru"
-file = "db.test.ru"
-listen = ["{dns}"]
-state_dir = "state"
-records = [{{ name = "@", ttl = 10 }}]
-
-[probe]
-interval = "300ms"
-timeout = "200ms"
-jitter = "0s"
-
-[[node]]
-name = "master"
-address = "127.0.0.2"
-
-[[node]]
-name = "slave"
-address = "127.0.0.3"
-
-[[check]]
-name = "http"
-kind = "http"
-port = {web_port}
-critical = true
-
-[policy]
-kind = "active-passive"
-failback_after = "1s"
-
-[admin]
-listen = "{admin}"
-token_file = "admin.token"
-"#
-    );
-    let path = dir.join("failoverd.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap()
-}
-
-async fn get(url: &str) -> (u16, String) {
-    failover::core::install_crypto_provider();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
+    two_nodes_with_admin(dir, dns, admin, web_port, "token_file = \"admin.token\"")
 }
 
 async fn post(url: &str, token: Option<&str>) -> (u16, String) {
@@ -95,7 +37,7 @@ async fn post(url: &str, token: Option<&str>) -> (u16, String) {
 }
 
 async fn status(admin: SocketAddr) -> serde_json::Value {
-    let (code, text) = get(&format!("http://{admin}/status")).await;
+    let (code, text) = http_get(&format!("http://{admin}/status")).await;
     assert_eq!(code, 200, "{text}");
     serde_json::from_str(&text).unwrap()
 }
@@ -149,7 +91,7 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
         serde_json::json!(["127.0.0.2"])
     );
     let serial_before = s["zone"]["serial"].as_u64().unwrap();
-    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    let (_, metrics) = http_get(&format!("http://{admin}/metrics")).await;
     assert_eq!(metric(&metrics, "failover_node_up{node=\"master\"}"), 1.0);
     assert_eq!(
         metric(&metrics, "failover_node_published{node=\"master\"}"),
@@ -196,7 +138,7 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
         "{s}"
     );
     assert_eq!(s["dns"]["tcp"]["rate_limited"], 0, "{s}");
-    let (_, text) = get(&format!("http://{admin}/status.txt")).await;
+    let (_, text) = http_get(&format!("http://{admin}/status.txt")).await;
     assert!(text.contains("dns (since the server started):"), "{text}");
     assert!(
         text.contains("  udp: ") && text.contains("rate-limited"),
@@ -204,7 +146,7 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
     );
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
     wait_answer(dns, "127.0.0.2", Duration::from_secs(10)).await;
-    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    let (_, metrics) = http_get(&format!("http://{admin}/metrics")).await;
     assert!(queries(&metrics) >= queries_before + 2.0, "{metrics}");
     let before = Scrape::parse(&metrics);
     before.check_naming("failover");
@@ -250,7 +192,7 @@ async fn status_metrics_page_and_overrides_during_a_failover() {
         events.ends_with(&["check-down", "node-down", "failover"]),
         "{events:?}"
     );
-    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    let (_, metrics) = http_get(&format!("http://{admin}/metrics")).await;
     assert_eq!(metric(&metrics, "failover_node_up{node=\"master\"}"), 0.0);
     assert_eq!(
         metric(&metrics, "failover_node_published{node=\"slave\"}"),

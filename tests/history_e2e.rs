@@ -11,75 +11,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::chromium;
-use common::{wait_for_answer, web_server};
-use failover::config::Config;
+use common::{http_get, two_nodes_with_admin, wait_for_answer, web_server};
 use failover::daemon::Daemon;
 use failover_testkit::free_port;
 
-fn config(dir: &std::path::Path, dns: SocketAddr, admin: SocketAddr, web_port: u16) -> Config {
-    std::fs::write(
-        dir.join("db.test.ru"),
-        "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.test.ru. admin.test.ru. ( 2 10 10 10 10 )\n  IN NS ns.test.ru.\nns IN A 127.0.0.1\n",
-    )
-    .unwrap();
-    let text = format!(
-        r#"
-[zone]
-name = "test.ru"
-file = "db.test.ru"
-listen = ["{dns}"]
-state_dir = "state"
-records = [{{ name = "@", ttl = 10 }}]
-
-[probe]
-interval = "300ms"
-timeout = "200ms"
-jitter = "0s"
-
-[[node]]
-name = "master"
-address = "127.0.0.2"
-
-[[node]]
-name = "slave"
-address = "127.0.0.3"
-
-[[check]]
-name = "http"
-kind = "http"
-port = {web_port}
-critical = true
-
-[policy]
-kind = "active-passive"
-failback_after = "1s"
-
-[admin]
-listen = "{admin}"
-"#
-    );
-    let path = dir.join("failoverd.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap()
-}
-
-async fn get(url: &str) -> String {
-    failover::core::install_crypto_provider();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{url}");
-    response.text().await.unwrap()
-}
-
 async fn history(admin: SocketAddr) -> serde_json::Value {
     serde_json::from_str(&get(&format!("http://{admin}/history.json")).await).unwrap()
+}
+
+/// The body of `url`, which must answer 200.
+async fn get(url: &str) -> String {
+    let (code, body) = http_get(url).await;
+    assert_eq!(code, 200, "{url}");
+    body
 }
 
 async fn wait_answer(dns: SocketAddr, want: &str) {
@@ -176,7 +120,7 @@ async fn the_page_draws_the_history_of_a_failure_and_keeps_it_across_a_restart()
         .unwrap();
     let mut master = web_server("127.0.0.2", web_port);
     let _slave = web_server("127.0.0.3", web_port);
-    let config = config(dir.path(), dns, admin, web_port);
+    let config = two_nodes_with_admin(dir.path(), dns, admin, web_port, "");
     let daemon = Daemon::start(&config).await.unwrap();
     wait_answer(dns, "127.0.0.2").await;
 

@@ -130,3 +130,75 @@ pub fn answered(dns: SocketAddr) -> bool {
     };
     answer().unwrap_or(false)
 }
+
+/// A daemon config of two nodes (master 127.0.0.2, slave 127.0.0.3) with a critical HTTP check
+/// on `web_port` every 300 ms, active-passive with a 1 s failback, and the admin listener on
+/// `admin` (`admin_extra`: more `[admin]` lines); the zone file beside it. Loaded.
+pub fn two_nodes_with_admin(
+    dir: &std::path::Path,
+    dns: SocketAddr,
+    admin: SocketAddr,
+    web_port: u16,
+    admin_extra: &str,
+) -> failover::config::Config {
+    std::fs::write(
+        dir.join("db.test.ru"),
+        "$ORIGIN test.ru.\n$TTL 10\n@ IN SOA ns.test.ru. admin.test.ru. ( 2 10 10 10 10 )\n  IN NS ns.test.ru.\nns IN A 127.0.0.1\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[zone]
+name = "test.ru"
+file = "db.test.ru"
+listen = ["{dns}"]
+state_dir = "state"
+records = [{{ name = "@", ttl = 10 }}]
+
+[probe]
+interval = "300ms"
+timeout = "200ms"
+jitter = "0s"
+
+[[node]]
+name = "master"
+address = "127.0.0.2"
+
+[[node]]
+name = "slave"
+address = "127.0.0.3"
+
+[[check]]
+name = "http"
+kind = "http"
+port = {web_port}
+critical = true
+
+[policy]
+kind = "active-passive"
+failback_after = "1s"
+
+[admin]
+listen = "{admin}"
+{admin_extra}
+"#
+    );
+    let path = dir.join("failoverd.toml");
+    std::fs::write(&path, text).unwrap();
+    failover::config::Config::load(&path).unwrap()
+}
+
+/// GETs `url` (no proxy, 10 s at most): the status code and the body.
+pub async fn http_get(url: &str) -> (u16, String) {
+    failover::core::install_crypto_provider();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
