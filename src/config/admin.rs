@@ -100,17 +100,15 @@ pub(super) fn validate(config: &Config, v: &mut Validator<'_>) {
         _ => {}
     }
     if !admin.tls {
-        for key in ["certificate", "key"] {
-            let given = match key {
-                "certificate" => admin.certificate.is_some(),
-                _ => admin.key.is_some(),
-            };
-            if given {
-                v.fail(
-                    &at(key),
-                    "is only used over HTTPS: set [admin] tls = true (or remove it)",
-                );
-            }
+        let given = [
+            ("certificate", admin.certificate.is_some()),
+            ("key", admin.key.is_some()),
+        ];
+        for (key, _) in given.into_iter().filter(|(_, given)| *given) {
+            v.fail(
+                &at(key),
+                "is only used over HTTPS: set [admin] tls = true (or remove it)",
+            );
         }
     }
 }
